@@ -1,0 +1,1 @@
+"""The ``clearml-core`` command line (typer); one module per command group."""

@@ -1,0 +1,99 @@
+"""The ``clearml-core`` application: global options, error handling, command groups.
+
+Command modules import nothing heavy at module level, so ``--help`` stays fast (a test and
+``benchmarks/startup.py`` watch this).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import traceback
+
+import typer
+
+from clearml_core import __version__
+from clearml_core.cli import config as config_commands
+from clearml_core.cli import doctor as doctor_commands
+from clearml_core.cli import plugins as plugins_commands
+from clearml_core.cli.output import echo
+from clearml_core.config.redact import RedactingFilter, redactor
+from clearml_core.errors import UserError
+
+DEBUG_VARIABLE = "CLEARML_CORE_DEBUG"
+
+app = typer.Typer(
+    name="clearml-core",
+    help="Move ML artifacts between any storage and run experiments reproducibly.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(plugins_commands.app, name="plugins")
+app.add_typer(config_commands.app, name="config")
+app.command("doctor")(doctor_commands.doctor)
+
+
+def _debug_requested(argv: list[str]) -> bool:
+    return "--debug" in argv or os.environ.get(DEBUG_VARIABLE, "") not in ("", "0", "false")
+
+
+def _version(value: bool) -> None:
+    if value:
+        echo(f"clearml-core {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks and debug logs."),
+) -> None:
+    """clearml-core: ClearML-compatible storage, credentials and agent."""
+    _setup_logging(debug)
+
+
+def _setup_logging(debug: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname_lower)s: %(message)s"))
+    handler.addFilter(RedactingFilter())
+    handler.addFilter(_LowerLevelName())
+    root = logging.getLogger("clearml_core")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if debug else logging.INFO)
+    root.propagate = False
+
+
+class _LowerLevelName(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.levelname_lower = record.levelname.lower()
+        return True
+
+
+def run() -> None:
+    """Console-script entry point: user errors exit 2 with one line, bugs exit 1."""
+    debug = _debug_requested(sys.argv[1:])
+    redactor.add_environment()
+    try:
+        app(prog_name="clearml-core")
+    except UserError as error:
+        if debug:
+            traceback.print_exc()
+        echo(f"error: {error}", err=True)
+        sys.exit(error.exit_code)
+    except KeyboardInterrupt:
+        echo("interrupted", err=True)
+        sys.exit(130)
+    except Exception as error:
+        if debug:
+            echo(traceback.format_exc(), err=True)
+        else:
+            echo(f"error: {type(error).__name__}: {error} (run with --debug for the traceback)", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    run()

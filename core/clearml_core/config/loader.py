@@ -1,0 +1,184 @@
+"""Loading clearml.conf: built-in defaults → the user's file → environment overrides."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from clearml_core.config.coerce import CoercionError, coerce_like
+from clearml_core.config.environment import CONFIG_FILE_VARIABLE, overrides
+from clearml_core.config.origins import key_lines, line_of
+from clearml_core.config.redact import redactor
+from clearml_core.config.tree import _MISSING, Config, leaves, lookup, split_key
+from clearml_core.errors import ConfigError
+
+DEFAULT_CONFIG_FILE = "~/clearml.conf"
+
+
+def config_file_path(environ: Mapping[str, str] | None = None) -> tuple[Path, bool]:
+    """The user's clearml.conf, and whether it was named explicitly (then it must exist)."""
+    environ = os.environ if environ is None else environ
+    named = environ.get(CONFIG_FILE_VARIABLE, "").strip()
+    if named:
+        return Path(named).expanduser(), True
+    return Path(DEFAULT_CONFIG_FILE).expanduser(), False
+
+
+def parse_hocon_file(path: Path) -> dict[str, Any]:
+    """Parse one HOCON file; any problem becomes a :class:`ConfigError` naming file and line."""
+    from pyhocon import ConfigFactory
+    from pyhocon.exceptions import ConfigException
+    from pyparsing import ParseBaseException
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"configuration file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) else "it is not UTF-8 text"
+        raise ConfigError(f"cannot read configuration file {path}: {reason}") from None
+    try:
+        tree = ConfigFactory.parse_string(text, basedir=str(path.parent), resolve=True)
+    except ParseBaseException as error:
+        raise ConfigError(
+            f"{path}:{error.lineno}: HOCON syntax error at column {error.col}: {error.msg}; "
+            f"the line reads: {error.line.strip()!r}"
+        ) from None
+    except ConfigException as error:
+        raise ConfigError(f"{path}{_substitution_problem(str(error))}") from None
+    return tree.as_plain_ordered_dict() if hasattr(tree, "as_plain_ordered_dict") else dict(tree)
+
+
+def _substitution_problem(message: str) -> str:
+    where = re.search(r"line:\s*(\d+)", message)
+    variable = re.search(r"\$\{\??([^}]+)\}", message)
+    line = f":{where.group(1)}" if where else ""
+    if variable and "resolve" in message.lower():
+        name = variable.group(1).strip()
+        return (
+            f"{line}: ${{{name}}} is not set; export {name}, define it in the file, "
+            f"or write ${{?{name}}} to make it optional"
+        )
+    return f"{line}: {message}"
+
+
+def _merge(base: dict[str, Any], layer: Mapping[str, Any]) -> None:
+    """HOCON merge: objects merge key by key, anything else replaces."""
+    for key, value in layer.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = _plain(value)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _set(tree: dict[str, Any], key: str, value: Any) -> str:
+    """Set a dotted key, matching existing keys case-insensitively; returns the key as stored."""
+    node = tree
+    stored = []
+    parts = split_key(key)
+    for index, part in enumerate(parts):
+        match = next((k for k in node if k.lower() == part.lower()), part) if isinstance(node, dict) else part
+        stored.append(match)
+        if index == len(parts) - 1:
+            node[match] = value
+        else:
+            if not isinstance(node.get(match), dict):
+                node[match] = {}
+            node = node[match]
+    return ".".join(stored)
+
+
+def _typed_layer(defaults: dict[str, Any], layer: dict[str, Any], origins: dict[str, str]) -> None:
+    """Coerce every value of a layer to its default's type, in place; mistakes are errors."""
+    for key, value in list(leaves(layer)):
+        default = lookup(defaults, key)
+        if default is _MISSING or value is None:
+            continue
+        try:
+            coerced = coerce_like(default, value)
+        except CoercionError as error:
+            raise ConfigError(f"{origins.get(key, 'configuration')}: {key} {error}") from None
+        if coerced is not value:
+            _set(layer, key, coerced)
+
+
+def load_defaults(files: list[Path] | None = None) -> dict[str, Any]:
+    """The merged defaults of the core and every plugin (or of ``files``)."""
+    if files is None:
+        from clearml_core.plugins import get_registry
+
+        files = get_registry().config_default_files()
+    values: dict[str, Any] = {}
+    for path in files:
+        _merge(values, parse_hocon_file(path))
+    return values
+
+
+def load_config(
+    config_file: str | Path | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    defaults: list[Path] | None = None,
+) -> Config:
+    """Load the configuration the way ClearML does, plus the core's and plugins' defaults.
+
+    ``config_file`` overrides ``CLEARML_CONFIG_FILE`` / ``~/clearml.conf``. ``defaults`` replaces
+    the defaults files that the plugins register (tests use it).
+    """
+    environ = os.environ if environ is None else environ
+    default_values = load_defaults(defaults)
+    values = _plain(default_values)
+
+    origins: dict[str, str] = {}
+    files: list[Path] = []
+    if config_file is not None:
+        path, required = Path(config_file).expanduser(), True
+    else:
+        path, required = config_file_path(environ)
+    if required or path.exists():
+        user = parse_hocon_file(path)
+        lines = key_lines(path.read_text(encoding="utf-8"))
+        for key, _value in leaves(user):
+            line = line_of(lines, key)
+            origins[key] = f"{path}:{line}" if line else str(path)
+        _typed_layer(default_values, user, origins)
+        _merge(values, user)
+        files.append(path)
+
+    env_layer: dict[str, Any] = {}
+    for name, key, value in overrides(environ):
+        stored = _set(env_layer, key, value)
+        origins[stored] = f"env {name}"
+    _typed_layer(default_values, env_layer, origins)
+    _merge(values, env_layer)
+
+    redactor.add_tree(values)
+    return Config(values, origins, files)
+
+
+_config: Config | None = None
+
+
+def get_config() -> Config:
+    """The process-wide configuration, loaded on first use."""
+    global _config
+    if _config is None:
+        _config = load_config()
+    return _config
+
+
+def reset_config() -> None:
+    """Forget the loaded configuration (tests; ``agent.reload_config``)."""
+    global _config
+    _config = None

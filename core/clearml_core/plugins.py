@@ -1,0 +1,307 @@
+"""Plugin discovery, isolation, listing and disabling, behind a typed facade.
+
+Plugins are found through entry points of the group ``clearml_core.plugins`` (stevedore loads
+them; nothing outside this module touches stevedore or pluggy). A plugin that fails to import or
+whose hooks raise is reported with its distribution and version and skipped; the rest keeps
+working. Two plugins claiming one name is a :class:`~clearml_core.errors.PluginError` naming both
+distributions. ``CLEARML_CORE_DISABLE_PLUGINS=name,…`` (entry point or distribution names) or
+``*`` turns external plugins off; the built-in implementations always stay.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pluggy
+
+from clearml_core import hookspecs
+from clearml_core.errors import NotFoundError, PluginError
+from clearml_core.specs import (
+    SPEC_TYPES,
+    ControlPlaneSpec,
+    CredentialResolverSpec,
+    ExecutionEnvSpec,
+    PackageManagerSpec,
+    StorageBackendSpec,
+    _Spec,
+)
+
+ENTRY_POINT_GROUP = "clearml_core.plugins"
+DISABLE_VARIABLE = "CLEARML_CORE_DISABLE_PLUGINS"
+BUILTIN_NAME = "builtin"
+CONFIG_DEFAULTS_HOOK = "clearml_config_defaults"
+
+log = logging.getLogger(__name__)
+
+SpecT = TypeVar("SpecT", bound=_Spec)
+
+
+@dataclass
+class PluginInfo:
+    """One row of ``plugins list``."""
+
+    name: str
+    distribution: str
+    version: str
+    status: str = "loaded"  # loaded | failed | disabled | conflict
+    error: str | None = None
+    provides: list[str] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return f"{self.distribution} {self.version} (plugin {self.name!r})"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "distribution": self.distribution,
+            "version": self.version,
+            "status": self.status,
+            "error": self.error,
+            "provides": list(self.provides),
+        }
+
+
+def disabled_plugin_names(environ: Mapping[str, str] | None = None) -> set[str]:
+    """Names listed in ``CLEARML_CORE_DISABLE_PLUGINS`` (``{"*"}`` disables every external plugin)."""
+    raw = (os.environ if environ is None else environ).get(DISABLE_VARIABLE, "")
+    return {part.strip() for part in raw.split(",") if part.strip()}
+
+
+class PluginRegistry:
+    """The installed plugins and what they provide.
+
+    Build one with :func:`get_registry`; tests make their own with ``discover=False`` and
+    :meth:`register`.
+    """
+
+    def __init__(self, *, discover: bool = True, environ: Mapping[str, str] | None = None) -> None:
+        self._pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+        self._pm.add_hookspecs(hookspecs)
+        self._infos: dict[str, PluginInfo] = {}
+        self._collected: dict[str, list[tuple[str, Any]]] | None = None
+        self._conflicts: list[str] = []
+        from clearml_core import __version__, builtin
+
+        self.register(builtin, BUILTIN_NAME, "clearml-core", __version__)
+        if discover:
+            self._discover(disabled_plugin_names(environ))
+
+    # -- discovery ---------------------------------------------------------------------------
+    def _discover(self, disabled: set[str]) -> None:
+        from stevedore import NamedExtensionManager
+
+        dists: dict[tuple[str, str], tuple[str, str]] = {}
+        for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+            dist = ep.dist
+            dists[(ep.name, ep.value)] = (dist.name, dist.version) if dist else ("?", "?")
+        enabled = []
+        for (name, _value), (dist_name, version) in dists.items():
+            if "*" in disabled or name in disabled or dist_name in disabled:
+                self._infos.setdefault(name, PluginInfo(name, dist_name, version, status="disabled"))
+            else:
+                enabled.append(name)
+        if not enabled:
+            return
+
+        def dist_of(ep: Any) -> tuple[str, str]:
+            return dists.get((ep.name, ep.value), ("?", "?"))
+
+        def on_failure(_manager: Any, ep: Any, error: BaseException) -> None:
+            dist_name, version = dist_of(ep)
+            self._fail(PluginInfo(ep.name, dist_name, version), f"{type(error).__name__}: {error}")
+
+        manager = NamedExtensionManager(
+            ENTRY_POINT_GROUP,
+            names=enabled,
+            name_order=True,
+            on_load_failure_callback=on_failure,
+            on_missing_entrypoints_callback=None,
+        )
+        for extension in manager.extensions:
+            dist_name, version = dist_of(extension.entry_point)
+            self.register(extension.plugin, extension.name, dist_name, version)
+
+    def register(self, plugin: object, name: str, distribution: str = "", version: str = "") -> None:
+        """Register a plugin object (a module with hook implementations) under ``name``."""
+        info = PluginInfo(name, distribution or name, version or "?")
+        existing = self._infos.get(name)
+        if existing is not None and existing.status != "disabled":
+            message = (
+                f"two distributions install the plugin entry point {name!r}: {existing.label} and "
+                f"{info.label}; uninstall one of them"
+            )
+            info.status = "conflict"
+            info.error = message
+            self._conflicts.append(message)
+            self._infos[f"{name}@{info.distribution}"] = info
+            return
+        try:
+            self._pm.register(plugin, name=name)
+            self._check_hooks_known(plugin, name)
+        except Exception as error:  # a plugin's own mistake must not stop the others
+            self._fail(info, f"{type(error).__name__}: {error}")
+            return
+        self._infos[name] = info
+        self._collected = None
+
+    def _check_hooks_known(self, plugin: object, name: str) -> None:
+        for caller in self._pm.get_hookcallers(plugin) or []:
+            if caller.spec is None:
+                self._pm.unregister(plugin)
+                raise pluggy.PluginValidationError(
+                    plugin, f"unknown hook {caller.name!r}; the known hooks are in clearml_core.hookspecs"
+                )
+
+    def _fail(self, info: PluginInfo, error: str) -> None:
+        info.status = "failed"
+        info.error = error
+        self._infos[info.name] = info
+        plugin = self._pm.get_plugin(info.name)
+        if plugin is not None:
+            self._pm.unregister(plugin)
+        log.warning("plugin %s failed to load and was skipped: %s", info.label, error)
+
+    # -- collection --------------------------------------------------------------------------
+    def _collect(self) -> dict[str, list[tuple[str, Any]]]:
+        """Call every registration hook once, per plugin, so each answer is attributed."""
+        if self._collected is not None:
+            return self._collected
+        answers: dict[str, dict[str, list[Any]]] = {}
+        for hook_name in [*SPEC_TYPES, CONFIG_DEFAULTS_HOOK]:
+            for impl in getattr(self._pm.hook, hook_name).get_hookimpls():
+                try:
+                    items = list(impl.function() or ())
+                    expected = SPEC_TYPES.get(hook_name)
+                    for item in items:
+                        if expected is not None and not isinstance(item, expected):
+                            raise TypeError(f"{hook_name} returned {item!r}, not a {expected.__name__}")
+                except Exception as error:
+                    self._fail(self._infos[impl.plugin_name], f"{hook_name}: {type(error).__name__}: {error}")
+                    continue
+                answers.setdefault(impl.plugin_name, {})[hook_name] = items
+        collected: dict[str, list[tuple[str, Any]]] = {
+            name: [] for name in [*SPEC_TYPES, CONFIG_DEFAULTS_HOOK]
+        }
+        claims: dict[tuple[str, str], str] = {}
+        for plugin_name, info in self._infos.items():
+            if info.status != "loaded" or plugin_name not in answers:
+                continue
+            for hook_name, items in answers[plugin_name].items():
+                for item in items:
+                    collected[hook_name].append((plugin_name, item))
+                    if isinstance(item, _Spec):
+                        info.provides.append(_describe(item))
+                        for claim in item.claims():
+                            self._claim(claims, claim, plugin_name)
+        self._collected = collected
+        return collected
+
+    def _claim(self, claims: dict[tuple[str, str], str], claim: tuple[str, str], plugin_name: str) -> None:
+        owner = claims.setdefault(claim, plugin_name)
+        if owner == plugin_name:
+            return
+        first, second = self._infos[owner], self._infos[plugin_name]
+        for info in (first, second):
+            info.status = "conflict"
+        kind, name = claim
+        message = (
+            f"two plugins claim the {kind} {name!r}: {first.label} and {second.label}; uninstall one, "
+            f"or disable it with {DISABLE_VARIABLE}={second.name}"
+        )
+        second.error = first.error = message
+        self._conflicts.append(message)
+
+    def _specs(self, hook_name: str, spec_type: type[SpecT]) -> list[SpecT]:
+        collected = self._collect()
+        self.check()
+        return [item for _plugin, item in collected[hook_name] if isinstance(item, spec_type)]
+
+    # -- the facade --------------------------------------------------------------------------
+    def check(self) -> None:
+        """Raise :class:`PluginError` when installed plugins clash."""
+        self._collect()
+        if self._conflicts:
+            raise PluginError("; ".join(dict.fromkeys(self._conflicts)))
+
+    def plugins(self) -> list[PluginInfo]:
+        """Every plugin seen, with its status and what it provides."""
+        self._collect()
+        return list(self._infos.values())
+
+    def storage_backends(self) -> list[StorageBackendSpec]:
+        return self._specs("clearml_storage_backends", StorageBackendSpec)
+
+    def storage_backend_for(self, scheme: str) -> StorageBackendSpec | None:
+        scheme = scheme.lower()
+        return next((spec for spec in self.storage_backends() if scheme in spec.schemes), None)
+
+    def credential_resolvers(self, scheme: str | None = None) -> list[CredentialResolverSpec]:
+        """Resolvers for ``scheme`` (all when None), in chain order."""
+        specs = self._specs("clearml_credential_resolvers", CredentialResolverSpec)
+        if scheme is not None:
+            specs = [spec for spec in specs if scheme.lower() in spec.schemes or not spec.schemes]
+        return sorted(specs, key=lambda spec: spec.order)
+
+    def package_managers(self) -> list[PackageManagerSpec]:
+        return self._specs("clearml_package_managers", PackageManagerSpec)
+
+    def package_manager(self, name: str) -> PackageManagerSpec:
+        return _named(self.package_managers(), name, "package manager", "agent.package_manager.type")
+
+    def execution_environments(self) -> list[ExecutionEnvSpec]:
+        return self._specs("clearml_execution_environments", ExecutionEnvSpec)
+
+    def execution_environment(self, name: str) -> ExecutionEnvSpec:
+        return _named(self.execution_environments(), name, "execution environment", "--docker")
+
+    def control_planes(self) -> list[ControlPlaneSpec]:
+        return self._specs("clearml_control_planes", ControlPlaneSpec)
+
+    def control_plane_for(self, scheme: str) -> ControlPlaneSpec | None:
+        scheme = scheme.lower()
+        return next((spec for spec in self.control_planes() if scheme in spec.schemes), None)
+
+    def config_default_files(self) -> list[Path]:
+        """Defaults files of the core and then of each plugin, in registration order."""
+        collected = self._collect()
+        self.check()
+        return [Path(path) for _plugin, path in collected[CONFIG_DEFAULTS_HOOK]]
+
+
+def _describe(spec: _Spec) -> str:
+    schemes = getattr(spec, "schemes", ())
+    suffix = f" ({', '.join(s + '://' for s in schemes)})" if schemes else ""
+    return f"{spec.kind} {spec.name}{suffix}"
+
+
+def _named(specs: Iterable[SpecT], name: str, kind: str, setting: str) -> SpecT:
+    specs = list(specs)
+    for spec in specs:
+        if spec.name == name:
+            return spec
+    known = ", ".join(sorted(spec.name for spec in specs)) or "none"
+    raise NotFoundError(f"no {kind} named {name!r} is installed (installed: {known}); check {setting}")
+
+
+_registry: PluginRegistry | None = None
+
+
+def get_registry() -> PluginRegistry:
+    """The process-wide registry, discovered on first use."""
+    global _registry
+    if _registry is None:
+        _registry = PluginRegistry()
+    return _registry
+
+
+def reset_registry() -> None:
+    """Forget the process-wide registry (tests, or after installing a plugin in-process)."""
+    global _registry
+    _registry = None

@@ -1,0 +1,1 @@
+"""Storage: URL model, drivers, StorageManager, cache and transfers."""
