@@ -1,0 +1,53 @@
+"""Fixtures every clearml-core test (and every plugin's tests) can use.
+
+Loaded by pytest through the ``pytest11`` entry point; it must stay cheap to import.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# Variables that would leak the developer's own setup into a test.
+_ISOLATED_VARIABLES = (
+    "CLEARML_CONFIG_FILE",
+    "CLEARML_CACHE_DIR",
+    "CLEARML_CORE_DISABLE_PLUGINS",
+    "CLEARML_CORE_DEBUG",
+    "CLEARML_WORKER_ID",
+    "CLEARML_WORKER_NAME",
+)
+
+
+@pytest.fixture
+def clearml_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A private home folder: no ~/clearml.conf, caches and state under the test's tmp_path.
+
+    Also forgets the process-wide configuration and plugin registry before and after the test.
+    """
+    from clearml_core.config import reset_config
+    from clearml_core.plugins import reset_registry
+
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    for name in _ISOLATED_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    for name in [n for n in __import__("os").environ if n.startswith(("CLEARML__", "CLEARML_AGENT__"))]:
+        monkeypatch.delenv(name)
+    reset_config()
+    reset_registry()
+    yield home
+    reset_config()
+    reset_registry()
+
+
+@pytest.fixture
+def clearml_conf(clearml_home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Path of a clearml.conf the test writes; CLEARML_CONFIG_FILE points at it."""
+    path = clearml_home / "clearml.conf"
+    path.write_text("", encoding="utf-8")
+    monkeypatch.setenv("CLEARML_CONFIG_FILE", str(path))
+    yield path
