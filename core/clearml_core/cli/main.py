@@ -73,26 +73,34 @@ class _LowerLevelName(logging.Filter):
         return True
 
 
-def run() -> None:
-    """Console-script entry point: user errors exit 2 with one line, bugs exit 1."""
-    debug = _debug_requested(sys.argv[1:])
+def execute(argv: list[str]) -> int:
+    """Run the CLI with ``argv`` and return its exit code: user errors 2 with one line, bugs 1."""
+    debug = _debug_requested(argv)
     redactor.add_environment()
     try:
-        app(prog_name="clearml-core")
+        app(args=argv, prog_name="clearml-core", standalone_mode=True)
+    except SystemExit as exit_:
+        return exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
     except UserError as error:
         if debug:
-            traceback.print_exc()
+            echo(traceback.format_exc(), err=True)
         echo(f"error: {error}", err=True)
-        sys.exit(error.exit_code)
+        return error.exit_code
     except KeyboardInterrupt:
         echo("interrupted", err=True)
-        sys.exit(130)
+        return 130
     except Exception as error:
         if debug:
             echo(traceback.format_exc(), err=True)
         else:
             echo(f"error: {type(error).__name__}: {error} (run with --debug for the traceback)", err=True)
-        sys.exit(1)
+        return 1
+    return 0
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(execute(sys.argv[1:]))
 
 
 if __name__ == "__main__":
