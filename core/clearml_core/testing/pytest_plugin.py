@@ -45,9 +45,9 @@ def clearml_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
 
 
 @pytest.fixture
-def clearml_conf(clearml_home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def clearml_conf(clearml_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Path of a clearml.conf the test writes; CLEARML_CONFIG_FILE points at it."""
     path = clearml_home / "clearml.conf"
     path.write_text("", encoding="utf-8")
     monkeypatch.setenv("CLEARML_CONFIG_FILE", str(path))
-    yield path
+    return path
