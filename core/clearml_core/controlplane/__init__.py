@@ -1,0 +1,119 @@
+"""Where tasks, queues and workers live: the protocol, and opening the configured store.
+
+``agent.control_plane`` names the store as a URL; its scheme picks the implementation through the
+plugin registry (``sqlite`` is built in, ``redis`` is the ``clearml-core[redis]`` plugin)::
+
+    from clearml_core.controlplane import open_control_plane
+
+    plane = open_control_plane()                     # agent.control_plane, by default the
+    task = plane.get_task("…")                       # embedded ~/.clearml-core/state.db
+
+Importing this package loads the protocol only; the SQLite module loads when a sqlite URL is opened.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from clearml_core.controlplane.protocol import (
+    DEFAULT_QUEUE,
+    EDITABLE_TASK_FIELDS,
+    FINAL_STATUSES,
+    AlreadyExistsError,
+    Container,
+    ControlPlane,
+    ControlPlaneError,
+    InvalidTransitionError,
+    LogEvent,
+    Parameters,
+    Queue,
+    QueueNotFoundError,
+    Requirements,
+    RuntimeProperty,
+    Script,
+    Task,
+    TaskNotFoundError,
+    TaskStatus,
+    Worker,
+    WorkerNotFoundError,
+)
+from clearml_core.errors import UserError
+
+if TYPE_CHECKING:
+    from clearml_core.config import Config
+
+DEFAULT_CONTROL_PLANE = "sqlite:///~/.clearml-core/state.db"
+CONTROL_PLANE_KEY = "agent.control_plane"
+
+_INSTALL_HINTS = {"redis": "pip install 'clearml-core[redis]'", "rediss": "pip install 'clearml-core[redis]'"}
+
+
+def control_plane_url(config: Config | None = None) -> str:
+    """The configured control-plane URL (``agent.control_plane``)."""
+    if config is None:
+        from clearml_core.config import get_config
+
+        config = get_config()
+    return config.get_str(CONTROL_PLANE_KEY, DEFAULT_CONTROL_PLANE) or DEFAULT_CONTROL_PLANE
+
+
+def open_control_plane(url: str | None = None, config: Config | None = None) -> ControlPlane:
+    """Open the control plane at ``url`` (default: ``agent.control_plane``).
+
+    The URL's scheme selects the implementation among the installed plugins; a scheme nobody
+    serves is a :class:`UserError` with the install hint.
+    """
+    from clearml_core.plugins import get_registry
+
+    if config is None:
+        from clearml_core.config import get_config
+
+        config = get_config()
+    if url is None:
+        url = control_plane_url(config)
+    scheme, sep, _rest = url.partition("://")
+    if not sep or not scheme:
+        raise UserError(
+            f"control-plane URL {url!r} has no scheme; write sqlite:///PATH or redis://HOST:PORT/DB "
+            f"(setting {CONTROL_PLANE_KEY}, {config.origin(CONTROL_PLANE_KEY)})"
+        )
+    registry = get_registry()
+    spec = registry.control_plane_for(scheme)
+    if spec is None:
+        known = ", ".join(sorted(s for p in registry.control_planes() for s in p.schemes)) or "none"
+        hint = _INSTALL_HINTS.get(scheme.lower())
+        what = f"{scheme}:// needs a control-plane plugin"
+        raise UserError(f"{what}: {hint}" if hint else f"{what}; installed control planes serve: {known}")
+    factory = spec.load()
+    plane = factory(url, config)
+    if not isinstance(plane, ControlPlane):
+        raise TypeError(f"control plane {spec.name!r} factory returned {plane!r}, not a ControlPlane")
+    return plane
+
+
+__all__ = [
+    "CONTROL_PLANE_KEY",
+    "DEFAULT_CONTROL_PLANE",
+    "DEFAULT_QUEUE",
+    "EDITABLE_TASK_FIELDS",
+    "FINAL_STATUSES",
+    "AlreadyExistsError",
+    "Container",
+    "ControlPlane",
+    "ControlPlaneError",
+    "InvalidTransitionError",
+    "LogEvent",
+    "Parameters",
+    "Queue",
+    "QueueNotFoundError",
+    "Requirements",
+    "RuntimeProperty",
+    "Script",
+    "Task",
+    "TaskNotFoundError",
+    "TaskStatus",
+    "Worker",
+    "WorkerNotFoundError",
+    "control_plane_url",
+    "open_control_plane",
+]
