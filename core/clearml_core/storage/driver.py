@@ -1,0 +1,289 @@
+"""The driver protocol: what every storage backend implements.
+
+A backend (built in, an official plugin, a third party's) is a :class:`StorageDriver` subclass
+named by a :class:`~clearml_core.specs.StorageBackendSpec`. The core builds drivers with
+``DriverClass(config, url)`` — ``config`` the loaded clearml.conf, ``url`` the first URL seen for a
+connection — and shares one instance between every URL with the same
+:meth:`StorageDriver.connection_key` (by default the URL's :attr:`~StorageURL.root`: one per
+bucket, server or account+container). Drivers are therefore used from many threads at once and
+must be thread-safe.
+
+A driver implements five methods — :meth:`~StorageDriver.open_read`,
+:meth:`~StorageDriver.upload_stream`, :meth:`~StorageDriver.stat`, :meth:`~StorageDriver.list`,
+:meth:`~StorageDriver.delete` — and declares its :class:`Capabilities`. Everything else has a
+generic default built on those five, which a driver overrides when its backend does better
+(multi-part uploads from a file, server-side copy, ranged downloads with resume).
+
+Errors: a driver raises only the types in :mod:`clearml_core.storage.errors`, translating its
+SDK's exceptions — :class:`ObjectNotFoundError` for a missing object, :class:`PermissionDeniedError`
+for refused credentials, :class:`TransientStorageError` for anything worth retrying (the transfer
+layer retries those and nothing else), :class:`StorageError` otherwise.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import mimetypes
+import os
+import tempfile
+from collections.abc import Hashable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO, ClassVar
+
+from clearml_core.storage.errors import (
+    ObjectNotFoundError,
+    PermissionDeniedError,
+    StorageError,
+    TransientStorageError,
+    UnsupportedOperationError,
+)
+from clearml_core.storage.url import StorageURL
+
+if TYPE_CHECKING:
+    from clearml_core.config.tree import Config
+
+__all__ = [
+    "ByteRange",
+    "Capabilities",
+    "ObjectInfo",
+    "ObjectNotFoundError",
+    "PermissionDeniedError",
+    "StorageDriver",
+    "StorageError",
+    "TransientStorageError",
+    "UnsupportedOperationError",
+    "guess_content_type",
+]
+
+ByteRange = tuple[int, int | None]
+"""``(start, stop)``: bytes ``start`` up to but not including ``stop``; ``stop`` None reads to the end."""
+
+COPY_CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a backend can do; the conformance kit and the transfer layer trust these flags.
+
+    ``False`` means the driver cannot (the matching kit test is skipped); a driver never declares
+    ``True`` for something it only emulates badly.
+    """
+
+    ranges: bool = False
+    """``open_read(url, byte_range=…)`` fetches only that range."""
+    server_side_copy: bool = False
+    """``copy`` happens inside the backend, no bytes through this machine."""
+    streaming_upload: bool = False
+    """``upload_stream`` sends data as it reads it, without knowing the size up front."""
+    atomic_write: bool = False
+    """A reader never sees a half-written object: it sees the old object or the new one."""
+    listing: bool = True
+    """``list`` works (plain HTTP servers cannot list)."""
+    listing_is_consistent: bool = True
+    """An object shows in ``list`` as soon as its upload returns."""
+    content_type: bool = False
+    """Objects keep the content type they were uploaded with, and ``stat`` returns it."""
+    etag: bool = False
+    """``stat`` and ``list`` return an etag that changes when the content does."""
+    mtime: bool = True
+    """``stat`` and ``list`` return the modification time."""
+    metadata: bool = False
+    """Objects keep the ``extra`` mapping they were uploaded with, and ``stat`` returns it."""
+    directories: bool = False
+    """Folders exist on their own (file systems); on object stores a folder is only a key prefix."""
+    presign: bool = False
+    """``presign`` gives a URL that works without credentials for a while."""
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """What ``stat`` and ``list`` say about one object (or, with ``is_dir``, one folder)."""
+
+    url: StorageURL
+    size: int | None = None
+    mtime: float | None = None
+    """Modification time in seconds since the epoch (UTC)."""
+    etag: str | None = None
+    content_type: str | None = None
+    is_dir: bool = False
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.url.name
+
+
+def guess_content_type(url: StorageURL) -> str | None:
+    """The content type a file of this name usually has (``model.json`` → ``application/json``)."""
+    return mimetypes.guess_type(url.name, strict=False)[0]
+
+
+class StorageDriver(abc.ABC):
+    """Base class of every storage backend's driver. See the module docstring for the contract.
+
+    Every method takes :class:`StorageURL` objects of a scheme this driver serves; the core
+    parses user text with :func:`~clearml_core.storage.url.parse_url` before calling.
+    """
+
+    capabilities: ClassVar[Capabilities] = Capabilities()
+    """What this driver can do. A driver whose abilities depend on the URL sets it per instance."""
+
+    def __init__(self, config: Config, url: StorageURL) -> None:
+        self.config = config
+        self.url = url
+
+    @classmethod
+    def connection_key(cls, url: StorageURL) -> Hashable:
+        """URLs with equal keys share one driver instance (and its connections, credentials).
+
+        The default, ``url.root``, gives one instance per bucket / server / container; override
+        to share wider (one per S3 endpoint) or narrower.
+        """
+        return url.root
+
+    # -- what every driver implements -------------------------------------------------------
+    @abc.abstractmethod
+    def open_read(self, url: StorageURL, byte_range: ByteRange | None = None) -> BinaryIO:
+        """A readable binary stream of the object's bytes (or of ``byte_range`` of them).
+
+        The caller closes it. Raises :class:`ObjectNotFoundError` when the object does not exist —
+        at this call, not on the first read. Without ``capabilities.ranges`` a driver may serve a
+        range by skipping bytes, but must still return exactly that range.
+        """
+
+    @abc.abstractmethod
+    def upload_stream(
+        self,
+        stream: BinaryIO,
+        url: StorageURL,
+        *,
+        size: int | None = None,
+        content_type: str | None = None,
+        extra: Mapping[str, str] | None = None,
+    ) -> None:
+        """Store everything ``stream`` yields at ``url``, replacing what is there.
+
+        ``size`` is the byte count when the caller knows it; ``content_type`` and ``extra`` (user
+        metadata) are kept where the backend can (see :class:`Capabilities`).
+        """
+
+    @abc.abstractmethod
+    def stat(self, url: StorageURL) -> ObjectInfo:
+        """Size, modification time and what else the backend knows about one object.
+
+        Raises :class:`ObjectNotFoundError` when it does not exist. A file-system driver answers
+        for folders too, with ``is_dir`` set.
+        """
+
+    @abc.abstractmethod
+    def list(self, url: StorageURL, *, recursive: bool = False) -> Iterator[ObjectInfo]:
+        """The contents of the folder ``url`` (taken as a folder even without its trailing ``/``).
+
+        Not recursive: the objects right under it and one ``is_dir`` entry (URL ending in ``/``)
+        per sub-folder. Recursive: every object below it, no folder entries. A folder that does
+        not exist lists as empty. Order is unspecified.
+        """
+
+    @abc.abstractmethod
+    def delete(self, url: StorageURL) -> None:
+        """Delete one object; :class:`ObjectNotFoundError` when there is none."""
+
+    # -- generic defaults ---------------------------------------------------------------------
+    def upload_file(
+        self,
+        local_path: str | os.PathLike[str],
+        url: StorageURL,
+        *,
+        content_type: str | None = None,
+        extra: Mapping[str, str] | None = None,
+    ) -> None:
+        """Upload a local file; the content type is guessed from the name when not given."""
+        path = Path(local_path)
+        try:
+            with path.open("rb") as stream:
+                self.upload_stream(
+                    stream,
+                    url,
+                    size=os.fstat(stream.fileno()).st_size,
+                    content_type=content_type or guess_content_type(url),
+                    extra=extra,
+                )
+        except FileNotFoundError:
+            raise ObjectNotFoundError(f"cannot upload {path}: no such file") from None
+
+    def download_file(
+        self,
+        url: StorageURL,
+        local_path: str | os.PathLike[str],
+        *,
+        byte_range: ByteRange | None = None,
+    ) -> int:
+        """Download to ``local_path`` and return the byte count.
+
+        The file appears whole or not at all: bytes go to a temporary file in the same folder,
+        renamed over ``local_path`` when complete. Parent folders are created.
+        """
+        target = Path(local_path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with self.open_read(url, byte_range) as source:
+            return write_atomically(target, source)
+
+    def exists(self, url: StorageURL) -> bool:
+        """Whether an object (or, on file systems, a folder) is at ``url``."""
+        try:
+            self.stat(url)
+        except ObjectNotFoundError:
+            return False
+        return True
+
+    def copy(self, src: StorageURL, dst: StorageURL) -> None:
+        """Copy one object within this backend; by default its bytes pass through this machine."""
+        info = self.stat(src)
+        with self.open_read(src) as stream:
+            self.upload_stream(
+                stream,
+                dst,
+                size=info.size,
+                content_type=info.content_type,
+                extra=dict(info.metadata) or None,
+            )
+
+    def delete_folder(self, url: StorageURL) -> int:
+        """Delete every object under the folder ``url``; returns how many were deleted."""
+        count = 0
+        for info in list(self.list(url.as_folder(), recursive=True)):
+            if info.is_dir:
+                continue
+            with contextlib.suppress(ObjectNotFoundError):
+                self.delete(info.url)
+                count += 1
+        return count
+
+    def presign(self, url: StorageURL, *, method: str = "get", expires: int = 3600) -> str:
+        """A URL that allows ``method`` on the object without credentials for ``expires`` seconds."""
+        raise UnsupportedOperationError(f"{url.scheme}:// storage cannot presign URLs ({url})")
+
+    def close(self) -> None:  # noqa: B027  (optional hook; most drivers hold nothing to release)
+        """Release connections; the driver cache calls it when it forgets the driver."""
+
+
+def write_atomically(target: Path, source: BinaryIO, *, chunk_size: int = COPY_CHUNK) -> int:
+    """Copy ``source`` into ``target`` through a temporary sibling and an atomic rename."""
+    fd, temp_name = tempfile.mkstemp(prefix=f".{target.name[:64]}.", suffix=".part", dir=target.parent)
+    written = 0
+    try:
+        with os.fdopen(fd, "wb") as out:
+            while True:
+                chunk = source.read(chunk_size)
+                if not chunk:
+                    break
+                out.write(chunk)
+                written += len(chunk)
+        os.replace(temp_name, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp_name)
+        raise
+    return written
