@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from clearml_core.hookspecs import hookimpl
+from clearml_core.specs import ControlPlaneSpec
 
 _DEFAULTS = Path(__file__).parent / "config" / "defaults"
 
@@ -13,3 +14,15 @@ _DEFAULTS = Path(__file__).parent / "config" / "defaults"
 @hookimpl
 def clearml_config_defaults() -> Iterable[Path]:
     return sorted(_DEFAULTS.glob("*.conf"))
+
+
+@hookimpl
+def clearml_control_planes() -> Iterable[ControlPlaneSpec]:
+    return [
+        ControlPlaneSpec(
+            name="sqlite",
+            schemes=("sqlite",),
+            factory="clearml_core.controlplane.sqlite:SQLiteControlPlane.from_url",
+            description="embedded store in one SQLite file (WAL, atomic dequeue); the default",
+        )
+    ]
