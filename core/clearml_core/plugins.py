@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib.metadata
 import logging
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -95,37 +95,25 @@ class PluginRegistry:
 
     # -- discovery ---------------------------------------------------------------------------
     def _discover(self, disabled: set[str]) -> None:
-        from stevedore import NamedExtensionManager
-
-        dists: dict[tuple[str, str], tuple[str, str]] = {}
-        for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-            dist = ep.dist
-            dists[(ep.name, ep.value)] = (dist.name, dist.version) if dist else ("?", "?")
+        # One snapshot of the entry points, read through importlib.metadata, decides both what is
+        # loaded and which distribution each plugin comes from; stevedore loads exactly these, so
+        # its own entry-point cache (per process, and on disk) can never disagree with the listing.
         enabled = []
-        for (name, _value), (dist_name, version) in dists.items():
-            if "*" in disabled or name in disabled or dist_name in disabled:
-                self._infos.setdefault(name, PluginInfo(name, dist_name, version, status="disabled"))
+        for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+            dist_name, version = _distribution_of(ep)
+            if "*" in disabled or ep.name in disabled or dist_name in disabled:
+                self._infos.setdefault(ep.name, PluginInfo(ep.name, dist_name, version, status="disabled"))
             else:
-                enabled.append(name)
+                enabled.append(ep)
         if not enabled:
             return
 
-        def dist_of(ep: Any) -> tuple[str, str]:
-            return dists.get((ep.name, ep.value), ("?", "?"))
-
         def on_failure(_manager: Any, ep: Any, error: BaseException) -> None:
-            dist_name, version = dist_of(ep)
+            dist_name, version = _distribution_of(ep)
             self._fail(PluginInfo(ep.name, dist_name, version), f"{type(error).__name__}: {error}")
 
-        manager = NamedExtensionManager(
-            ENTRY_POINT_GROUP,
-            names=enabled,
-            name_order=True,
-            on_load_failure_callback=on_failure,
-            on_missing_entrypoints_callback=None,
-        )
-        for extension in manager.extensions:
-            dist_name, version = dist_of(extension.entry_point)
+        for extension in _load_entry_points(enabled, on_failure):
+            dist_name, version = _distribution_of(extension.entry_point)
             self.register(extension.plugin, extension.name, dist_name, version)
 
     def register(self, plugin: object, name: str, distribution: str = "", version: str = "") -> None:
@@ -135,10 +123,11 @@ class PluginRegistry:
         if existing is not None and existing.status != "disabled":
             message = (
                 f"two distributions install the plugin entry point {name!r}: {existing.label} and "
-                f"{info.label}; uninstall one of them"
+                f"{info.label}; uninstall one, or disable it with {DISABLE_VARIABLE}={info.distribution}"
             )
-            info.status = "conflict"
-            info.error = message
+            for clashing in (existing, info):
+                clashing.status = "conflict"
+                clashing.error = message
             self._conflicts.append(message)
             self._infos[f"{name}@{info.distribution}"] = info
             return
@@ -190,10 +179,14 @@ class PluginRegistry:
             name: [] for name in [*SPEC_TYPES, CONFIG_DEFAULTS_HOOK]
         }
         claims: dict[tuple[str, str], str] = {}
+        for info in self._infos.values():
+            info.provides.clear()
         for plugin_name, info in self._infos.items():
             if info.status != "loaded" or plugin_name not in answers:
                 continue
             for hook_name, items in answers[plugin_name].items():
+                if hook_name == CONFIG_DEFAULTS_HOOK and items:
+                    info.provides.append("config defaults " + ", ".join(Path(i).name for i in items))
                 for item in items:
                     collected[hook_name].append((plugin_name, item))
                     if isinstance(item, _Spec):
@@ -273,6 +266,28 @@ class PluginRegistry:
         collected = self._collect()
         self.check()
         return [Path(path) for _plugin, path in collected[CONFIG_DEFAULTS_HOOK]]
+
+
+def _distribution_of(ep: importlib.metadata.EntryPoint) -> tuple[str, str]:
+    dist = getattr(ep, "dist", None)
+    return (dist.name, dist.version) if dist is not None else ("?", "?")
+
+
+def _load_entry_points(
+    entry_points: list[importlib.metadata.EntryPoint], on_failure: Callable[[Any, Any, BaseException], None]
+) -> list[Any]:
+    """Import ``entry_points`` with stevedore; one that fails goes to ``on_failure`` and is skipped.
+
+    Every entry point is loaded, also two distributions installing one name (the registry then
+    reports the clash, naming both).
+    """
+    from stevedore import ExtensionManager
+
+    class _Snapshot(ExtensionManager):
+        def list_entry_points(self) -> list[importlib.metadata.EntryPoint]:
+            return entry_points
+
+    return list(_Snapshot(ENTRY_POINT_GROUP, on_load_failure_callback=on_failure).extensions)
 
 
 def _describe(spec: _Spec) -> str:
