@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from clearml_core.hookspecs import hookimpl
-from clearml_core.specs import ControlPlaneSpec
+from clearml_core.specs import ControlPlaneSpec, StorageBackendSpec
 
 _DEFAULTS = Path(__file__).parent / "config" / "defaults"
 
@@ -25,4 +25,22 @@ def clearml_control_planes() -> Iterable[ControlPlaneSpec]:
             factory="clearml_core.controlplane.sqlite:SQLiteControlPlane.from_url",
             description="embedded store in one SQLite file (WAL, atomic dequeue); the default",
         )
+    ]
+
+
+@hookimpl
+def clearml_storage_backends() -> Iterable[StorageBackendSpec]:
+    return [
+        StorageBackendSpec(
+            name="file",
+            schemes=("file",),
+            factory="clearml_core.storage.drivers.local:LocalDriver",
+            description="local and network-mounted files (atomic writes)",
+        ),
+        StorageBackendSpec(
+            name="http",
+            schemes=("http", "https"),
+            factory="clearml_core.storage.drivers.http:HttpDriver",
+            description="HTTP(S) servers and the ClearML file server",
+        ),
     ]

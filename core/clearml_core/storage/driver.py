@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import io
 import mimetypes
 import os
 import tempfile
@@ -61,6 +62,8 @@ ByteRange = tuple[int, int | None]
 """``(start, stop)``: bytes ``start`` up to but not including ``stop``; ``stop`` None reads to the end."""
 
 COPY_CHUNK = 1024 * 1024
+TEMP_SUFFIX = ".clearml-part"
+"""Suffix of the temporary files atomic writes go through; listings skip them."""
 
 
 @dataclass(frozen=True)
@@ -271,7 +274,7 @@ class StorageDriver(abc.ABC):
 
 def write_atomically(target: Path, source: BinaryIO, *, chunk_size: int = COPY_CHUNK) -> int:
     """Copy ``source`` into ``target`` through a temporary sibling and an atomic rename."""
-    fd, temp_name = tempfile.mkstemp(prefix=f".{target.name[:64]}.", suffix=".part", dir=target.parent)
+    fd, temp_name = tempfile.mkstemp(prefix=f".{target.name[:64]}.", suffix=TEMP_SUFFIX, dir=target.parent)
     written = 0
     try:
         with os.fdopen(fd, "wb") as out:
@@ -287,3 +290,52 @@ def write_atomically(target: Path, source: BinaryIO, *, chunk_size: int = COPY_C
             os.unlink(temp_name)
         raise
     return written
+
+
+class LimitedReader(io.RawIOBase):
+    """At most ``limit`` bytes of ``stream`` (which it closes): a range of a seekable file."""
+
+    def __init__(self, stream: BinaryIO, limit: int | None) -> None:
+        self._stream = stream
+        self._left = limit
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        view = memoryview(buffer).cast("B")
+        size = len(view) if self._left is None else min(len(view), self._left)
+        if size <= 0:
+            return 0
+        data = self._stream.read(size)
+        view[: len(data)] = data
+        if self._left is not None:
+            self._left -= len(data)
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._stream.close()
+        super().close()
+
+
+def open_range(stream: BinaryIO, byte_range: ByteRange | None) -> BinaryIO:
+    """``stream`` (positioned at 0) limited to ``byte_range``, by seeking or by skipping bytes."""
+    if byte_range is None:
+        return stream
+    start, stop = byte_range
+    if start < 0 or (stop is not None and stop < start):
+        stream.close()
+        raise ValueError(f"invalid byte range {byte_range!r}")
+    if start:
+        try:
+            stream.seek(start)
+        except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+            left = start
+            while left > 0:
+                skipped = stream.read(min(left, COPY_CHUNK))
+                if not skipped:
+                    break
+                left -= len(skipped)
+    reader = LimitedReader(stream, None if stop is None else stop - start)
+    return io.BufferedReader(reader, COPY_CHUNK)
