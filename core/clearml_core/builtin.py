@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from clearml_core.hookspecs import hookimpl
-from clearml_core.specs import ControlPlaneSpec, StorageBackendSpec
+from clearml_core.specs import ControlPlaneSpec, ExecutionEnvSpec, StorageBackendSpec
 
 _DEFAULTS = Path(__file__).parent / "config" / "defaults"
 
@@ -17,13 +17,12 @@ def clearml_config_defaults() -> Iterable[Path]:
 
 
 @hookimpl
-def clearml_control_planes() -> Iterable[ControlPlaneSpec]:
+def clearml_execution_environments() -> Iterable[ExecutionEnvSpec]:
     return [
-        ControlPlaneSpec(
-            name="sqlite",
-            schemes=("sqlite",),
-            factory="clearml_core.controlplane.sqlite:SQLiteControlPlane.from_url",
-            description="embedded store in one SQLite file (WAL, atomic dequeue); the default",
+        ExecutionEnvSpec(
+            name="venv",
+            factory="clearml_core.runners.local:LocalProcessEnvironment",
+            description="the task runs as a local process (its own process group, dies with the agent)",
         )
     ]
 
@@ -43,4 +42,16 @@ def clearml_storage_backends() -> Iterable[StorageBackendSpec]:
             factory="clearml_core.storage.drivers.http:HttpDriver",
             description="HTTP(S) servers and the ClearML file server",
         ),
+    ]
+
+
+@hookimpl
+def clearml_control_planes() -> Iterable[ControlPlaneSpec]:
+    return [
+        ControlPlaneSpec(
+            name="sqlite",
+            schemes=("sqlite",),
+            factory="clearml_core.controlplane.sqlite:SQLiteControlPlane.from_url",
+            description="embedded store in one SQLite file (WAL, atomic dequeue); the default",
+        )
     ]
