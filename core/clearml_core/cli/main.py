@@ -17,6 +17,9 @@ from clearml_core import __version__
 from clearml_core.cli import config as config_commands
 from clearml_core.cli import doctor as doctor_commands
 from clearml_core.cli import plugins as plugins_commands
+from clearml_core.cli import queue as queue_commands
+from clearml_core.cli import task as task_commands
+from clearml_core.cli import worker as worker_commands
 from clearml_core.cli.output import echo
 from clearml_core.config.redact import RedactingFilter, redactor
 from clearml_core.errors import UserError
@@ -33,6 +36,9 @@ app = typer.Typer(
 app.add_typer(plugins_commands.app, name="plugins")
 app.add_typer(config_commands.app, name="config")
 app.command("doctor")(doctor_commands.doctor)
+app.add_typer(task_commands.app, name="task")
+app.add_typer(queue_commands.app, name="queue")
+app.add_typer(worker_commands.app, name="worker")
 
 
 def _debug_requested(argv: list[str]) -> bool:

@@ -384,18 +384,19 @@ class SQLiteControlPlane(ControlPlane):
             )
 
     @staticmethod
+    @staticmethod
     def _refuse(task: Task, new: TaskStatus, action: str = "") -> InvalidTransitionError:
+        status = TaskStatus(task.status)
         what = action or f"become {new.value}"
-        hint = ""
-        if TaskStatus(task.status) in FINAL_STATUSES:
-            hint = f"; reset it first (clearml-core task reset {task.id})"
-        elif task.status == TaskStatus.IN_PROGRESS:
-            hint = f" on {task.worker}; abort it first (clearml-core task abort {task.id})"
-        elif task.status == TaskStatus.QUEUED:
-            hint = f" in queue {task.queue!r}"
-        return InvalidTransitionError(
-            f"task {task.id} is {TaskStatus(task.status).value}{hint}; it cannot {what}"
-        )
+        where, hint = "", ""
+        if status in FINAL_STATUSES:
+            hint = f"; reset it first: clearml-core task reset {task.id}"
+        elif status == TaskStatus.IN_PROGRESS:
+            where = f" on {task.worker}"
+            hint = f"; abort it first: clearml-core task abort {task.id}"
+        elif status == TaskStatus.QUEUED:
+            where = f" in queue {task.queue!r}"
+        return InvalidTransitionError(f"task {task.id} is {status.value}{where}; it cannot {what}{hint}")
 
     def _check(self, task: Task, new: TaskStatus, action: str = "") -> None:
         if new not in TRANSITIONS[TaskStatus(task.status)]:
