@@ -6,7 +6,12 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from clearml_core.hookspecs import hookimpl
-from clearml_core.specs import ControlPlaneSpec, ExecutionEnvSpec, StorageBackendSpec
+from clearml_core.specs import (
+    ControlPlaneSpec,
+    CredentialResolverSpec,
+    ExecutionEnvSpec,
+    StorageBackendSpec,
+)
 
 _DEFAULTS = Path(__file__).parent / "config" / "defaults"
 
@@ -53,5 +58,20 @@ def clearml_control_planes() -> Iterable[ControlPlaneSpec]:
             schemes=("sqlite",),
             factory="clearml_core.controlplane.sqlite:SQLiteControlPlane.from_url",
             description="embedded store in one SQLite file (WAL, atomic dequeue); the default",
+        )
+    ]
+
+
+@hookimpl
+def clearml_credential_resolvers() -> Iterable[CredentialResolverSpec]:
+    from clearml_core.credentials.userinfo import SCHEMES
+
+    return [
+        CredentialResolverSpec(
+            name="url-userinfo",
+            schemes=SCHEMES,
+            order=50,
+            factory="clearml_core.credentials.userinfo:UrlUserInfoResolver",
+            description="user[:password]@ written in the URL itself (ftp, sftp, hdfs)",
         )
     ]
