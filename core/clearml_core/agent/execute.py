@@ -156,6 +156,8 @@ def execute_task(
     stop: StopSignal | None = None,
     abort_grace: float = DEFAULT_ABORT_GRACE_SEC,
     log_interval: float = LOG_BATCH_SEC,
+    image: str | None = None,
+    image_args: Sequence[str] = (),
 ) -> Outcome:
     """Run ``task`` (``in_progress`` for ``worker_id``) to its end and record the outcome."""
     stop = stop or StopSignal()
@@ -187,6 +189,8 @@ def execute_task(
             gpus=gpus,
             stop=stop,
             abort_grace=abort_grace,
+            default_image=image,
+            default_image_args=tuple(image_args),
         )
         ctx.log(f"task {task.id} ({task.name or 'unnamed'}) on worker {worker_id}")
         try:

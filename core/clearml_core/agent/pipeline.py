@@ -127,6 +127,9 @@ class TaskContext:
     state: dict[str, Any] = field(default_factory=dict)
     """Free-form data stages hand each other (repository info, environment cache key, …)."""
     abort_grace: float = DEFAULT_ABORT_GRACE_SEC
+    default_image: str | None = None
+    """The daemon's container image (``--docker IMAGE``) for tasks that name none."""
+    default_image_args: Sequence[str] = ()
     clock: Callable[[], float] = time.monotonic
 
     def log(self, message: str) -> None:
@@ -344,8 +347,8 @@ class RunEntryPoint:
             cwd=cwd,
             env=task_environment(ctx),
             task_id=task.id,
-            image=task.container.image or None,
-            image_args=tuple(task.container.arguments),
+            image=task.container.image or ctx.default_image or None,
+            image_args=tuple(task.container.arguments or ctx.default_image_args),
         )
         try:
             spec = ctx.environment.prepare(spec, ctx.sink)

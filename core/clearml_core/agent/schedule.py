@@ -239,3 +239,22 @@ def may_pull(
         return Decision(True, "no working hours set")
     inside = schedule.inside(moment)
     return Decision(schedule.is_on(moment), f"{schedule.describe()} ({'inside' if inside else 'outside'})")
+
+
+_HOURS_ONLY = re.compile(r"^[0-9,\-]+$")
+_DAYS_ONLY = re.compile(r"^[A-Za-z,\-]+$")
+
+
+def join_entries(tokens: Iterable[str]) -> list[str]:
+    """Entries from command-line words: ``17-20 TUE`` typed without quotes arrives as two words,
+    which are joined back into one entry; quoted entries pass through."""
+    entries: list[str] = []
+    for token in tokens:
+        token = token.strip()
+        if not token:
+            continue
+        if entries and _DAYS_ONLY.match(token) and _HOURS_ONLY.match(entries[-1]):
+            entries[-1] = f"{entries[-1]} {token}"
+        else:
+            entries.append(token)
+    return entries

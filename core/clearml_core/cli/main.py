@@ -14,6 +14,7 @@ import traceback
 import typer
 
 from clearml_core import __version__
+from clearml_core.cli import agent as agent_commands
 from clearml_core.cli import config as config_commands
 from clearml_core.cli import doctor as doctor_commands
 from clearml_core.cli import plugins as plugins_commands
@@ -39,6 +40,7 @@ app.command("doctor")(doctor_commands.doctor)
 app.add_typer(task_commands.app, name="task")
 app.add_typer(queue_commands.app, name="queue")
 app.add_typer(worker_commands.app, name="worker")
+app.add_typer(agent_commands.app, name="agent")
 
 
 def _debug_requested(argv: list[str]) -> bool:

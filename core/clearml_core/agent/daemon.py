@@ -1,0 +1,640 @@
+"""The agent daemon: pull tasks from queues and run them, as ``clearml-agent daemon`` does.
+
+One loop in the main thread; each task runs in its own thread (which starts and waits for the
+task's process), so the loop keeps heartbeating, watching the queues and the watchdog while tasks
+run. Per poll the loop costs one indexed read of the control plane (``pop`` looks before it locks);
+heartbeats with machine stats, a fresh look at queue tags and the worker's runtime properties, and
+the watchdog run on their own slower clocks. An idle daemon polling every second stays far below
+1% of a core.
+
+How many tasks run at once: one; up to N with ``--services-mode N``; with ``--dynamic-gpus``, as
+many as the free GPUs allow (see :mod:`clearml_core.agent.gpus`).
+
+Stopping: SIGTERM (and ``agent daemon --stop``) drains: the running tasks finish, no new ones are
+taken, then the daemon unregisters and exits. SIGUSR1 (``--stop --force``) or a second SIGINT
+aborts the running tasks (they end ``stopped``) and exits at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from clearml_core import __version__
+from clearml_core.agent.execute import Outcome, execute_task
+from clearml_core.agent.gpus import GpuAllocator, GpuSpecError, QueueRequest
+from clearml_core.agent.identity import agent_dir, gpu_suffix, worker_id, worker_name
+from clearml_core.agent.pipeline import StopSignal
+from clearml_core.agent.schedule import WorkSchedule, may_pull
+from clearml_core.controlplane.protocol import (
+    QueueNotFoundError,
+    Worker,
+    WorkerNotFoundError,
+)
+from clearml_core.controlplane.watchdog import Watchdog, WatchdogSettings, recover_worker_tasks
+from clearml_core.errors import UserError
+from clearml_core.runners.base import DEFAULT_ABORT_GRACE_SEC
+
+if TYPE_CHECKING:
+    from clearml_core.agent.stats import MachineStats
+    from clearml_core.config import Config
+    from clearml_core.controlplane import ControlPlane, Task
+
+log = logging.getLogger("clearml_core.agent")
+
+DEFAULT_POLLING_INTERVAL = 5.0
+DEFAULT_REPORT_PERIOD = 10.0
+FORCE_STOP_REASON = "aborted: the agent daemon was stopped with --stop --force"
+RUN_RECORDS = "run"
+
+
+@dataclass
+class DaemonOptions:
+    """What ``clearml-core agent daemon`` was asked to do (the CLI flags, resolved)."""
+
+    queues: list[str]
+    queue_requests: list[QueueRequest] | None = None
+    """With --dynamic-gpus: each queue's GPU request, in priority order."""
+    order_fairness: bool = False
+    polling_interval: float | None = None
+    create_queue: bool = False
+    foreground: bool = False
+    stop_when_empty: bool = False
+    gpus: list[str] | None = None
+    """Devices to pin tasks to (None: no pinning; []: --cpu-only)."""
+    dynamic_gpus: bool = False
+    uptime: list[str] = field(default_factory=list)
+    downtime: list[str] = field(default_factory=list)
+    services_mode: int | None = None
+    """None: one task at a time; N > 0: up to N at once; 0: no limit."""
+    execution_environment: str = "venv"
+    docker_image: str | None = None
+    docker_args: list[str] = field(default_factory=list)
+    report_period: float | None = None
+    abort_grace: float | None = None
+    detached_log: str | None = None
+
+
+def setting_float(config: Config, key: str, default: float) -> float:
+    value = config.get_float(key, default)
+    return default if value is None else value
+
+
+class _Running:
+    """A task the daemon is running, in its own thread."""
+
+    def __init__(self, task: Task, stop: StopSignal, gpus: list[str] | None) -> None:
+        self.task = task
+        self.stop = stop
+        self.gpus = gpus
+        self.thread: threading.Thread | None = None
+        self.outcome: Outcome | None = None
+
+
+class Daemon:
+    """The daemon loop. Build it, then :meth:`run` (from the main thread to get signal handling)."""
+
+    def __init__(
+        self,
+        options: DaemonOptions,
+        *,
+        config: Config | None = None,
+        plane: ControlPlane | None = None,
+        clock: Callable[[], float] = time.time,
+        now: Callable[[], datetime] = datetime.now,
+        devices: Sequence[str] | None = None,
+        stats: MachineStats | None = None,
+    ) -> None:
+        from clearml_core.config import get_config
+
+        self.options = options
+        self.config = config or get_config()
+        self._plane = plane
+        self.clock = clock
+        self.now = now
+        self._stats = stats
+        self._devices = devices
+        self._running: dict[str, _Running] = {}
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._draining = False
+        self._force = False
+        self._fair_offset = 0
+        self._queue_tags: dict[str, list[str]] = {}
+        self._worker: Worker | None = None
+        self._last_report = 0.0
+        self._registered = False
+        self._run_record: Path | None = None
+        self.worker_id = ""
+        self.completed: list[Outcome] = []
+        self._setup_settings()
+
+    # -- settings ----------------------------------------------------------------------------
+    def _setup_settings(self) -> None:
+        options, config = self.options, self.config
+        if not options.queues:
+            raise UserError("give the daemon at least one queue: clearml-core agent daemon --queue NAME")
+        self.polling_interval = (
+            options.polling_interval
+            if options.polling_interval is not None
+            else setting_float(config, "agent.polling_interval_sec", DEFAULT_POLLING_INTERVAL)
+        )
+        if self.polling_interval <= 0:
+            raise UserError(f"the polling interval must be positive, not {self.polling_interval:g}")
+        self.report_period = (
+            options.report_period
+            if options.report_period is not None
+            else setting_float(config, "agent.report_period_sec", DEFAULT_REPORT_PERIOD)
+        )
+        self.abort_grace = (
+            options.abort_grace
+            if options.abort_grace is not None
+            else setting_float(config, "agent.abort_grace_sec", DEFAULT_ABORT_GRACE_SEC)
+        )
+        uptime = options.uptime or _config_entries(config.get("agent.uptime"))
+        downtime = options.downtime or _config_entries(config.get("agent.downtime"))
+        if options.uptime and not options.downtime:
+            downtime = []  # the command line replaces the configuration, as clearml-agent does
+        if options.downtime and not options.uptime:
+            uptime = []
+        self.schedule = WorkSchedule.parse(uptime, downtime)
+        gpus = options.gpus
+        if gpus is None and config.get_bool("agent.cpu_only", False):
+            gpus = []
+        self.gpus = gpus
+        self.allocator: GpuAllocator | None = None
+        if options.dynamic_gpus:
+            devices = list(self._devices) if self._devices is not None else gpus
+            if devices is None:
+                from clearml_core.agent.gpus import detect_gpus
+
+                devices = detect_gpus()
+            if not devices:
+                raise GpuSpecError(
+                    "--dynamic-gpus found no GPU to hand out; name them with --gpus 0-3 "
+                    "(nvidia-ml-py reads them when installed)"
+                )
+            requests = options.queue_requests or []
+            for request in requests:
+                if request.minimum > len(devices):
+                    raise GpuSpecError(
+                        f"queue {request.queue} asks for {request.minimum} GPUs but the daemon has "
+                        f"{len(devices)} ({','.join(devices)})"
+                    )
+            self.allocator = GpuAllocator(devices)
+            self.requests = {request.queue: request for request in requests}
+        else:
+            self.requests = {}
+        self.watchdog_settings = WatchdogSettings.from_config(config)
+
+    @property
+    def plane(self) -> ControlPlane:
+        if self._plane is None:
+            from clearml_core.controlplane import open_control_plane
+
+            self._plane = open_control_plane(config=self.config)
+        return self._plane
+
+    @property
+    def max_concurrent(self) -> int | None:
+        """None: no fixed limit (dynamic GPUs, services mode 0)."""
+        if self.allocator is not None:
+            return None
+        if self.options.services_mode is not None:
+            return self.options.services_mode or None
+        return 1
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def request_stop(self, *, force: bool = False) -> None:
+        """Drain (finish the running tasks, take no new ones); ``force`` aborts them instead."""
+        self._draining = True
+        if force:
+            self._force = True
+            with self._lock:
+                for running in self._running.values():
+                    running.stop.set(FORCE_STOP_REASON)
+        self._wake.set()
+
+    def _install_signals(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+
+        def drain(signum: int, _frame: object) -> None:
+            if signum == signal.SIGINT and self._draining:
+                log.warning("second interrupt: aborting the running tasks")
+                self.request_stop(force=True)
+                return
+            log.info(
+                "%s: finishing the running task(s), taking no new ones (--stop --force aborts them)",
+                signal.Signals(signum).name,
+            )
+            self.request_stop()
+
+        def force(_signum: int, _frame: object) -> None:
+            log.info("forced stop: aborting the running task(s)")
+            self.request_stop(force=True)
+
+        signal.signal(signal.SIGTERM, drain)
+        signal.signal(signal.SIGINT, drain)
+        signal.signal(signal.SIGUSR1, force)
+
+    def _start(self) -> None:
+        from clearml_core.agent.stats import MachineStats
+
+        options = self.options
+        self.worker_id = worker_id(self.config, suffix=gpu_suffix(self.gpus, dynamic=options.dynamic_gpus))
+        plane = self.plane
+        self._check_queues()
+        self._check_duplicate()
+        for action in recover_worker_tasks(plane, self.worker_id, requeue=self.watchdog_settings.requeue):
+            log.warning("task %s of a previous run of %s: %s", action.task_id, self.worker_id, action.action)
+        self._recover_dead_local_workers()
+        info = {
+            "hostname": socket.gethostname(),
+            "pid": os.getpid(),
+            "version": __version__,
+            "gpus": self.gpus if self.allocator is None else self.allocator.devices,
+            "dynamic_gpus": [str(r) for r in self.requests.values()] if self.allocator else None,
+            "schedule": self.schedule.describe(),
+            "services_mode": options.services_mode,
+            "execution_environment": options.execution_environment,
+            "started": self.clock(),
+        }
+        self._worker = plane.register_worker(
+            self.worker_id, name=worker_name(self.config), queues=options.queues, info=info
+        )
+        self._registered = True
+        self._stats = self._stats or MachineStats(gpus=self.gpus)
+        self.watchdog = Watchdog(plane, self.watchdog_settings)
+        self._refresh_queue_tags()
+        self._last_report = self.clock()
+        self._write_run_record()
+        log.info(
+            "worker %s listening to %s (%s)%s",
+            self.worker_id,
+            ", ".join(str(self.requests.get(q, q)) for q in options.queues),
+            self.schedule.describe(),
+            f", GPUs {','.join(self.gpus)}" if self.gpus else (", CPU only" if self.gpus == [] else ""),
+        )
+
+    def _check_queues(self) -> None:
+        for name in self.options.queues:
+            try:
+                self.plane.get_queue(name)
+            except QueueNotFoundError:
+                if not self.options.create_queue:
+                    raise
+                self.plane.create_queue(name, exist_ok=True)
+                log.info("created queue %s", name)
+
+    def _check_duplicate(self) -> None:
+        try:
+            existing = self.plane.get_worker(self.worker_id)
+        except WorkerNotFoundError:
+            return
+        pid = existing.info.get("pid")
+        if existing.info.get("hostname") != socket.gethostname() or not isinstance(pid, int):
+            return
+        if pid != os.getpid() and _is_agent_process(pid):
+            raise UserError(
+                f"a daemon with worker id {self.worker_id} already runs on this machine (pid {pid}); stop it "
+                "(clearml-core agent daemon --stop) or give this one another agent.worker_id"
+            )
+
+    def _recover_dead_local_workers(self) -> None:
+        """Workers of this host whose process is gone (killed): their tasks are handled now,
+        not after the watchdog threshold."""
+        host = socket.gethostname()
+        for worker in self.plane.list_workers():
+            pid = worker.info.get("pid")
+            if worker.id == self.worker_id or worker.info.get("hostname") != host or not isinstance(pid, int):
+                continue
+            if _is_agent_process(pid):
+                continue
+            reason = f"the worker {worker.id} died while the task was running (its process {pid} is gone)"
+            for action in recover_worker_tasks(
+                self.plane, worker.id, requeue=self.watchdog_settings.requeue, reason=reason
+            ):
+                log.warning("task %s of dead worker %s: %s", action.task_id, worker.id, action.action)
+            self.plane.unregister_worker(worker.id)
+
+    def _write_run_record(self) -> None:
+        folder = agent_dir() / RUN_RECORDS
+        folder.mkdir(parents=True, exist_ok=True)
+        record = {
+            "pid": os.getpid(),
+            "worker_id": self.worker_id,
+            "queues": self.options.queues,
+            "log": self.options.detached_log,
+            "detached": self.options.detached_log is not None,
+            "control_plane": self.plane.url,
+            "started": self.clock(),
+        }
+        path = folder / f"{os.getpid()}.json"
+        path.write_text(json.dumps(record), encoding="utf-8")
+        self._run_record = path
+
+    def _shutdown(self) -> None:
+        if self._registered:
+            with contextlib.suppress(Exception):
+                self.plane.unregister_worker(self.worker_id)
+            self._registered = False
+        if self._stats is not None:
+            self._stats.close()
+        if self._run_record is not None:
+            with contextlib.suppress(OSError):
+                self._run_record.unlink()
+            self._run_record = None
+
+    # -- the loop ----------------------------------------------------------------------------
+    def run(self) -> int:
+        """Serve the queues until stopped; returns the process exit code."""
+        self._install_signals()
+        try:
+            self._start()
+            while True:
+                if self._force or (self._draining and not self._running):
+                    break
+                self._report_if_due()
+                self._watchdog()
+                if not self._draining:
+                    started = self._take_tasks()
+                    idle = not started and not self._running
+                    if idle and self.options.stop_when_empty and self._queues_empty():
+                        log.info("the queues are empty: stopping (--stop-when-empty)")
+                        break
+                self._wait()
+            self._join_all()
+        finally:
+            self._shutdown()
+        return 0
+
+    def _wait(self) -> None:
+        timeout = self.polling_interval
+        until_report = self._last_report + self.report_period - self.clock()
+        timeout = max(0.0, min(timeout, until_report))
+        self._wake.wait(timeout)
+        self._wake.clear()
+
+    def _report_if_due(self) -> None:
+        now = self.clock()
+        if now - self._last_report < self.report_period:
+            return
+        self._last_report = now
+        try:
+            stats = self._stats.snapshot() if self._stats is not None else {}
+            if self.allocator is not None:
+                stats["gpu_allocation"] = self.allocator.usage()
+            self._worker = self.plane.heartbeat(
+                self.worker_id, queues=self.options.queues, machine_stats=stats
+            )
+            self._refresh_queue_tags()
+        except Exception as error:
+            log.warning("heartbeat failed (will retry): %s", error)
+
+    def _refresh_queue_tags(self) -> None:
+        try:
+            queues = {queue.name: list(queue.tags) for queue in self.plane.list_queues()}
+        except Exception as error:
+            log.warning("cannot read the queues' tags (will retry): %s", error)
+            return
+        self._queue_tags = {name: queues.get(name, []) for name in self.options.queues}
+
+    def _watchdog(self) -> None:
+        try:
+            for action in self.watchdog.maybe_check():
+                log.warning("watchdog: task %s %s (%s)", action.task_id, action.action, action.reason)
+        except Exception as error:
+            log.warning("watchdog check failed: %s", error)
+
+    def _reload_config(self) -> None:
+        if not self.config.get_bool("agent.reload_config", False):
+            return
+        from clearml_core.config import get_config, reset_config
+
+        try:
+            reset_config()
+            self.config = get_config()
+            log.info("configuration reloaded (agent.reload_config)")
+        except UserError as error:
+            log.error("keeping the previous configuration: %s", error)
+
+    def eligible_queues(self) -> list[str]:
+        """The queues to pull from now, in the order to try them."""
+        queues = list(self.options.queues)
+        if self.options.order_fairness and queues:
+            offset = self._fair_offset % len(queues)
+            queues = queues[offset:] + queues[:offset]
+        moment = self.now()
+        properties = self._worker.runtime_properties if self._worker is not None else None
+        props = {key: prop.to_dict() for key, prop in (properties or {}).items()}
+        allowed = []
+        for name in queues:
+            decision = may_pull(
+                self.schedule,
+                moment,
+                queue_tags=self._queue_tags.get(name, ()),
+                worker_properties=props,
+                now=self.clock(),
+            )
+            if not decision.pull:
+                continue
+            if self.allocator is not None:
+                request = self.requests.get(name)
+                if request is None or not self.allocator.can_serve(request):
+                    continue
+            allowed.append(name)
+        return allowed
+
+    def _has_capacity(self) -> bool:
+        limit = self.max_concurrent
+        with self._lock:
+            return limit is None or len(self._running) < limit
+
+    def _take_tasks(self) -> int:
+        """Pop and start tasks while there is room; returns how many were started."""
+        started = 0
+        while not self._draining and self._has_capacity():
+            queues = self.eligible_queues()
+            if not queues:
+                break
+            try:
+                task = self.plane.pop(queues, self.worker_id)
+            except Exception as error:
+                log.warning("cannot pop a task (will retry): %s", error)
+                break
+            if task is None:
+                break
+            if self.options.order_fairness and task.queue in self.options.queues:
+                self._fair_offset = self.options.queues.index(task.queue) + 1
+            self._launch(task)
+            started += 1
+        return started
+
+    def _launch(self, task: Task) -> None:
+        gpus = self.gpus
+        if self.allocator is not None:
+            request = self.requests[task.queue or ""]
+            gpus = self.allocator.allocate(task.id, request)
+            if gpus is None:  # cannot happen: only this thread allocates, after can_serve
+                gpus = []
+        running = _Running(task, StopSignal(), gpus)
+        thread = threading.Thread(target=self._run_task, args=(running,), name=f"task-{task.id[:8]}")
+        running.thread = thread
+        with self._lock:
+            self._running[task.id] = running
+        log.info(
+            "running task %s (%s) from queue %s%s",
+            task.id,
+            task.name,
+            task.queue,
+            f" on GPUs {','.join(gpus)}" if gpus else "",
+        )
+        thread.start()
+
+    def _run_task(self, running: _Running) -> None:
+        task = running.task
+        try:
+            running.outcome = execute_task(
+                self.plane,
+                task,
+                config=self.config,
+                worker_id=self.worker_id,
+                gpus=running.gpus,
+                environment=self.options.execution_environment,
+                console=self.options.foreground,
+                stop=running.stop,
+                abort_grace=self.abort_grace,
+                image=self.options.docker_image,
+                image_args=self.options.docker_args,
+            )
+            outcome = running.outcome
+            log.info(
+                "task %s %s%s", task.id, outcome.status.value, f": {outcome.reason}" if outcome.reason else ""
+            )
+        except Exception:
+            log.exception("task %s: the agent failed to run it", task.id)
+        finally:
+            if self.allocator is not None:
+                self.allocator.release(task.id)
+            with self._lock:
+                self._running.pop(task.id, None)
+                if running.outcome is not None:
+                    self.completed.append(running.outcome)
+            if not self._draining:
+                self._reload_config()
+            self._wake.set()
+
+    def _join_all(self) -> None:
+        while True:
+            with self._lock:
+                threads = [r.thread for r in self._running.values() if r.thread is not None]
+            if not threads:
+                return
+            for thread in threads:
+                thread.join()
+
+    def _queues_empty(self) -> bool:
+        try:
+            return all(not self.plane.get_queue(name).tasks for name in self.options.queues)
+        except QueueNotFoundError:
+            return True
+
+
+def _config_entries(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value] if value.strip() else []
+    return [str(item) for item in value]
+
+
+def _is_agent_process(pid: int) -> bool:
+    """Whether ``pid`` is a live clearml-core process (not a stranger that reused the pid)."""
+    import psutil
+
+    try:
+        process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return False
+        return any("clearml" in part for part in process.cmdline())
+    except psutil.Error:
+        return False
+
+
+# -- run records: finding and stopping daemons ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    pid: int
+    worker_id: str
+    queues: list[str]
+    log: str | None
+    detached: bool
+    path: Path
+
+
+def run_records() -> list[RunRecord]:
+    """Daemons of this user that are alive (records of dead ones are removed)."""
+    folder = agent_dir() / RUN_RECORDS
+    records = []
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            record = RunRecord(
+                int(data["pid"]),
+                str(data.get("worker_id", "")),
+                list(data.get("queues", [])),
+                data.get("log"),
+                bool(data.get("detached")),
+                path,
+            )
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if _is_agent_process(record.pid):
+            records.append(record)
+        else:
+            with contextlib.suppress(OSError):
+                path.unlink()
+    return records
+
+
+def stop_daemons(
+    queues: Sequence[str] = (), *, force: bool = False, worker: str | None = None, wait: float = 10.0
+) -> list[tuple[RunRecord, bool]]:
+    """Signal the daemons serving ``queues`` (all when empty): SIGTERM drains, ``force`` sends
+    SIGUSR1 (abort the running tasks). Waits up to ``wait`` seconds; returns (record, exited)."""
+    wanted = set(queues)
+    chosen = [
+        record
+        for record in run_records()
+        if record.pid != os.getpid()
+        and (not wanted or wanted & set(record.queues))
+        and (worker is None or record.worker_id == worker)
+    ]
+    for record in chosen:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(record.pid, signal.SIGUSR1 if force else signal.SIGTERM)
+    deadline = time.monotonic() + wait
+    pending = {record.pid for record in chosen}
+    while pending and time.monotonic() < deadline:
+        pending = {pid for pid in pending if _is_agent_process(pid)}
+        if pending:
+            time.sleep(0.1)
+    return [(record, record.pid not in pending) for record in chosen]
+
+
+def main_log_format() -> logging.Formatter:
+    return logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S")

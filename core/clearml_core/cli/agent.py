@@ -1,0 +1,367 @@
+"""``clearml-core agent``: the daemon that pulls tasks from queues, and running one task by id.
+
+``--queue``, ``--uptime``, ``--downtime`` and ``--docker`` take several values after one flag, as
+clearml-agent's do (``--queue high low``); ``--services-mode`` and ``--docker`` may also stand
+alone. The agent modules load inside the commands so ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import typer
+from typer.core import TyperCommand
+
+from clearml_core.cli.output import echo, echo_json, table
+from clearml_core.errors import UserError
+
+app = typer.Typer(help="The agent: run a daemon that executes queued tasks, or execute one task.")
+
+MULTI_VALUE = ("--queue", "-q", "--uptime", "--downtime", "--docker")
+OPTIONAL_VALUE = {"--services-mode": "0", "--docker": ""}
+DETACHED_LOG_VARIABLE = "CLEARML_CORE_DAEMON_LOG"
+
+
+def expand_multi_value(args: list[str]) -> list[str]:
+    """``--queue a b --docker`` → ``--queue a --queue b --docker ''``: argparse's nargs for click."""
+    out: list[str] = []
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        if arg == "--":
+            out.extend(args[index:])
+            break
+        name, eq, value = arg.partition("=")
+        if name not in MULTI_VALUE and name not in OPTIONAL_VALUE:
+            out.append(arg)
+            index += 1
+            continue
+        values = [value] if eq else []
+        index += 1
+        if not eq:
+            while index < len(args) and not args[index].startswith("-"):
+                if name == "--services-mode" and (values or not args[index].isdigit()):
+                    break
+                if name not in MULTI_VALUE and values:
+                    break
+                values.append(args[index])
+                index += 1
+        if not values and name in OPTIONAL_VALUE:
+            values = [OPTIONAL_VALUE[name]]
+        if not values:
+            out.append(name)  # click reports the missing value
+        for item in values:
+            out.extend([name, item])
+    return out
+
+
+class MultiValueCommand(TyperCommand):
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, expand_multi_value(list(args)))
+
+
+def _daemon_logging(detached: bool) -> None:
+    """Daemon messages carry a timestamp; a detached daemon writes them to its log file."""
+    root = logging.getLogger("clearml_core")
+    for handler in root.handlers:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S"))
+    if detached:
+        for handler in root.handlers:
+            if isinstance(handler, logging.StreamHandler):
+                handler.setStream(sys.stdout)
+
+
+@app.command("daemon", cls=MultiValueCommand)
+def daemon(
+    queue: list[str] | None = typer.Option(
+        None, "--queue", "-q", help="Queues to serve, highest priority first (--queue high low)."
+    ),
+    order_fairness: bool = typer.Option(
+        False, "--order-fairness", help="Take from the queues in turn instead of by priority."
+    ),
+    polling_interval: float | None = typer.Option(
+        None, "--polling-interval", help="Seconds between looks at empty queues (agent.polling_interval_sec)."
+    ),
+    create_queue: bool = typer.Option(False, "--create-queue", help="Create the queues that do not exist."),
+    foreground: bool = typer.Option(False, "--foreground", help="Show the tasks' output on the console."),
+    detached: bool = typer.Option(
+        False,
+        "--detached",
+        "-d",
+        help="Run in the background (pid and log files under ~/.clearml-core/agent).",
+    ),
+    stop: bool = typer.Option(
+        False, "--stop", help="Stop running daemons (of the given queues): they finish their task first."
+    ),
+    force: bool = typer.Option(False, "--force", help="With --stop: abort the running tasks."),
+    stop_when_empty: bool = typer.Option(False, "--stop-when-empty", help="Exit once the queues are empty."),
+    gpus: str | None = typer.Option(None, "--gpus", help="Pin tasks to these GPUs: 0,1 or 0-3."),
+    cpu_only: bool = typer.Option(False, "--cpu-only", help="Hide every GPU from the tasks."),
+    dynamic_gpus: bool = typer.Option(
+        False, "--dynamic-gpus", help="Give each task the GPUs its queue asks for: --queue dual=2 any=1-4."
+    ),
+    uptime: list[str] | None = typer.Option(
+        None, "--uptime", help='Work only in these hours: "17-20 MON-FRI" "10-16 SAT".'
+    ),
+    downtime: list[str] | None = typer.Option(
+        None, "--downtime", help='Idle in these hours: "09-18 MON-FRI".'
+    ),
+    services_mode: int | None = typer.Option(
+        None, "--services-mode", help="Run several tasks at once: up to N (alone: no limit)."
+    ),
+    docker: list[str] | None = typer.Option(
+        None, "--docker", help="Run tasks in containers: [IMAGE [ARGS...]] (needs the docker plugin)."
+    ),
+    status: bool = typer.Option(False, "--status", help="List the daemons running on this machine."),
+    as_json: bool = typer.Option(False, "--json", help="With --status: print JSON."),
+) -> None:
+    """Pull tasks from queues and run them, like clearml-agent daemon."""
+    from clearml_core.agent import daemon as daemon_module
+
+    queues = list(queue or [])
+    if status:
+        _print_status(as_json)
+        return
+    if stop:
+        _stop(queues, force)
+        return
+    if force:
+        raise UserError("--force goes with --stop (clearml-core agent daemon --stop --force)")
+    options = _options(
+        queues,
+        order_fairness=order_fairness,
+        polling_interval=polling_interval,
+        create_queue=create_queue,
+        foreground=foreground,
+        stop_when_empty=stop_when_empty,
+        gpus=gpus,
+        cpu_only=cpu_only,
+        dynamic_gpus=dynamic_gpus,
+        uptime=uptime or [],
+        downtime=downtime or [],
+        services_mode=services_mode,
+        docker=docker,
+    )
+    if detached:
+        _detach()
+        return
+    _daemon_logging(detached=bool(os.environ.get(DETACHED_LOG_VARIABLE)))
+    options.detached_log = os.environ.get(DETACHED_LOG_VARIABLE) or None
+    raise typer.Exit(daemon_module.Daemon(options).run())
+
+
+def _options(queues: list[str], **flags: Any) -> Any:
+    from clearml_core.agent.daemon import DaemonOptions
+    from clearml_core.agent.gpus import parse_gpus, parse_queue_requests
+    from clearml_core.agent.schedule import join_entries
+
+    if not queues:
+        raise UserError("name the queues to serve: clearml-core agent daemon --queue NAME [NAME ...]")
+    if flags["cpu_only"] and (flags["gpus"] or flags["dynamic_gpus"]):
+        raise UserError("--cpu-only cannot go with --gpus or --dynamic-gpus")
+    requests = None
+    if flags["dynamic_gpus"]:
+        requests = parse_queue_requests(queues)
+        queues = [request.queue for request in requests]
+    elif any("=" in name for name in queues):
+        raise UserError(
+            f"queue names with =N ({', '.join(q for q in queues if '=' in q)}) ask for GPUs per queue; "
+            "add --dynamic-gpus"
+        )
+    if flags["services_mode"] is not None and flags["services_mode"] < 0:
+        raise UserError("--services-mode N needs N ≥ 0 (0 or no value: no limit)")
+    if flags["services_mode"] is not None and requests is not None:
+        raise UserError(
+            "--services-mode and --dynamic-gpus cannot be combined (clearml-agent refuses it too)"
+        )
+    gpus = [] if flags["cpu_only"] else parse_gpus(flags["gpus"])
+    docker = flags["docker"]
+    environment, image, image_args = "venv", None, []
+    if docker is not None:
+        environment = "docker"
+        values = [value for value in docker if value]
+        image = values[0] if values else None
+        image_args = values[1:]
+    return DaemonOptions(
+        queues=queues,
+        queue_requests=requests,
+        order_fairness=flags["order_fairness"],
+        polling_interval=flags["polling_interval"],
+        create_queue=flags["create_queue"],
+        foreground=flags["foreground"],
+        stop_when_empty=flags["stop_when_empty"],
+        gpus=gpus,
+        dynamic_gpus=flags["dynamic_gpus"],
+        uptime=join_entries(flags["uptime"]),
+        downtime=join_entries(flags["downtime"]),
+        services_mode=flags["services_mode"],
+        execution_environment=environment,
+        docker_image=image,
+        docker_args=image_args,
+    )
+
+
+def _child_argv() -> list[str]:
+    """This command line again, without --detached / -d."""
+    argv = sys.argv[1:]
+    if "daemon" not in argv:
+        raise UserError("cannot work out the daemon's command line to start it in the background")
+    at = argv.index("daemon")
+    head = [arg for arg in argv[:at] if arg == "--debug"]
+    rest = [arg for arg in argv[at + 1 :] if arg not in ("--detached", "-d")]
+    return [sys.executable, "-m", "clearml_core.cli.main", *head, "agent", "daemon", *rest]
+
+
+def _detach() -> None:
+    import subprocess
+
+    from clearml_core.agent.daemon import run_records
+    from clearml_core.agent.identity import agent_dir
+
+    logs = agent_dir() / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    log_path = logs / f"daemon-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}.log"
+    env = dict(os.environ)
+    env[DETACHED_LOG_VARIABLE] = str(log_path)
+    with open(log_path, "ab") as log_file:
+        child = subprocess.Popen(
+            _child_argv(),
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+            close_fds=True,
+        )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        record = next((r for r in run_records() if r.pid == child.pid), None)
+        if record is not None:
+            echo(f"daemon started in the background: worker {record.worker_id}, pid {child.pid}")
+            echo(f"log: {log_path}")
+            echo("stop it with: clearml-core agent daemon --stop")
+            return
+        if child.poll() is not None:
+            tail = _tail(log_path)
+            raise UserError(f"the daemon did not start (exit code {child.returncode}):\n{tail}")
+        time.sleep(0.1)
+    raise UserError(f"the daemon (pid {child.pid}) did not report for 60 s; see {log_path}")
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.rstrip().splitlines()[-lines:])
+
+
+def _stop(queues: list[str], force: bool) -> None:
+    from clearml_core.agent.daemon import stop_daemons
+
+    names = [name.split("=")[0] for name in queues]
+    results = stop_daemons(names, force=force, wait=10.0 if not force else 15.0)
+    if not results:
+        which = f" serving {', '.join(names)}" if names else ""
+        raise UserError(f"no clearml-core daemon{which} runs on this machine for this user")
+    for record, exited in results:
+        if exited:
+            echo(f"stopped daemon {record.worker_id} (pid {record.pid})")
+        else:
+            echo(
+                f"daemon {record.worker_id} (pid {record.pid}) is finishing its running task and exits after it"
+            )
+
+
+def _print_status(as_json: bool) -> None:
+    from clearml_core.agent.daemon import run_records
+
+    records = run_records()
+    if as_json:
+        echo_json(
+            [
+                {
+                    "pid": r.pid,
+                    "worker_id": r.worker_id,
+                    "queues": r.queues,
+                    "detached": r.detached,
+                    "log": r.log,
+                }
+                for r in records
+            ]
+        )
+        return
+    table(
+        ["PID", "WORKER", "QUEUES", "LOG"],
+        [(r.pid, r.worker_id, ",".join(r.queues), r.log or "(console)") for r in records],
+    )
+
+
+@app.command("execute")
+def execute(
+    task_id: str = typer.Option(..., "--id", help="The task to run."),
+    clone: bool = typer.Option(
+        False, "--clone", help="Run a copy of the task and leave the original as it is."
+    ),
+    docker: str | None = typer.Option(
+        None, "--docker", help="Run in a container (IMAGE, or '' for agent.default_docker.image)."
+    ),
+    gpus: str | None = typer.Option(None, "--gpus", help="Pin the task to these GPUs: 0,1 or 0-3."),
+    cpu_only: bool = typer.Option(False, "--cpu-only", help="Hide every GPU from the task."),
+    quiet: bool = typer.Option(False, "--quiet", help="Do not print the task's output."),
+    as_json: bool = typer.Option(False, "--json", help="Print the outcome as JSON."),
+) -> None:
+    """Run one task now, without a queue; exits with 0 when it completes."""
+    from clearml_core.agent.execute import execute_task
+    from clearml_core.agent.gpus import parse_gpus
+    from clearml_core.agent.identity import gpu_suffix, worker_id, worker_name
+    from clearml_core.config import get_config
+    from clearml_core.controlplane import open_control_plane
+
+    config = get_config()
+    plane = open_control_plane(config=config)
+    devices = [] if cpu_only else parse_gpus(gpus)
+    if devices is None and config.get_bool("agent.cpu_only", False):
+        devices = []
+    task = plane.get_task(task_id)
+    if clone:
+        task = plane.clone(task_id)
+        echo(f"running a clone of {task_id}: {task.id}", err=as_json)
+    wid = worker_id(config, suffix=gpu_suffix(devices))
+    plane.register_worker(wid, name=worker_name(config), info={"pid": os.getpid(), "mode": "execute"})
+    try:
+        task = plane.start(task.id, wid)
+        outcome = execute_task(
+            plane,
+            task,
+            config=config,
+            worker_id=wid,
+            gpus=devices,
+            environment="venv" if docker is None else "docker",
+            image=docker or None,
+            console=not quiet and not as_json,
+        )
+    finally:
+        plane.unregister_worker(wid)
+    if as_json:
+        echo_json(
+            {
+                "id": outcome.task_id,
+                "status": outcome.status.value,
+                "reason": outcome.reason,
+                "exit_code": outcome.exit_code,
+            }
+        )
+    else:
+        echo(
+            f"task {outcome.task_id} {outcome.status.value}"
+            + (f": {outcome.reason}" if outcome.reason else "")
+        )
+    if outcome.status.value != "completed":
+        raise typer.Exit(outcome.exit_code if outcome.exit_code and outcome.exit_code > 0 else 1)
