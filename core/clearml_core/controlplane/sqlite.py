@@ -129,7 +129,7 @@ def path_from_url(url: str) -> tuple[Path, dict[str, str]]:
     if scheme.lower() != "sqlite" or not sep:
         raise ControlPlaneError(f"{url!r} is not a sqlite:// URL")
     rest, _, query = rest.partition("?")
-    if not rest.startswith("/") or rest == "/":
+    if not rest.startswith("/") or rest in ("/", "/:memory:"):
         raise ControlPlaneError(
             f"control-plane URL {url!r} names no file; write sqlite:///relative/state.db, "
             "sqlite:////absolute/state.db or sqlite:///~/state.db (an in-memory database "
@@ -215,7 +215,9 @@ class SQLiteControlPlane(ControlPlane):
             self._pid = pid
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
+            conn = sqlite3.connect(
+                self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False
+            )
             try:
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
@@ -832,7 +834,7 @@ class SQLiteControlPlane(ControlPlane):
         return [
             task_id
             for (task_id,) in conn.execute(
-                "SELECT id FROM tasks WHERE worker = ? AND status = ? ORDER BY created",
+                "SELECT id FROM tasks WHERE worker = ? AND status = ? ORDER BY created, rowid",
                 (worker_id, TaskStatus.IN_PROGRESS.value),
             )
         ]
@@ -901,7 +903,7 @@ class SQLiteControlPlane(ControlPlane):
                 worker.last_heartbeat = heartbeat
                 workers[worker.id] = worker
             for task_id, worker_id in conn.execute(
-                "SELECT id, worker FROM tasks WHERE status = ? AND worker IS NOT NULL ORDER BY created",
+                "SELECT id, worker FROM tasks WHERE status = ? AND worker IS NOT NULL ORDER BY created, rowid",
                 (TaskStatus.IN_PROGRESS.value,),
             ):
                 if worker_id in workers:
