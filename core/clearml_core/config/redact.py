@@ -33,7 +33,7 @@ _SECRET_NAMES = {
 _ACCESS_KEY_NAMES = {"key", "access_key", "access_key_id", "aws_access_key_id", "key_id"}
 _ENV_ACCESS_KEYS = {"AWS_ACCESS_KEY_ID", "CLEARML_API_ACCESS_KEY"}
 
-_URL_USERINFO = re.compile(r"(?P<prefix>[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*):(?P<password>[^@/\s]+)@")
+_URL_USERINFO = re.compile(r"(?P<prefix>[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*):(?P<password>[^@\s]+)@")
 _MIN_SECRET_LENGTH = 4
 
 

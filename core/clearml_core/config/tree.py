@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from clearml_core.config.coerce import CoercionError, to_bool, to_float, to_int
-from clearml_core.config.redact import mask_tree
+from clearml_core.config.redact import mask_tree, mask_value
 from clearml_core.errors import ConfigError
 
 _MISSING: Any = object()
@@ -60,7 +60,8 @@ class Config:
         try:
             return convert(value)
         except CoercionError as error:
-            raise ConfigError(f"{self.origin(key)}: {key} {error}") from None
+            shown = mask_value(key.rsplit(".", 1)[-1], value)
+            raise ConfigError(f"{self.origin(key)}: {key} must be {error.expected}, got {shown!r}") from None
 
     def get_str(self, key: str, default: str | None = None) -> str | None:
         return self._typed(key, default, str)
