@@ -1,0 +1,907 @@
+"""The download cache: one file per remote object, shared safely by every process on the machine.
+
+Layout (``<base>`` is ``CLEARML_CACHE_DIR``, else ``sdk.storage.cache.default_base_dir``, else
+``~/.clearml-core/cache`` — never ClearML's own ``~/.clearml/cache``)::
+
+    <base>/index.sqlite3                 bookkeeping: entries, sizes, last use (WAL mode)
+    <base>/<context>/<md5>.<name>        a complete cached object (context "global" by default)
+    <base>/<context>/<md5>.<name>_artifacts_archive[_<name>]/   an extracted archive
+    <base>/<context>/.partial.<md5>.<name>   a download in progress (or killed)
+    <base>/<context>/.locks/<md5>.<name>.lock   one lock file per entry (fcntl/flock)
+
+Why it is safe:
+
+* **One download per object.** A miss takes the entry's exclusive ``flock``; other processes
+  and threads asking for the same URL block on it and, once it is released, find the complete
+  file and return it. A process that dies releases its lock with it.
+* **No corrupt entry, ever.** Bytes go to ``.partial.<entry>``, are flushed to disk (``fsync``)
+  and only then renamed to the entry's name, so an entry that exists is complete. A download
+  killed at any point leaves at most the partial file, which the next download of that entry
+  overwrites and eviction removes.
+* **Bookkeeping without scanning.** A cache hit costs a ``stat`` and a ``utime`` (the file's
+  modification time is its last use), and never opens the index. Inserts and evictions go through
+  a small SQLite index with per-context counters, so a miss costs the same with 5,000 entries as
+  with 100. Eviction takes the least recently used rows first, re-checks each one's modification
+  time (hits since then move it back), and skips entries another process has locked. A missing
+  or corrupt index is rebuilt from the folders.
+
+Limits: the per-context file count (``set_cache_file_limit``, default
+``sdk.storage.cache.default_cache_manager_size``), the total size
+(``sdk.storage.cache.size.max_used_bytes``, -1 for none) and the free disk space to keep
+(``min_free_bytes``); a cleanup frees ``cleanup_margin_percent`` more than strictly needed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from clearml_core.errors import UserError
+from clearml_core.storage.errors import StorageError
+
+if TYPE_CHECKING:
+    import sqlite3
+
+    from clearml_core.config import Config
+
+log = logging.getLogger(__name__)
+
+CACHE_DIR_VARIABLE = "CLEARML_CACHE_DIR"
+DEFAULT_BASE_DIR = "~/.clearml-core/cache"
+DEFAULT_CONTEXT = "global"
+DEFAULT_FILE_LIMIT = 100
+INDEX_NAME = "index.sqlite3"
+PARTIAL_PREFIX = ".partial."
+LOCKS_FOLDER = ".locks"
+ARCHIVE_MARK = "_artifacts_archive"
+
+_MAX_NAME_BYTES = 150  # of the object's name; with the hash, marks and suffixes it stays < 255
+_SCHEMA_VERSION = 1
+
+
+class ZeroSizeDownloadError(StorageError):
+    """A download produced an empty file although the object is not known to be empty."""
+
+
+class CacheError(UserError):
+    """The cache folder cannot be used (not writable, not a folder)."""
+
+
+# -- settings ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CacheSettings:
+    """The cache's configuration, read once per loaded clearml.conf."""
+
+    base_dir: Path
+    default_file_limit: int = DEFAULT_FILE_LIMIT
+    max_used_bytes: int = -1
+    min_free_bytes: int = 0
+    cleanup_margin_percent: float = 5.0
+    zero_file_size_check: bool = False
+
+    @classmethod
+    def from_config(cls, config: Config) -> CacheSettings:
+        size = "sdk.storage.cache.size"
+        return cls(
+            base_dir=cache_base_dir(config),
+            default_file_limit=config.get_int("sdk.storage.cache.default_cache_manager_size", None)
+            or DEFAULT_FILE_LIMIT,
+            max_used_bytes=_int(config, f"{size}.max_used_bytes", -1),
+            min_free_bytes=max(0, _int(config, f"{size}.min_free_bytes", 0)),
+            cleanup_margin_percent=max(0.0, config.get_float(f"{size}.cleanup_margin_percent", 5.0) or 0.0),
+            zero_file_size_check=config.get_bool("sdk.storage.cache.zero_file_size_check", False),
+        )
+
+
+def _int(config: Config, key: str, default: int) -> int:
+    value = config.get_int(key, default)
+    return default if value is None else value
+
+
+def cache_base_dir(config: Config | None = None) -> Path:
+    """``CLEARML_CACHE_DIR`` → ``sdk.storage.cache.default_base_dir`` → ``~/.clearml-core/cache``."""
+    named = os.environ.get(CACHE_DIR_VARIABLE, "").strip()
+    if not named and config is not None:
+        named = (config.get_str("sdk.storage.cache.default_base_dir") or "").strip()
+    return Path(os.path.expandvars(named or DEFAULT_BASE_DIR)).expanduser().absolute()
+
+
+# -- names ------------------------------------------------------------------------------------
+
+
+def _safe_name(name: str) -> str:
+    """The object's name as a file name: no separators, not empty, not too long for the disk."""
+    name = name.replace("/", "_").replace("\\", "_").replace("\x00", "_").strip()
+    if name in ("", ".", ".."):
+        name = "object"
+    encoded = name.encode("utf-8", "surrogateescape")
+    if len(encoded) <= _MAX_NAME_BYTES:
+        return name
+    # keep up to two suffixes (.tar.gz) and shorten the stem
+    stem, dot, suffix = name.partition(".")
+    suffix = (dot + suffix)[-40:] if dot else ""
+    room = _MAX_NAME_BYTES - len(suffix.encode("utf-8", "surrogateescape"))
+    stem = encoded[:room].decode("utf-8", "ignore")
+    return stem + suffix
+
+
+def entry_name(url_text: str, name: str) -> str:
+    """``<md5 of the normalised URL>.<object name>``: unique per URL, ends with the object's name."""
+    digest = hashlib.md5(url_text.encode("utf-8", "surrogateescape"), usedforsecurity=False).hexdigest()
+    return f"{digest}.{_safe_name(name)}"
+
+
+def archive_folder_name(entry: str, name: str | None = None) -> str:
+    """The folder an archive entry is extracted into (``name`` distinguishes several extractions)."""
+    if not name:
+        return entry + ARCHIVE_MARK
+    safe = _safe_name(name)
+    if len(safe) > 40:
+        safe = hashlib.md5(safe.encode(), usedforsecurity=False).hexdigest()
+    return f"{entry}{ARCHIVE_MARK}_{safe}"
+
+
+def _context_folder_name(context: str | None) -> str:
+    context = str(context or DEFAULT_CONTEXT)
+    safe = _safe_name(context)
+    if safe.startswith("."):
+        safe = "_" + safe[1:]
+    return safe
+
+
+# -- locking ----------------------------------------------------------------------------------
+
+
+class EntryLock:
+    """An exclusive ``flock`` on one entry's lock file, shared by processes and threads.
+
+    ``flock`` belongs to the open file description, so two threads of one process exclude each
+    other as two processes do, and a process that dies releases it. After acquiring, the lock
+    file is checked to still be the one at the path (eviction deletes lock files while holding
+    them), so two holders can never lock two different files of one name.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def acquire(self, blocking: bool = True) -> bool:
+        import fcntl
+
+        while True:
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except FileNotFoundError:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+            except BlockingIOError:
+                os.close(fd)
+                return False
+            except BaseException:
+                os.close(fd)
+                raise
+            try:
+                same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                self._fd = fd
+                return True
+            os.close(fd)  # the file was deleted (evicted) while we waited: lock the new one
+
+    def release(self, *, delete: bool = False) -> None:
+        if self._fd is None:
+            return
+        if delete:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
+        os.close(self._fd)  # closing the last descriptor drops the flock
+        self._fd = None
+
+    def __enter__(self) -> EntryLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.release()
+
+
+# -- the index --------------------------------------------------------------------------------
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS entries (
+    context TEXT NOT NULL,
+    name TEXT NOT NULL,
+    size INTEGER NOT NULL DEFAULT 0,
+    last_access REAL NOT NULL,
+    created REAL NOT NULL,
+    parent TEXT,
+    url TEXT,
+    PRIMARY KEY (context, name)
+);
+CREATE INDEX IF NOT EXISTS entries_lru ON entries (last_access);
+CREATE INDEX IF NOT EXISTS entries_context_lru ON entries (context, last_access) WHERE parent IS NULL;
+CREATE INDEX IF NOT EXISTS entries_parent ON entries (context, parent) WHERE parent IS NOT NULL;
+CREATE TABLE IF NOT EXISTS contexts (
+    context TEXT PRIMARY KEY,
+    count INTEGER NOT NULL DEFAULT 0,
+    bytes INTEGER NOT NULL DEFAULT 0
+);
+CREATE TRIGGER IF NOT EXISTS entries_insert AFTER INSERT ON entries BEGIN
+    INSERT INTO contexts (context)
+        SELECT NEW.context WHERE NOT EXISTS (SELECT 1 FROM contexts WHERE context = NEW.context);
+    UPDATE contexts SET count = count + (NEW.parent IS NULL), bytes = bytes + NEW.size
+        WHERE context = NEW.context;
+END;
+CREATE TRIGGER IF NOT EXISTS entries_delete AFTER DELETE ON entries BEGIN
+    UPDATE contexts SET count = count - (OLD.parent IS NULL), bytes = bytes - OLD.size
+        WHERE context = OLD.context;
+END;
+CREATE TRIGGER IF NOT EXISTS entries_update AFTER UPDATE OF size ON entries BEGIN
+    UPDATE contexts SET bytes = bytes - OLD.size + NEW.size WHERE context = NEW.context;
+END;
+"""
+
+
+@dataclass(frozen=True)
+class EntryRow:
+    """One row of the index: a cached object or an extracted archive folder."""
+
+    context: str
+    name: str
+    size: int
+    last_access: float
+    created: float
+    parent: str | None
+    url: str | None
+
+
+class CacheIndex:
+    """The SQLite bookkeeping of one cache folder; one connection per thread and process."""
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.path = base / INDEX_NAME
+        self._local = threading.local()
+        self._ready_pid: int | None = None
+        self._ready_lock = threading.Lock()
+
+    # connections -------------------------------------------------------------------------
+    def _connect(self) -> sqlite3.Connection:
+        import sqlite3
+
+        conn = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA busy_timeout = 60000")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        return conn
+
+    def connection(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None and getattr(self._local, "pid", None) == os.getpid():
+            return conn
+        with self._ready_lock:
+            conn = self._open()
+        self._local.conn = conn
+        self._local.pid = os.getpid()
+        return conn
+
+    def _open(self) -> sqlite3.Connection:
+        """A connection to a usable index: created, filled from disk, or rebuilt if damaged."""
+        import sqlite3
+
+        try:
+            conn = self._connect()
+            if self._ready_pid == os.getpid() or self._built(conn):
+                self._ready_pid = os.getpid()
+                return conn
+        except sqlite3.DatabaseError as error:
+            if _is_busy(error):
+                raise
+            log.warning("the cache index %s is unreadable (%s); rebuilding it from disk", self.path, error)
+            return self._recover()
+        with EntryLock(self.base / LOCKS_FOLDER / "index.lock"):
+            if not self._built(conn):  # another process may have filled it while we waited
+                self._rebuild(conn)
+        self._ready_pid = os.getpid()
+        return conn
+
+    def _built(self, conn: sqlite3.Connection) -> bool:
+        conn.executescript(_SCHEMA)
+        row = conn.execute("SELECT value FROM meta WHERE key = 'built'").fetchone()
+        return row is not None
+
+    def _recover(self) -> sqlite3.Connection:
+        """Replace a damaged index with one rebuilt from disk (once, whoever notices first)."""
+        import sqlite3
+
+        old = getattr(self._local, "conn", None)
+        if old is not None:
+            with contextlib.suppress(Exception):
+                old.close()
+            self._local.conn = None
+        with EntryLock(self.base / LOCKS_FOLDER / "index.lock"):
+            try:  # someone else may have rebuilt it already
+                conn = self._connect()
+                if self._built(conn) and conn.execute("PRAGMA quick_check").fetchone()[0] == "ok":
+                    self._ready_pid = os.getpid()
+                    return conn
+                conn.close()
+            except sqlite3.DatabaseError:
+                pass
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(f"{self.path}{suffix}")
+            conn = self._connect()
+            self._built(conn)
+            self._rebuild(conn)
+        self._ready_pid = os.getpid()
+        return conn
+
+    def _rebuild(self, conn: sqlite3.Connection) -> None:
+        """Index every complete entry found in the context folders (their mtime is their last use)."""
+        rows = []
+        for context_dir in _subfolders(self.base):
+            for item in os.scandir(context_dir):
+                if item.name.startswith("."):
+                    continue
+                try:
+                    st = item.stat(follow_symlinks=False)
+                except FileNotFoundError:
+                    continue
+                parent = None
+                if item.is_dir(follow_symlinks=False):
+                    size = _tree_size(Path(item.path))
+                    head, mark, _tail = item.name.rpartition(ARCHIVE_MARK)
+                    if mark and os.path.isfile(os.path.join(context_dir.path, head)):
+                        parent = head
+                else:
+                    size = st.st_size
+                rows.append((context_dir.name, item.name, size, st.st_mtime, st.st_mtime, parent, None))
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("DELETE FROM entries")
+            conn.execute("DELETE FROM contexts")
+            conn.executemany("INSERT INTO entries VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+            conn.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('built', ?), ('version', ?)",
+                (str(time.time()), str(_SCHEMA_VERSION)),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        if rows:
+            log.info("rebuilt the cache index of %s from %d entries on disk", self.base, len(rows))
+
+    def _run(self, action: Callable[[sqlite3.Connection], Any]) -> Any:
+        """Run ``action`` on this thread's connection; a damaged index is rebuilt once."""
+        import sqlite3
+
+        conn = self.connection()
+        try:
+            return action(conn)
+        except sqlite3.DatabaseError as error:
+            if _is_busy(error):
+                raise
+            log.warning("the cache index %s is damaged (%s); rebuilding it from disk", self.path, error)
+            with self._ready_lock:
+                conn = self._recover()
+            self._local.conn = conn
+            self._local.pid = os.getpid()
+            return action(conn)
+
+    # operations --------------------------------------------------------------------------
+    def upsert(self, row: EntryRow) -> None:
+        def action(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO entries VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (context, name) DO UPDATE "
+                "SET size = excluded.size, last_access = excluded.last_access, created = excluded.created, "
+                "parent = excluded.parent, url = COALESCE(excluded.url, entries.url)",
+                (row.context, row.name, row.size, row.last_access, row.created, row.parent, row.url),
+            )
+
+        self._run(action)
+
+    def get(self, context: str, name: str) -> EntryRow | None:
+        found = self._run(
+            lambda conn: conn.execute(
+                "SELECT * FROM entries WHERE context = ? AND name = ?", (context, name)
+            ).fetchone()
+        )
+        return EntryRow(*found) if found else None
+
+    def touch(self, context: str, name: str, when: float) -> None:
+        self._run(
+            lambda conn: conn.execute(
+                "UPDATE entries SET last_access = ? WHERE context = ? AND name = ?", (when, context, name)
+            )
+        )
+
+    def remove(self, context: str, name: str) -> None:
+        self._run(
+            lambda conn: conn.execute("DELETE FROM entries WHERE context = ? AND name = ?", (context, name))
+        )
+
+    def children(self, context: str, name: str) -> list[EntryRow]:
+        rows = self._run(
+            lambda conn: conn.execute(
+                "SELECT * FROM entries WHERE context = ? AND parent = ?", (context, name)
+            ).fetchall()
+        )
+        return [EntryRow(*row) for row in rows]
+
+    def count(self, context: str) -> int:
+        row = self._run(
+            lambda conn: conn.execute("SELECT count FROM contexts WHERE context = ?", (context,)).fetchone()
+        )
+        return int(row[0]) if row else 0
+
+    def total_bytes(self) -> int:
+        row = self._run(lambda conn: conn.execute("SELECT COALESCE(SUM(bytes), 0) FROM contexts").fetchone())
+        return int(row[0])
+
+    def oldest(self, context: str | None, limit: int, skip: set[tuple[str, str]]) -> list[EntryRow]:
+        """The least recently used rows (top-level entries only when ``context`` is given)."""
+        want = limit + len(skip)
+        if context is not None:
+            sql = "SELECT * FROM entries WHERE context = ? AND parent IS NULL ORDER BY last_access LIMIT ?"
+            params: tuple[Any, ...] = (context, want)
+        else:
+            sql = "SELECT * FROM entries ORDER BY last_access LIMIT ?"
+            params = (want,)
+        rows = self._run(lambda conn: conn.execute(sql, params).fetchall())
+        return [row for row in map(lambda r: EntryRow(*r), rows) if (row.context, row.name) not in skip][
+            :limit
+        ]
+
+    def rows(self, context: str | None = None) -> list[EntryRow]:
+        if context is None:
+            found = self._run(
+                lambda conn: conn.execute("SELECT * FROM entries ORDER BY last_access DESC").fetchall()
+            )
+        else:
+            found = self._run(
+                lambda conn: conn.execute(
+                    "SELECT * FROM entries WHERE context = ? ORDER BY last_access DESC", (context,)
+                ).fetchall()
+            )
+        return [EntryRow(*row) for row in found]
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
+            self._local.conn = None
+
+
+def _is_busy(error: Exception) -> bool:
+    """Locked / busy is contention, not damage: never a reason to rebuild."""
+    text = str(error).lower()
+    return "locked" in text or "busy" in text
+
+
+def _subfolders(base: Path) -> Iterator[os.DirEntry[str]]:
+    if not base.is_dir():
+        return
+    for item in os.scandir(base):
+        if item.is_dir(follow_symlinks=False) and not item.name.startswith("."):
+            yield item
+
+
+def _tree_size(path: Path) -> int:
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(root, name)).st_size
+    return total
+
+
+def _remove(path: Path) -> None:
+    try:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    except FileNotFoundError:
+        pass
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# -- the cache --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CachedEntry:
+    """What ``cache ls`` shows about one entry."""
+
+    context: str
+    name: str
+    path: Path
+    size: int
+    last_access: float
+    url: str | None
+    kind: str  # file | archive folder
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "context": self.context,
+            "name": self.name,
+            "path": str(self.path),
+            "size": self.size,
+            "last_access": self.last_access,
+            "url": self.url,
+            "kind": self.kind,
+        }
+
+
+class Cache:
+    """One cache folder; get it with :func:`get_cache`. Thread- and process-safe."""
+
+    def __init__(self, settings: CacheSettings) -> None:
+        self.settings = settings
+        self.base = settings.base_dir
+        self._index: CacheIndex | None = None
+        self._file_limits: dict[str, int] = {}
+        self._made: set[str] = set()
+
+    # paths -------------------------------------------------------------------------------
+    def folder(self, context: str | None = None) -> Path:
+        """The folder of a cache context (created on first use)."""
+        name = _context_folder_name(context)
+        folder = self.base / name
+        if name not in self._made:
+            try:
+                (folder / LOCKS_FOLDER).mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise CacheError(
+                    f"cannot use the cache folder {folder}: {error.strerror}; set CLEARML_CACHE_DIR or "
+                    "sdk.storage.cache.default_base_dir to a writable folder"
+                ) from None
+            self._made.add(name)
+        return folder
+
+    def entry_path(self, context: str | None, name: str) -> Path:
+        return self.folder(context) / name
+
+    def lock(self, context: str | None, name: str) -> EntryLock:
+        return EntryLock(self.folder(context) / LOCKS_FOLDER / f"{name}.lock")
+
+    @property
+    def index(self) -> CacheIndex:
+        if self._index is None:
+            self.base.mkdir(parents=True, exist_ok=True)
+            (self.base / LOCKS_FOLDER).mkdir(exist_ok=True)
+            self._index = CacheIndex(self.base)
+        return self._index
+
+    # limits ------------------------------------------------------------------------------
+    def file_limit(self, context: str | None = None) -> int:
+        return self._file_limits.get(_context_folder_name(context), self.settings.default_file_limit)
+
+    def set_file_limit(self, limit: int, context: str | None = None) -> int:
+        """Raise the number of files a context keeps (ClearML never lowers it); returns the limit."""
+        name = _context_folder_name(context)
+        current = self._file_limits.get(name, self.settings.default_file_limit)
+        self._file_limits[name] = max(current, int(limit))
+        return self._file_limits[name]
+
+    # lookups -----------------------------------------------------------------------------
+    def lookup(self, path: Path) -> bool:
+        """A cache hit: the entry is there (and not empty when zero-size checking is on).
+
+        Marks it used by touching it; never opens the index.
+        """
+        try:
+            st = os.stat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        if self.settings.zero_file_size_check and st.st_size == 0 and not _is_dir(st.st_mode):
+            return False
+        with contextlib.suppress(OSError):
+            os.utime(path)
+        return True
+
+    def fetch(
+        self,
+        context: str | None,
+        name: str,
+        download: Callable[[Path], object],
+        *,
+        url: str | None = None,
+        force: bool = False,
+        empty_ok: Callable[[], bool] | bool = False,
+    ) -> Path:
+        """The path of entry ``name``, downloading it with ``download(partial_path)`` on a miss.
+
+        ``download`` writes the object's bytes at the path it is given. Concurrent callers for one
+        entry share one download. ``force`` downloads again even when the entry is cached (once:
+        callers that waited on someone else's forced download take its result). An empty result
+        is an error unless ``empty_ok`` (or, when callable, what it returns) says the object
+        really is empty.
+        """
+        context_name = _context_folder_name(context)
+        path = self.entry_path(context, name)
+        if not force and self.lookup(path):
+            return path
+        requested = time.time()
+        lock = self.lock(context, name)
+        with lock:
+            if path.exists():
+                if not force:
+                    if self.lookup(path):
+                        return path
+                else:
+                    row = self.index.get(context_name, name)
+                    if row is not None and row.created >= requested:
+                        self.lookup(path)
+                        return path
+            partial = path.parent / f"{PARTIAL_PREFIX}{name}"
+            now = time.time()
+            self.index.upsert(EntryRow(context_name, name, 0, now, now, None, url))
+            try:
+                _remove(partial)
+                download(partial)
+                size = os.stat(partial).st_size
+                if size == 0 and not (empty_ok() if callable(empty_ok) else empty_ok):
+                    raise ZeroSizeDownloadError(
+                        f"downloading {url or name} produced an empty file; pass skip_zero_size_check "
+                        "if the object really is empty"
+                    )
+                _fsync_file(partial)
+                for child in self.index.children(context_name, name):
+                    _remove(path.parent / child.name)  # archives extracted from the old version
+                    self.index.remove(context_name, child.name)
+                done = time.time()
+                self.index.upsert(EntryRow(context_name, name, size, done, done, None, url))
+                os.replace(partial, path)
+                _fsync_dir(path.parent)
+            except BaseException:
+                _remove(partial)
+                if not path.exists():
+                    with contextlib.suppress(Exception):
+                        self.index.remove(context_name, name)
+                raise
+            self.enforce_limits(context, keep={(context_name, name)})
+        return path
+
+    def add_folder(self, context: str | None, name: str, size: int, *, parent: str | None) -> None:
+        """Record a folder created in the cache (an extracted archive)."""
+        now = time.time()
+        self.index.upsert(EntryRow(_context_folder_name(context), name, size, now, now, parent, None))
+        self.enforce_limits(context, keep={(_context_folder_name(context), name)})
+
+    # eviction ----------------------------------------------------------------------------
+    def enforce_limits(self, context: str | None = None, *, keep: set[tuple[str, str]] | None = None) -> int:
+        """Evict least recently used entries until every limit holds; returns how many went."""
+        keep = set(keep or ())
+        evicted = 0
+        context_name = _context_folder_name(context)
+        limit = self.file_limit(context)
+        if self.index.count(context_name) > limit:
+            evicted += self._evict(context_name, lambda: self.index.count(context_name) > limit, keep)
+        settings = self.settings
+        margin = settings.cleanup_margin_percent / 100.0
+        if settings.max_used_bytes >= 0 and self.index.total_bytes() > settings.max_used_bytes:
+            target = settings.max_used_bytes * (1.0 - margin)
+            evicted += self._evict(None, lambda: self.index.total_bytes() > target, keep)
+        if settings.min_free_bytes > 0 and self._free_bytes() < settings.min_free_bytes:
+            target_free = settings.min_free_bytes * (1.0 + margin)
+            evicted += self._evict(None, lambda: self._free_bytes() < target_free, keep)
+        return evicted
+
+    def _free_bytes(self) -> int:
+        try:
+            return shutil.disk_usage(self.base).free
+        except OSError:
+            return 1 << 62
+
+    def _evict(self, context: str | None, over: Callable[[], bool], keep: set[tuple[str, str]]) -> int:
+        evicted = 0
+        skip = set(keep)
+        while over():
+            candidates = self.index.oldest(context, 16, skip)
+            if not candidates:
+                break
+            for row in candidates:
+                if not over():
+                    break
+                path = self.base / row.context / row.name
+                try:
+                    mtime = os.stat(path).st_mtime
+                except FileNotFoundError:
+                    mtime = None
+                if mtime is not None and mtime > row.last_access + 0.001:
+                    # used since it was indexed (a hit touches the file): move it back in line
+                    self.index.touch(row.context, row.name, mtime)
+                    continue
+                if self._evict_entry(row):
+                    evicted += 1
+                else:
+                    skip.add((row.context, row.name))
+        return evicted
+
+    def _evict_entry(self, row: EntryRow) -> bool:
+        """Delete one entry (and what was extracted from it) unless someone holds its lock."""
+        lock_name = row.parent or row.name
+        lock = EntryLock(self.base / row.context / LOCKS_FOLDER / f"{lock_name}.lock")
+        if not lock.acquire(blocking=False):
+            return False
+        try:
+            folder = self.base / row.context
+            for child in self.index.children(row.context, row.name):
+                _remove(folder / child.name)
+                self.index.remove(row.context, child.name)
+            _remove(folder / row.name)
+            if row.parent is None:
+                _remove(folder / f"{PARTIAL_PREFIX}{row.name}")
+            self.index.remove(row.context, row.name)
+        finally:
+            lock.release(delete=row.parent is None)
+        log.debug("evicted %s/%s from the cache", row.context, row.name)
+        return True
+
+    # listing and clearing ----------------------------------------------------------------
+    def entries(self, context: str | None = None) -> list[CachedEntry]:
+        context_name = _context_folder_name(context) if context else None
+        found = []
+        for row in self.index.rows(context_name):
+            path = self.base / row.context / row.name
+            try:
+                st = os.stat(path)
+            except FileNotFoundError:
+                continue  # a download in progress or a row left by a killed one
+            kind = "archive folder" if _is_dir(st.st_mode) else "file"
+            found.append(
+                CachedEntry(
+                    row.context, row.name, path, row.size, max(st.st_mtime, row.last_access), row.url, kind
+                )
+            )
+        return found
+
+    def size(self) -> dict[str, Any]:
+        """Entries and bytes per context, and the limits in force."""
+        contexts: dict[str, dict[str, int]] = {}
+        for entry in self.entries():
+            stats = contexts.setdefault(entry.context, {"entries": 0, "bytes": 0})
+            stats["entries"] += 1
+            stats["bytes"] += entry.size
+        return {
+            "path": str(self.base),
+            "entries": sum(c["entries"] for c in contexts.values()),
+            "bytes": sum(c["bytes"] for c in contexts.values()),
+            "contexts": contexts,
+            "max_used_bytes": self.settings.max_used_bytes,
+            "min_free_bytes": self.settings.min_free_bytes,
+            "free_bytes": self._free_bytes(),
+        }
+
+    def clear(self, context: str | None = None) -> tuple[int, int, list[str]]:
+        """Remove every entry not in use; returns (entries removed, bytes freed, names in use)."""
+        context_name = _context_folder_name(context) if context else None
+        removed = freed = 0
+        busy: list[str] = []
+        rows = [row for row in self.index.rows(context_name) if row.parent is None]
+        rows += [row for row in self.index.rows(context_name) if row.parent is not None]
+        for row in rows:
+            if self.index.get(row.context, row.name) is None:
+                continue  # went with its parent
+            children = self.index.children(row.context, row.name)
+            if self._evict_entry(row):
+                removed += 1
+                freed += row.size + sum(child.size for child in children)
+            else:
+                busy.append(f"{row.context}/{row.name}")
+        # leftovers the index does not know: partial downloads of killed processes, stray files
+        folders = (
+            [self.base / context_name] if context_name else [Path(d.path) for d in _subfolders(self.base)]
+        )
+        for folder in folders:
+            if not folder.is_dir():
+                continue
+            for item in os.scandir(folder):
+                if item.name == LOCKS_FOLDER:
+                    continue
+                name = item.name[len(PARTIAL_PREFIX) :] if item.name.startswith(PARTIAL_PREFIX) else item.name
+                lock = EntryLock(folder / LOCKS_FOLDER / f"{name.partition(ARCHIVE_MARK)[0]}.lock")
+                if not lock.acquire(blocking=False):
+                    continue
+                try:
+                    size = item.stat(follow_symlinks=False).st_size if item.is_file() else 0
+                    _remove(Path(item.path))
+                    freed += size
+                finally:
+                    lock.release(delete=True)
+        return removed, freed, busy
+
+
+def _is_dir(mode: int) -> bool:
+    import stat
+
+    return stat.S_ISDIR(mode)
+
+
+# -- the process-wide cache -------------------------------------------------------------------
+
+_current: tuple[Any, str, Cache] | None = None
+_current_lock = threading.Lock()
+
+
+def get_cache(config: Config | None = None) -> Cache:
+    """The cache of the loaded configuration (rebuilt when clearml.conf is reloaded)."""
+    global _current
+    if config is None:
+        from clearml_core.config import get_config
+
+        config = get_config()
+    env = os.environ.get(CACHE_DIR_VARIABLE, "")
+    current = _current
+    if current is not None and current[0] is config and current[1] == env:
+        return current[2]
+    with _current_lock:
+        current = _current
+        if current is not None and current[0] is config and current[1] == env:
+            return current[2]
+        settings = CacheSettings.from_config(config)
+        cache = Cache(settings)
+        if current is not None and current[2].settings.base_dir == settings.base_dir:
+            cache._file_limits.update(current[2]._file_limits)
+        _current = (config, env, cache)
+        return cache
+
+
+def reset_cache() -> None:
+    """Forget the process-wide cache object (tests)."""
+    global _current
+    with _current_lock:
+        if _current is not None and _current[2]._index is not None:
+            _current[2]._index.close()
+        _current = None
+
+
+__all__ = [
+    "Cache",
+    "CacheError",
+    "CacheIndex",
+    "CacheSettings",
+    "CachedEntry",
+    "EntryLock",
+    "ZeroSizeDownloadError",
+    "archive_folder_name",
+    "cache_base_dir",
+    "entry_name",
+    "get_cache",
+    "reset_cache",
+]
