@@ -31,7 +31,7 @@ import tempfile
 from collections.abc import Hashable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, ClassVar
+from typing import TYPE_CHECKING, BinaryIO
 
 from clearml_core.storage.errors import (
     ObjectNotFoundError,
@@ -130,7 +130,7 @@ class StorageDriver(abc.ABC):
     parses user text with :func:`~clearml_core.storage.url.parse_url` before calling.
     """
 
-    capabilities: ClassVar[Capabilities] = Capabilities()
+    capabilities: Capabilities = Capabilities()
     """What this driver can do. A driver whose abilities depend on the URL sets it per instance."""
 
     def __init__(self, config: Config, url: StorageURL) -> None:

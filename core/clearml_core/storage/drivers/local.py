@@ -148,7 +148,9 @@ class LocalDriver(StorageDriver):
     def copy(self, src: StorageURL, dst: StorageURL) -> None:
         self._copy_file(self._file(src, "copy"), self._file(dst, "copy to"), dst, source_url=src)
 
-    def _copy_file(self, source: Path, target: Path, url: StorageURL, source_url: StorageURL | None = None) -> None:
+    def _copy_file(
+        self, source: Path, target: Path, url: StorageURL, source_url: StorageURL | None = None
+    ) -> None:
         """``source`` → ``target`` through a temporary sibling (the kernel copies, via sendfile)."""
         with _translated(source_url or url, "copy"):
             if source.is_dir():
