@@ -32,6 +32,9 @@ app = typer.Typer(
     help="Move ML artifacts between any storage and run experiments reproducibly.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    # Plain click help: typer's rich rendering imports rich.markdown and friends, which costs more
+    # than typer itself; sub-command groups inherit this (benchmarks/startup.py).
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(plugins_commands.app, name="plugins")
