@@ -64,18 +64,23 @@ def _hour(text: str, entry: str) -> int:
     return value
 
 
+_FULL_DAYS = ("SUNDAY", "MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY")
+
+
 def _day(text: str, entry: str) -> int:
-    name = text.strip().upper()[:3]
-    if name not in DAYS or len(text.strip()) < 3:
-        raise ScheduleError(f"{entry!r}: {text!r} is not a day; use SUN, MON, TUE, WED, THU, FRI, SAT")
-    return DAYS.index(name)
+    name = text.strip().upper()
+    if name in DAYS:
+        return DAYS.index(name)
+    if name in _FULL_DAYS:
+        return _FULL_DAYS.index(name)
+    raise ScheduleError(f"{entry!r}: {text!r} is not a day; use SUN, MON, TUE, WED, THU, FRI, SAT")
 
 
 def _days(text: str | None, entry: str) -> list[int]:
     if not text or not text.strip():
         return list(range(7))
     days: list[int] = []
-    for part in text.replace(" ", "").split(","):
+    for part in (piece.strip() for piece in text.split(",")):
         if not part:
             continue
         if "-" in part:

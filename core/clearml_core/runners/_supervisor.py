@@ -129,8 +129,11 @@ def main(argv: list[str]) -> None:
     _stop_leftovers(grace=0.5)
     code = os.waitstatus_to_exitcode(status)
     sys.stdout.flush()
-    if code < 0:
-        signal.signal(-code, signal.SIG_DFL)
+    if code < 0:  # die of the same signal, so the agent sees what the task saw
+        try:  # noqa: SIM105
+            signal.signal(-code, signal.SIG_DFL)
+        except (OSError, ValueError):  # SIGKILL / SIGSTOP have no handler to reset
+            pass
         os.kill(os.getpid(), -code)
         time.sleep(1)
         os._exit(128 - code)

@@ -108,7 +108,10 @@ def stop_process_tree(
             break
         time.sleep(0.02)
     signal_all(known, signal.SIGKILL)
-    psutil.wait_procs(known, timeout=1.0)
+    deadline = time.monotonic() + 1.0
+    while known and time.monotonic() < deadline:  # zombies count as gone: init may reap them late
+        time.sleep(0.01)
+        known = [p for p in known if _alive(p)]
 
 
 def _alive(proc: psutil.Process) -> bool:

@@ -105,6 +105,9 @@ class LineReader(threading.Thread):
             del buffer[:MAX_LINE_BYTES]
 
     def _line(self, stream: str, raw: bytes) -> None:
+        while len(raw) > MAX_LINE_BYTES:
+            self._line(stream, raw[:MAX_LINE_BYTES])
+            raw = raw[MAX_LINE_BYTES:]
         text = raw.decode("utf-8", errors="replace")
         if text.endswith("\r"):
             text = text[:-1]
