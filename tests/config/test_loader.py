@@ -193,3 +193,31 @@ def test_typed_accessors(tmp_path, defaults):
     assert config.get_list("agent.package_manager.extra_index_url") == []
     with pytest.raises(ConfigError, match="agent.package_manager.type must be an integer"):
         config.get_int("agent.package_manager.type")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("10GB", 10 * 1000**3), ("512 MiB", 512 * 1024**2), ("5%", 5), ("1.5KiB", 1536), ("42", 42), ("7b", 7)],
+)
+def test_sizes_and_percentages(tmp_path, defaults, text, expected):
+    conf = write(tmp_path, f'sdk.aws.boto3.multipart_threshold: "{text}"\n')
+    assert (
+        load_config(conf, environ={}, defaults=defaults).get("sdk.aws.boto3.multipart_threshold") == expected
+    )
+
+
+def test_list_valued_fixed_variables_are_split(tmp_path, clearml_home):
+    environ = {
+        "CLEARML_AGENT_EXTRA_DOCKER_ARGS": "--ipc=host -v '/data a:/data'",
+        "CLEARML_LOG_ENVIRONMENT": "PATH, HOME",
+    }
+    config = load_config(write(tmp_path, ""), environ=environ)
+    assert config.get("agent.extra_docker_arguments") == ["--ipc=host", "-v", "/data a:/data"]
+    assert config.get("sdk.development.log_os_environments") == ["PATH", "HOME"]
+
+
+def test_verify_certificate_may_be_a_ca_bundle(tmp_path, clearml_home):
+    conf = write(tmp_path, 'api.verify_certificate: "/etc/ssl/corp.pem"\n')
+    assert load_config(conf, environ={}).get("api.verify_certificate") == "/etc/ssl/corp.pem"
+    conf = write(tmp_path, "api.verify_certificate: off\n")
+    assert load_config(conf, environ={}).get("api.verify_certificate") is False

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
+BOOL_WORDS = _TRUE | _FALSE
 
 
 class CoercionError(ValueError):
@@ -52,17 +54,31 @@ def to_bool(value: Any) -> bool:
     raise CoercionError("true or false", value)
 
 
+_SIZE = re.compile(r"^\s*(?P<number>\d+(?:\.\d+)?)\s*(?P<unit>[kmgtp]i?b?|b|%)?\s*$", re.IGNORECASE)
+_UNIT_POWERS = {"k": 1, "m": 2, "g": 3, "t": 4, "p": 5}
+
+
 def to_int(value: Any) -> int:
+    """An integer; text may carry a size unit (``10GB``, ``512 MiB``) or a percent sign (``5%``).
+
+    Units follow the usual convention ClearML users write: ``KB``/``MB``/``GB`` are powers of
+    1000, ``KiB``/``MiB``/``GiB`` powers of 1024.
+    """
     if isinstance(value, bool):
         raise CoercionError("an integer", value)
     if isinstance(value, int):
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
-    try:
-        return int(str(value).strip())
-    except ValueError:
-        raise CoercionError("an integer", value) from None
+    match = _SIZE.match(str(value))
+    if match is None:
+        raise CoercionError("an integer", value)
+    number, unit = float(match.group("number")), (match.group("unit") or "").lower()
+    if unit and unit[0] in _UNIT_POWERS:
+        number *= (1024 if "i" in unit else 1000) ** _UNIT_POWERS[unit[0]]
+    if not number.is_integer():
+        raise CoercionError("an integer", value)
+    return int(number)
 
 
 def to_float(value: Any) -> float:

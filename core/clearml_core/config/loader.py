@@ -6,12 +6,14 @@ import hashlib
 import json
 import os
 import re
+import shlex
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from clearml_core.config.coerce import CoercionError, coerce_like
+from clearml_core.config.coerce import BOOL_WORDS, CoercionError, coerce_like
 from clearml_core.config.environment import CONFIG_FILE_VARIABLE, overrides
+from clearml_core.config.fixed_env import FIXED_VARIABLES
 from clearml_core.config.origins import key_lines, line_of
 from clearml_core.config.redact import mask_url, mask_value, redactor
 from clearml_core.config.tree import _MISSING, Config, leaves, lookup, split_key
@@ -114,11 +116,25 @@ def _set(tree: dict[str, Any], key: str, value: Any) -> str:
     return ".".join(stored)
 
 
+# Boolean settings that ClearML also accepts as a path (a CA bundle to verify against).
+BOOL_OR_PATH_KEYS = {"api.verify_certificate"}
+# List settings whose variables are comma-separated; other list variables split like a shell line.
+COMMA_SEPARATED_VARIABLES = {"CLEARML_LOG_ENVIRONMENT", "CLEARML_API_EXTRA_RETRY_CODES"}
+
+
+def _split_list_variable(name: str, value: str) -> list[str]:
+    if name in COMMA_SEPARATED_VARIABLES:
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return shlex.split(value)
+
+
 def _typed_layer(defaults: dict[str, Any], layer: dict[str, Any], origins: dict[str, str]) -> None:
     """Coerce every value of a layer to its default's type, in place; mistakes are errors."""
     for key, value in list(leaves(layer)):
         default = lookup(defaults, key)
         if default is _MISSING or value is None:
+            continue
+        if key in BOOL_OR_PATH_KEYS and isinstance(value, str) and value.strip().lower() not in BOOL_WORDS:
             continue
         try:
             coerced = coerce_like(default, value)
@@ -205,6 +221,12 @@ def load_config(
 
     env_layer: dict[str, Any] = {}
     for name, key, value in overrides(environ):
+        if (
+            name in FIXED_VARIABLES
+            and isinstance(value, str)
+            and isinstance(lookup(default_values, key), list)
+        ):
+            value = _split_list_variable(name, value)
         stored = _set(env_layer, key, value)
         origins[stored] = f"env {name}"
     _typed_layer(default_values, env_layer, origins)

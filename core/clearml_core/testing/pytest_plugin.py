@@ -5,6 +5,7 @@ Loaded by pytest through the ``pytest11`` entry point; it must stay cheap to imp
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +19,16 @@ _ISOLATED_VARIABLES = (
     "CLEARML_CORE_DEBUG",
     "CLEARML_WORKER_ID",
     "CLEARML_WORKER_NAME",
+)
+# Credentials and overrides of the developer's own that must not reach a test.
+_ISOLATED_PREFIXES = (
+    "CLEARML__",
+    "CLEARML_AGENT__",
+    "AWS_",
+    "AZURE_",
+    "GOOGLE_",
+    "MLFLOW_",
+    "STORAGE_EMULATOR",
 )
 
 
@@ -35,8 +46,11 @@ def clearml_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
     monkeypatch.setenv("HOME", str(home))
     for name in _ISOLATED_VARIABLES:
         monkeypatch.delenv(name, raising=False)
-    for name in [n for n in __import__("os").environ if n.startswith(("CLEARML__", "CLEARML_AGENT__"))]:
-        monkeypatch.delenv(name)
+    from clearml_core.config.fixed_env import FIXED_VARIABLES
+
+    for name in list(os.environ):
+        if name in FIXED_VARIABLES or name.startswith(_ISOLATED_PREFIXES):
+            monkeypatch.delenv(name)
     reset_config()
     reset_registry()
     yield home
