@@ -211,3 +211,14 @@ def test_a_folder_that_cannot_be_made_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ControlPlaneError, match="cannot create the folder"):
         SQLiteControlPlane(blocker / "sub" / "state.db")
     assert blocker.read_text(encoding="utf-8") == "x"
+
+
+def test_pop_skips_an_entry_whose_task_is_gone(tmp_path: Path) -> None:
+    plane = SQLiteControlPlane(tmp_path / "s.db")
+    real = plane.enqueue(plane.create_task(Task(name="real")).id, "default")
+    with sqlite3.connect(tmp_path / "s.db") as conn:
+        conn.execute("INSERT INTO queue_entries (task_id, queue, position) VALUES ('ghost', 'default', -5)")
+    popped = plane.pop(["default"], "w")
+    assert popped is not None
+    assert popped.id == real.id
+    assert plane.get_queue("default").tasks == []

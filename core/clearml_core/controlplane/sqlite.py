@@ -563,11 +563,16 @@ class SQLiteControlPlane(ControlPlane):
                 return None
         with self._write() as conn:
             for name in names:
-                row = conn.execute(
-                    "SELECT task_id FROM queue_entries WHERE queue = ? ORDER BY position LIMIT 1", (name,)
-                ).fetchone()
-                if row is not None:
-                    return self._run(conn, self._load(conn, row[0]), worker_id)
+                while True:
+                    row = conn.execute(
+                        "SELECT task_id FROM queue_entries WHERE queue = ? ORDER BY position LIMIT 1", (name,)
+                    ).fetchone()
+                    if row is None:
+                        break
+                    try:
+                        return self._run(conn, self._load(conn, row[0]), worker_id)
+                    except TaskNotFoundError:  # an entry whose task is gone: drop it, look again
+                        self._unqueue(conn, row[0])
         return None
 
     def start(self, task_id: str, worker_id: str) -> Task:
