@@ -1,0 +1,804 @@
+"""``StorageManager``: ClearML's classmethods, call for call, plus the API the CLI uses.
+
+Switching from ClearML is changing the import::
+
+    from clearml_core import StorageManager          # was: from clearml import StorageManager
+
+    path = StorageManager.get_local_copy("s3://bucket/data/train.zip")   # extracted folder
+    StorageManager.upload_folder("./outputs", "s3://bucket/run-42/")
+
+The ClearML methods keep ClearML's return conventions (``get_local_copy`` and ``download_file``
+return ``None`` on a failed download, after logging why; ``exists_file`` answers False on error).
+Folder transfers differ on purpose: a file that cannot be moved is never skipped silently — they
+raise one :class:`~clearml_core.storage.transfer.TransferError` listing every failure, unless the
+caller passes ``silence_errors``. The modern methods (:meth:`StorageManager.open`, ``copy``,
+``delete``, ``ls``, ``stat``, ``get``) raise.
+
+Importing this module is cheap: the URL parser, drivers, cache and SQLite load on first use.
+"""
+
+from __future__ import annotations
+
+import builtins
+import os
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from clearml_core.config import Config
+    from clearml_core.storage.cache import Cache
+    from clearml_core.storage.driver import ObjectInfo
+    from clearml_core.storage.transfer import TransferReport, TransferSettings
+    from clearml_core.storage.url import StorageURL
+
+__all__ = ["StorageManager", "describe_url"]
+
+_RESOLVED_LIMIT = 4096
+
+
+def _log() -> Any:
+    import logging
+
+    return logging.getLogger("clearml_core.storage.manager")
+
+
+class _Resolved:
+    """What a URL text means here: after path substitution, parsed, direct or cached."""
+
+    __slots__ = ("direct", "entry", "entry_path", "is_archive", "url")
+
+    def __init__(self, url: StorageURL, direct: bool, entry: str, entry_path: Path | None) -> None:
+        from clearml_core.storage.archive import archive_suffix
+
+        self.url = url
+        self.direct = direct
+        self.entry = entry
+        self.entry_path = entry_path
+        self.is_archive = archive_suffix(url.name) is not None
+
+
+class _State:
+    """Per loaded configuration: the rules, the cache, and URLs already resolved (a hit is cheap)."""
+
+    def __init__(self, config: Config) -> None:
+        from clearml_core.storage.cache import get_cache
+        from clearml_core.storage.substitution import direct_access_rules, substitution_rules
+
+        self.config = config
+        self.env = os.environ.get("CLEARML_CACHE_DIR", "")
+        self.substitutions = substitution_rules(config)
+        self.direct_rules = direct_access_rules(config)
+        self.cache: Cache = get_cache(config)
+        self.resolved: dict[tuple[str | None, str], _Resolved] = {}
+
+    def resolve(self, remote_url: str | os.PathLike[str], context: str | None) -> _Resolved:
+        key = (context, remote_url if isinstance(remote_url, str) else os.fspath(remote_url))
+        found = self.resolved.get(key)
+        if found is not None:
+            return found
+        from clearml_core.storage.cache import entry_name
+        from clearml_core.storage.substitution import guess_content_type, is_direct, substitute
+        from clearml_core.storage.url import parse_url
+
+        text = substitute(key[1], self.substitutions)
+        url = parse_url(text)
+        canonical = str(url)
+        direct = url.is_local and is_direct(canonical, self.direct_rules, guess_content_type(url.name))
+        entry = entry_name(canonical, url.name)
+        entry_path = None if direct else self.cache.entry_path(context, entry)
+        resolved = _Resolved(url, direct, entry, entry_path)
+        if len(self.resolved) >= _RESOLVED_LIMIT:
+            self.resolved.clear()
+        self.resolved[key] = resolved
+        return resolved
+
+
+_state: _State | None = None
+
+
+def _current() -> _State:
+    global _state
+    from clearml_core.config import get_config
+
+    config = get_config()
+    state = _state
+    if state is None or state.config is not config or state.env != os.environ.get("CLEARML_CACHE_DIR", ""):
+        state = _state = _State(config)
+    return state
+
+
+def _parse(url: str | os.PathLike[str] | StorageURL) -> StorageURL:
+    from clearml_core.storage.url import parse_url
+
+    if isinstance(url, (str, os.PathLike)):
+        state = _current()
+        from clearml_core.storage.substitution import substitute
+
+        return parse_url(substitute(os.fspath(url), state.substitutions))
+    return parse_url(url)
+
+
+def _driver(url: StorageURL) -> Any:
+    from clearml_core.storage.backends import driver_for
+
+    return driver_for(url, _current().config)
+
+
+def _settings(**overrides: Any) -> TransferSettings:
+    from clearml_core.storage.transfer import TransferSettings
+
+    return TransferSettings.from_config(_current().config).replace(**overrides)
+
+
+def _expected_empty(url: StorageURL) -> bool:
+    """Whether the object really is empty (ClearML's zero-size check lets those through)."""
+    from clearml_core.storage.errors import StorageError
+
+    try:
+        return _driver(url).stat(url).size == 0
+    except StorageError:
+        return False
+
+
+class StorageManager:
+    """Download, cache, upload and list files on any storage, with ClearML's calls."""
+
+    # -- ClearML's classmethods ---------------------------------------------------------------
+    @classmethod
+    def get_local_copy(
+        cls,
+        remote_url: str,
+        cache_context: str | None = None,
+        extract_archive: bool = True,
+        name: str | None = None,
+        force_download: bool = False,
+    ) -> str | None:
+        """A local path holding the object at ``remote_url``, downloaded into the cache if needed.
+
+        Direct-access URLs (``file://`` by default) are returned as they are, never copied. With
+        ``extract_archive`` a .zip / .tar / .tar.gz / .tgz comes back as the folder it was
+        extracted to (once; later calls reuse it). ``name`` tells several extractions of one
+        archive apart. Returns ``None`` when the download fails (the reason is logged); an
+        unsafe or corrupt archive raises.
+        """
+        state = _current()
+        resolved = state.resolve(remote_url, cache_context)
+        path = resolved.entry_path
+        if (
+            path is not None
+            and not force_download
+            and not (extract_archive and resolved.is_archive)
+            and state.cache.lookup(path)
+        ):
+            return str(path)  # the common hit: no parsing, no index, a stat and a utime
+        from clearml_core.errors import UserError
+        from clearml_core.storage.archive import ArchiveError
+        from clearml_core.storage.errors import StorageError
+
+        try:
+            return str(cls._local_copy(state, resolved, cache_context, extract_archive, name, force_download))
+        except ArchiveError:
+            raise
+        except (StorageError, UserError, OSError) as error:
+            _log().error("could not get a local copy of %s: %s", resolved.url, error)
+            return None
+
+    @classmethod
+    def upload_file(
+        cls, local_file: str, remote_url: str, wait_for_upload: bool = True, retries: int | None = None
+    ) -> str:
+        """Upload one file to ``remote_url`` (the full target, including its name).
+
+        Retries transient failures ``retries`` times (default ``sdk.network.file_upload_retries``).
+        With ``wait_for_upload=False`` the upload runs in the background — the process waits for
+        it before exiting — and failures are logged. Returns the remote URL.
+        """
+        from pathlib import Path
+
+        from clearml_core.storage.errors import ObjectNotFoundError
+
+        source = Path(local_file).expanduser()
+        if not source.is_file():
+            raise ObjectNotFoundError(f"cannot upload {source}: no such file")
+        target = _parse(remote_url)
+        if retries is None:
+            retries = _current().config.get_int("sdk.network.file_upload_retries", None)
+        settings = _settings(retries=retries)
+
+        def upload() -> None:
+            from clearml_core.storage.transfer import retrying
+
+            retrying(
+                lambda: _driver(target).upload_file(source, target),
+                what=f"upload {source}",
+                retries=settings.retries,
+                backoff_sec=settings.backoff_sec,
+            )
+
+        if wait_for_upload:
+            upload()
+        else:
+            _background().submit(_logged(upload, f"background upload of {source} to {target}"))
+        return remote_url
+
+    @classmethod
+    def upload_folder(
+        cls, local_folder: str, remote_url: str, match_wildcard: str | None = None, retries: int | None = None
+    ) -> str:
+        """Upload a folder recursively: ``local_folder/sub/f`` becomes ``remote_url/sub/f``.
+
+        ``match_wildcard`` (``*.json``) picks files by name or relative path. Raises
+        :class:`~clearml_core.storage.transfer.TransferError` listing every file that failed.
+        Returns ``remote_url``.
+        """
+        from pathlib import Path
+
+        from clearml_core.storage.errors import ObjectNotFoundError
+        from clearml_core.storage.transfer import copy_jobs, matches, run_jobs, walk
+        from clearml_core.storage.url import parse_url
+
+        folder = Path(local_folder).expanduser()
+        if not folder.is_dir():
+            raise ObjectNotFoundError(f"cannot upload the folder {folder}: no such folder")
+        target = _parse(remote_url)
+        files = [
+            f for f in walk(parse_url(folder.absolute()).as_folder()) if matches(match_wildcard, f.relative)
+        ]
+        jobs, _ = copy_jobs(files, target, config=_current().config)
+        report = run_jobs(jobs, settings=_settings(retries=retries), action="upload")
+        report.raise_for_failures(f"upload from {folder} to {target}")
+        return remote_url
+
+    @classmethod
+    def download_file(
+        cls,
+        remote_url: str,
+        local_folder: str | None = None,
+        overwrite: bool = False,
+        skip_zero_size_check: bool = False,
+        silence_errors: bool = False,
+    ) -> str | None:
+        """Download to ``local_folder`` keeping the remote path: ``s3://b/sub/f`` → ``<folder>/sub/f``.
+
+        Without ``local_folder`` the cache folder is used. An existing file is kept unless
+        ``overwrite``. An empty download is an error unless ``skip_zero_size_check`` or the object
+        is empty. Returns the local path, or ``None`` on failure (logged unless ``silence_errors``).
+        """
+        from clearml_core.errors import UserError
+        from clearml_core.storage.errors import StorageError
+
+        try:
+            url = _parse(remote_url)
+            target = cls._download_target(url, local_folder)
+            return str(cls._download_one(url, target, overwrite, skip_zero_size_check))
+        except (StorageError, UserError, OSError) as error:
+            if not silence_errors:
+                _log().error("could not download %s: %s", remote_url, error)
+            return None
+
+    @classmethod
+    def download_folder(
+        cls,
+        remote_url: str,
+        local_folder: str | None = None,
+        match_wildcard: str | None = None,
+        overwrite: bool = False,
+        skip_zero_size_check: bool = False,
+        silence_errors: bool = False,
+        max_workers: int | None = None,
+    ) -> str | None:
+        """Download every object under ``remote_url``, keeping remote paths under ``local_folder``.
+
+        As in ClearML, ``s3://bucket/sub/file`` lands at ``<local_folder>/sub/file``. Existing
+        files are kept unless ``overwrite``. Failures raise one
+        :class:`~clearml_core.storage.transfer.TransferError` listing them, or are logged with
+        ``silence_errors``. Returns the local folder.
+        """
+        from pathlib import Path
+
+        from clearml_core.storage.transfer import Job, matches, run_jobs, walk
+
+        source = _parse(remote_url)
+        folder = Path(local_folder).expanduser() if local_folder else _current().cache.folder(None)
+        folder.mkdir(parents=True, exist_ok=True)
+        jobs = []
+        for item in walk(source, None if source.is_local else _driver(source)):
+            if not matches(match_wildcard, item.relative, str(item.url)):
+                continue
+            target = cls._download_target(item.url, str(folder))
+            jobs.append(
+                Job(
+                    str(item.url),
+                    str(target),
+                    _bind_download(item.url, target, overwrite, skip_zero_size_check),
+                    item.size,
+                )
+            )
+        if not jobs and not silence_errors:
+            _log().warning(
+                "no files under %s%s", source, f" match {match_wildcard}" if match_wildcard else ""
+            )
+        report = run_jobs(jobs, settings=_settings(), workers=max_workers, action="download")
+        if report.failures:
+            if not silence_errors:
+                report.raise_for_failures(f"download from {source} to {folder}")
+            for failure in report.failures:
+                _log().warning("could not download %s", failure)
+        return str(folder)
+
+    @classmethod
+    def exists_file(cls, remote_url: str) -> bool:
+        """Whether ``remote_url`` is an object (False for folders, and on any error)."""
+        if remote_url.endswith("/"):
+            return False
+        try:
+            url = _parse(remote_url)
+            info = _driver(url).stat(url)
+        except Exception:
+            return False
+        return not info.is_dir
+
+    @classmethod
+    def get_file_size_bytes(cls, remote_url: str, silence_errors: bool = False) -> int | None:
+        """The object's size in bytes, or ``None`` when it cannot be found."""
+        try:
+            url = _parse(remote_url)
+            return _driver(url).stat(url).size
+        except Exception as error:
+            if not silence_errors:
+                _log().warning("could not get the size of %s: %s", remote_url, error)
+            return None
+
+    @classmethod
+    def list(
+        cls, remote_url: str, return_full_path: bool = False, with_metadata: bool = False
+    ) -> builtins.list[Any] | None:
+        """Objects whose path starts with ``remote_url`` (a prefix, as in ClearML).
+
+        ``s3://bucket/folder_`` lists everything under ``s3://bucket/folder_*/``. Names are
+        relative to the bucket for object stores and to ``remote_url`` for local folders; with
+        ``return_full_path`` they are full URLs. ``with_metadata`` gives dicts (``name``, ``size``,
+        ``last_modified``, ``etag``). ``None`` when the backend cannot list (plain HTTP).
+        """
+        try:
+            url = _parse(remote_url)
+            infos = cls._prefix_list(url)
+        except Exception as error:
+            _log().warning("cannot list files for %r: %s", remote_url, error)
+            return None
+        names: builtins.list[Any] = []
+        for info in infos:
+            if url.is_local:
+                base = url if url.is_folder else url.parent
+                name = info.url.relative_to(base)
+                full = str(info.url.local_path)
+            else:
+                name = info.url.key
+                full = str(info.url)
+            entry = full if return_full_path else name
+            if with_metadata:
+                names.append(_metadata(info, entry))
+            else:
+                names.append(entry)
+        return names
+
+    @classmethod
+    def get_metadata(cls, remote_url: str, return_full_path: bool = False) -> dict[str, Any] | None:
+        """``{name, size, last_modified, etag, content_type}`` of one object, ``None`` on error."""
+        try:
+            url = _parse(remote_url)
+            info = _driver(url).stat(url)
+        except Exception as error:
+            _log().warning("could not get the metadata of %s: %s", remote_url, error)
+            return None
+        name = (
+            str(info.url.local_path)
+            if url.is_local
+            else (str(info.url) if return_full_path else info.url.key)
+        )
+        return _metadata(info, name)
+
+    @classmethod
+    def set_cache_file_limit(cls, cache_file_limit: int, cache_context: str | None = None) -> int:
+        """Let a cache context keep at least ``cache_file_limit`` files; returns the limit in force.
+
+        As in ClearML the limit only grows within a process. Sizes are limited separately by
+        ``sdk.storage.cache.size``.
+        """
+        return _current().cache.set_file_limit(cache_file_limit, cache_context)
+
+    # -- the modern API -----------------------------------------------------------------------
+    @classmethod
+    def get(
+        cls,
+        url: str,
+        *,
+        cache_context: str | None = None,
+        extract_archive: bool = False,
+        name: str | None = None,
+        force_download: bool = False,
+    ) -> Path:
+        """Like :meth:`get_local_copy`, but raising on failure and returning a ``Path``."""
+        state = _current()
+        return cls._local_copy(
+            state, state.resolve(url, cache_context), cache_context, extract_archive, name, force_download
+        )
+
+    @classmethod
+    def open(cls, url: str, mode: str = "rb", *, encoding: str | None = None) -> Any:
+        """A file object on the object: ``rb``/``r`` stream it, ``wb``/``w`` upload it on close.
+
+        A write that leaves its ``with`` block by an exception uploads nothing.
+        """
+        import io
+
+        target = _parse(url)
+        if mode not in ("r", "rb", "w", "wb"):
+            raise ValueError(f"mode must be 'r', 'rb', 'w' or 'wb', not {mode!r}")
+        if mode.startswith("r"):
+            stream = _driver(target).open_read(target)
+            return stream if mode == "rb" else io.TextIOWrapper(stream, encoding=encoding or "utf-8")
+        writer = _UploadOnClose(target)
+        if mode == "wb":
+            return writer
+        return _TextUpload(writer, encoding=encoding or "utf-8")
+
+    @classmethod
+    def copy(
+        cls,
+        src: str,
+        dst: str,
+        *,
+        recursive: bool = False,
+        jobs: int | None = None,
+        progress: bool | None = None,
+    ) -> TransferReport:
+        """Copy one object, or with ``recursive`` a folder's contents, from anywhere to anywhere.
+
+        A destination ending in ``/`` (or an existing local folder) receives the object under its
+        own name, like ``cp``. Raises :class:`~clearml_core.storage.transfer.TransferError` when
+        any file fails.
+        """
+        from clearml_core.storage.errors import ObjectNotFoundError, StorageError
+        from clearml_core.storage.transfer import Job, TransferReport, copy_jobs, copy_object, run_jobs, walk
+
+        source = _parse(src)
+        target = _parse(dst)
+        config = _current().config
+        settings = _settings()
+        if recursive:
+            files = list(walk(source, None if source.is_local else _driver(source)))
+            if not files and not cls._is_file(source):
+                raise ObjectNotFoundError(f"nothing to copy: {source} is empty or does not exist")
+            if files:
+                work, _ = copy_jobs(files, target, config=config)
+                report = run_jobs(work, settings=settings, workers=jobs, action="copy", progress=progress)
+                report.raise_for_failures(f"copy from {source} to {target}")
+                return report
+        if source.is_folder:
+            raise StorageError(f"{source} names a folder; copy it with recursive=True (storage cp -r)")
+        if target.is_folder or (target.is_local and target.local_path.is_dir()):
+            target = target.as_folder().join(source.name)
+        job = Job(str(source), str(target), lambda: copy_object(source, target, config))
+        report = run_jobs([job], settings=settings, workers=1, action="copy", progress=False)
+        if report.failures:
+            raise report.failures[0].error
+        return report if report.done else TransferReport()
+
+    @classmethod
+    def delete(cls, url: str, *, recursive: bool = False) -> int:
+        """Delete one object, or with ``recursive`` everything under a folder; returns the count."""
+        target = _parse(url)
+        driver = _driver(target)
+        if recursive:
+            count = int(driver.delete_folder(target.as_folder()))
+            if count == 0 and cls._is_file(target):
+                driver.delete(target)
+                return 1
+            return count
+        driver.delete(target)
+        return 1
+
+    @classmethod
+    def ls(cls, url: str, *, recursive: bool = False) -> builtins.list[ObjectInfo]:
+        """What the folder ``url`` holds (or the object itself when ``url`` names one)."""
+        from clearml_core.storage.errors import ObjectNotFoundError, UnsupportedOperationError
+
+        target = _parse(url)
+        driver = _driver(target)
+        if not driver.capabilities.listing:
+            raise UnsupportedOperationError(f"{target.scheme}:// storage cannot list ({target})")
+        found = list(driver.list(target.as_folder(), recursive=recursive))
+        if not found:
+            try:
+                info = driver.stat(target)
+            except ObjectNotFoundError:
+                if driver.capabilities.directories:
+                    raise ObjectNotFoundError(f"{target}: no such folder or object") from None
+                return []  # on object stores an empty prefix is just empty
+            return [] if info.is_dir else [info]
+        return sorted(found, key=lambda info: str(info.url))
+
+    @classmethod
+    def stat(cls, url: str) -> ObjectInfo:
+        target = _parse(url)
+        return _driver(target).stat(target)
+
+    # -- internals ----------------------------------------------------------------------------
+    @classmethod
+    def _is_file(cls, url: StorageURL) -> bool:
+        from clearml_core.storage.errors import ObjectNotFoundError
+
+        if url.is_folder:
+            return False
+        try:
+            return not _driver(url).stat(url).is_dir
+        except ObjectNotFoundError:
+            return False
+
+    @classmethod
+    def _local_copy(
+        cls,
+        state: _State,
+        resolved: _Resolved,
+        context: str | None,
+        extract_archive: bool,
+        name: str | None,
+        force: bool,
+    ) -> Path:
+        from clearml_core.storage.archive import archive_suffix
+
+        url = resolved.url
+        if resolved.direct:
+            from clearml_core.storage.errors import ObjectNotFoundError
+
+            path = url.local_path
+            if not path.exists():
+                raise ObjectNotFoundError(f"{url}: no such file")
+            if extract_archive and path.is_file() and archive_suffix(path.name):
+                return cls._extract_direct(state, path, context, name, force)
+            return path
+        entry_path = resolved.entry_path
+        assert entry_path is not None
+        if force or not state.cache.lookup(entry_path):
+            driver = _driver(url)
+            state.cache.fetch(
+                context,
+                resolved.entry,
+                lambda partial: driver.download_file(url, partial),
+                url=str(url),
+                force=force,
+                empty_ok=lambda: _expected_empty(url),
+            )
+        if extract_archive and archive_suffix(resolved.entry):
+            return cls._extract_cached(state, entry_path, resolved.entry, context, name, force)
+        return entry_path
+
+    @classmethod
+    def _extract_cached(
+        cls, state: _State, archive: Path, entry: str, context: str | None, name: str | None, force: bool
+    ) -> Path:
+        from clearml_core.storage.archive import extract
+        from clearml_core.storage.cache import archive_folder_name
+
+        folder = archive.parent / archive_folder_name(entry, name)
+        if not force and state.cache.lookup(folder):
+            return folder
+        with state.cache.lock(context, entry):
+            if not force and folder.is_dir():
+                return folder
+            _, size = extract(archive, folder, force=force)
+            state.cache.add_folder(context, folder.name, size, parent=entry)
+        return folder
+
+    @classmethod
+    def _extract_direct(
+        cls, state: _State, archive: Path, context: str | None, name: str | None, force: bool
+    ) -> Path:
+        """A local archive used in place is extracted into the cache, keyed by its path and version."""
+        from clearml_core.storage.archive import extract
+        from clearml_core.storage.cache import archive_folder_name, entry_name
+
+        st = archive.stat()
+        key = entry_name(f"{archive.absolute()}?size={st.st_size}&mtime={st.st_mtime_ns}", archive.name)
+        folder_name = archive_folder_name(key, name)
+        folder = state.cache.folder(context) / folder_name
+        if not force and state.cache.lookup(folder):
+            return folder
+        with state.cache.lock(context, folder_name):
+            if not force and folder.is_dir():
+                return folder
+            _, size = extract(archive, folder, force=force)
+            state.cache.add_folder(context, folder_name, size, parent=None)
+        return folder
+
+    @staticmethod
+    def _download_target(url: StorageURL, local_folder: str | None) -> Path:
+        from pathlib import Path
+
+        folder = Path(local_folder).expanduser() if local_folder else _current().cache.folder(None)
+        relative = url.path.lstrip("/") if not url.is_bucket else url.key
+        return folder.absolute() / relative
+
+    @staticmethod
+    def _download_one(url: StorageURL, target: Path, overwrite: bool, skip_zero_size_check: bool) -> Path:
+        from clearml_core.storage.cache import ZeroSizeDownloadError
+
+        if target.exists() and not overwrite:
+            return target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        size = _driver(url).download_file(url, target)
+        if size == 0 and not skip_zero_size_check and not _expected_empty(url):
+            target.unlink(missing_ok=True)
+            raise ZeroSizeDownloadError(
+                f"downloading {url} produced an empty file; pass skip_zero_size_check=True if it really is empty"
+            )
+        return target
+
+    @classmethod
+    def _prefix_list(cls, url: StorageURL) -> builtins.list[ObjectInfo]:
+        """Objects whose path starts with ``url``'s path (ClearML's prefix semantics)."""
+        driver = _driver(url)
+        if not driver.capabilities.listing:
+            from clearml_core.storage.errors import UnsupportedOperationError
+
+            raise UnsupportedOperationError(f"{url.scheme}:// storage cannot list")
+        if url.is_folder:
+            return sorted(
+                (i for i in driver.list(url, recursive=True) if not i.is_dir), key=lambda i: str(i.url)
+            )
+        found: builtins.list[ObjectInfo] = []
+        parent = url.parent
+        stem = url.name
+        for info in driver.list(parent, recursive=False):
+            if not info.url.name.startswith(stem):
+                continue
+            if info.is_dir:
+                found.extend(i for i in driver.list(info.url, recursive=True) if not i.is_dir)
+            else:
+                found.append(info)
+        return sorted(found, key=lambda i: str(i.url))
+
+
+def describe_url(text: str) -> dict[str, Any]:
+    """What ``storage resolve`` shows besides credentials: the URL as used, its backend, its parts.
+
+    A driver class may add backend-specific fields (endpoint, region, …) with a classmethod
+    ``describe(url, config) -> Mapping[str, object]``; they show under ``details``.
+    """
+    from clearml_core.storage.backends import backend_for
+    from clearml_core.storage.substitution import guess_content_type, is_direct, substitute
+    from clearml_core.storage.url import parse_url
+
+    state = _current()
+    substituted = substitute(text, state.substitutions)
+    url = parse_url(substituted)
+    backend = backend_for(url.scheme)
+    driver_class = backend.driver_class
+    describe = getattr(driver_class, "describe", None)
+    details = dict(describe(url, state.config)) if callable(describe) else {}
+    location: dict[str, Any] = {"scheme": url.scheme}
+    if url.is_bucket:
+        location.update(bucket=url.bucket, key=url.key, endpoint=url.endpoint)
+    elif url.is_local:
+        location.update(path=url.path)
+    else:
+        location.update(host=url.host, port=url.port, user=url.user, path=url.path)
+    return {
+        "url": str(url),
+        "substituted_from": text if substituted != text else None,
+        "backend": backend.name,
+        "driver": f"{driver_class.__module__}:{driver_class.__qualname__}",
+        "location": location,
+        "direct_access": url.is_local
+        and is_direct(str(url), state.direct_rules, guess_content_type(url.name)),
+        "details": details,
+        "_parsed": url,
+    }
+
+
+def _metadata(info: ObjectInfo, name: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "size": info.size,
+        "last_modified": info.mtime,
+        "etag": info.etag,
+        "content_type": info.content_type,
+    }
+
+
+def _bind_download(url: StorageURL, target: Path, overwrite: bool, skip_zero: bool) -> Any:
+    return lambda: StorageManager._download_one(url, target, overwrite, skip_zero)
+
+
+def _logged(action: Any, what: str) -> Any:
+    def run() -> None:
+        try:
+            action()
+        except Exception as error:
+            _log().error("%s failed: %s", what, error)
+
+    return run
+
+
+_background_pool: Any = None
+
+
+def _background() -> Any:
+    """Background uploads (``wait_for_upload=False``): joined when the interpreter exits."""
+    global _background_pool
+    if _background_pool is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _background_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="clearml-upload")
+    return _background_pool
+
+
+class _UploadOnClose:
+    """A binary writer that spools to memory / a temp file and uploads when closed cleanly."""
+
+    def __init__(self, url: StorageURL) -> None:
+        import tempfile
+
+        self.url = url
+        self._spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)  # noqa: SIM115
+        self.closed = False
+
+    def write(self, data: bytes) -> int:
+        return self._spool.write(data)
+
+    def writable(self) -> bool:
+        return True
+
+    def readable(self) -> bool:
+        return False
+
+    def seekable(self) -> bool:
+        return False
+
+    def flush(self) -> None:
+        self._spool.flush()
+
+    def close(self, upload: bool = True) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            if upload:
+                size = self._spool.tell()
+                self._spool.seek(0)
+                _driver(self.url).upload_stream(self._spool, self.url, size=size)
+        finally:
+            self._spool.close()
+
+    def __enter__(self) -> _UploadOnClose:
+        return self
+
+    def __exit__(self, exc_type: object, *_rest: object) -> None:
+        self.close(upload=exc_type is None)
+
+
+class _TextUpload:
+    """Text mode over :class:`_UploadOnClose`."""
+
+    def __init__(self, writer: _UploadOnClose, encoding: str) -> None:
+        self._writer = writer
+        self._encoding = encoding
+
+    def write(self, text: str) -> int:
+        self._writer.write(text.encode(self._encoding))
+        return len(text)
+
+    def close(self, upload: bool = True) -> None:
+        self._writer.close(upload=upload)
+
+    @property
+    def closed(self) -> bool:
+        return self._writer.closed
+
+    def __enter__(self) -> _TextUpload:
+        return self
+
+    def __exit__(self, exc_type: object, *_rest: object) -> None:
+        self.close(upload=exc_type is None)
