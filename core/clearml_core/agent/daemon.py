@@ -358,27 +358,47 @@ class Daemon:
             self._run_record = None
 
     # -- the loop ----------------------------------------------------------------------------
+    def start(self) -> None:
+        """Check the queues, recover what a dead incarnation left, register the worker."""
+        self._start()
+
+    def poll_once(self) -> int:
+        """One turn of the loop: heartbeat and watchdog when due, then take tasks while there is
+        room; returns how many tasks were started."""
+        self._report_if_due()
+        self._watchdog()
+        if self._draining:
+            return 0
+        return self._take_tasks()
+
     def run(self) -> int:
         """Serve the queues until stopped; returns the process exit code."""
         self._install_signals()
         try:
-            self._start()
+            self.start()
             while True:
                 if self._force or (self._draining and not self._running):
                     break
-                self._report_if_due()
-                self._watchdog()
-                if not self._draining:
-                    started = self._take_tasks()
-                    idle = not started and not self._running
-                    if idle and self.options.stop_when_empty and self._queues_empty():
-                        log.info("the queues are empty: stopping (--stop-when-empty)")
-                        break
+                started = self.poll_once()
+                idle = not started and not self._running and not self._draining
+                if idle and self.options.stop_when_empty and self._queues_empty():
+                    log.info("the queues are empty: stopping (--stop-when-empty)")
+                    break
                 self._wait()
-            self._join_all()
+            self.join()
         finally:
-            self._shutdown()
+            self.close()
         return 0
+
+    def close(self) -> None:
+        """Unregister the worker and remove the run record (the tasks must be over)."""
+        self._shutdown()
+
+    @property
+    def running(self) -> list[str]:
+        """Ids of the tasks running now."""
+        with self._lock:
+            return list(self._running)
 
     def _wait(self) -> None:
         timeout = self.polling_interval
@@ -388,10 +408,12 @@ class Daemon:
         self._wake.clear()
 
     def _report_if_due(self) -> None:
-        now = self.clock()
-        if now - self._last_report < self.report_period:
-            return
-        self._last_report = now
+        if self.clock() - self._last_report >= self.report_period:
+            self.report()
+
+    def report(self) -> None:
+        """Heartbeat now, with machine stats; re-read the queues' tags and the runtime properties."""
+        self._last_report = self.clock()
         try:
             stats = self._stats.snapshot() if self._stats is not None else {}
             if self.allocator is not None:
@@ -536,7 +558,8 @@ class Daemon:
                 self._reload_config()
             self._wake.set()
 
-    def _join_all(self) -> None:
+    def join(self) -> None:
+        """Wait for every running task to end."""
         while True:
             with self._lock:
                 threads = [r.thread for r in self._running.values() if r.thread is not None]
