@@ -164,7 +164,6 @@ def test_outputs_stay_local_without_an_output_uri(plane: ControlPlane, tasks: Ta
 
 
 def test_outputs_upload_to_the_output_uri(plane: ControlPlane, tasks: Tasks, tmp_path: Path) -> None:
-    pytest.importorskip("clearml_core.storage.manager", reason="the storage manager has not landed yet")
     script = (
         "import os, pathlib\n(pathlib.Path(os.environ['CLEARML_OUTPUT_DIR']) / 'm.txt').write_text('hi')\n"
     )
@@ -176,6 +175,30 @@ def test_outputs_upload_to_the_output_uri(plane: ControlPlane, tasks: Tasks, tmp
     uploaded = target / "demo" / f"train_it.{task.id}" / "output" / "m.txt"
     assert uploaded.read_text() == "hi"
     assert record.runtime["outputs"]["uri"].endswith(f"train_it.{task.id}/output")
+
+
+def test_outputs_go_to_the_default_output_uri(
+    plane: ControlPlane, tasks: Tasks, tmp_path: Path, clearml_conf: Path
+) -> None:
+    target = tmp_path / "default-bucket"
+    clearml_conf.write_text(f'sdk.development.default_output_uri: "{target.as_uri()}"\n')
+    script = (
+        "import os, pathlib\n(pathlib.Path(os.environ['CLEARML_OUTPUT_DIR']) / 'r.json').write_text('{}')\n"
+    )
+    task = tasks.create(script, name="n")
+    run(plane, task)
+    assert (target / "default" / f"n.{task.id}" / "output" / "r.json").read_text() == "{}"
+    assert not (task_dir(task.id) / "output").exists()
+
+
+def test_an_upload_that_fails_fails_the_task(plane: ControlPlane, tasks: Tasks) -> None:
+    script = "import os, pathlib\n(pathlib.Path(os.environ['CLEARML_OUTPUT_DIR']) / 'x').write_text('1')\n"
+    task = tasks.create(script, output_uri="nosuchscheme://bucket/path")
+    run(plane, task)
+    record = plane.get_task(task.id)
+    assert record.status == TaskStatus.FAILED
+    assert record.status_reason.startswith("uploading the outputs to nosuchscheme://bucket/path/")
+    assert record.exit_code == 0
 
 
 def test_a_missing_folder_or_entry_point_fails_with_a_reason(
