@@ -316,6 +316,9 @@ def run_jobs(
         stop.set()
         if bar is not None:
             bar.close()
+    order = {id(job): index for index, job in enumerate(jobs)}
+    report.done.sort(key=lambda job: order[id(job)])
+    report.failures.sort(key=lambda failure: order[id(failure.job)])
     return report
 
 
