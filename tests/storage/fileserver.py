@@ -8,8 +8,10 @@
 * ``DELETE /<path>``.
 
 Test knobs: ``drop_after`` cuts the connection after that many body bytes of the next GETs
-(``drops`` of them), to exercise resume; ``auth`` requires HTTP Basic credentials; ``requests``
-records ``(method, path, range)`` of everything served.
+(``drops`` of them), to exercise resume; ``auth`` requires HTTP Basic credentials; ``fail_next``
+answers the next requests with these statuses; ``redirects`` maps a path to a ``Location``;
+``prefix`` serves everything under a path prefix, as a reverse proxy in front of a file server
+does; ``requests`` records ``(method, path, range)`` of everything served.
 """
 
 from __future__ import annotations
@@ -63,6 +65,9 @@ class FileServer(ThreadingHTTPServer):
         self.drop_after: int | None = None
         self.drops = 0
         self.auth: tuple[str, str] | None = None
+        self.fail_next: list[int] = []
+        self.redirects: dict[str, str] = {}
+        self.prefix = ""
         self.requests: list[tuple[str, str, str | None]] = []
         self.lock = threading.Lock()
 
@@ -84,9 +89,25 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:  # quiet
         pass
 
-    def _record(self) -> None:
+    def _record(self) -> bool:
+        """Log the request and play the knobs; False when a knob already answered it."""
         with self.server.lock:
             self.server.requests.append((self.command, self.path, self.headers.get("Range")))
+            failure = self.server.fail_next.pop(0) if self.server.fail_next else None
+        if failure is not None:
+            self._reply(failure, b"injected failure", {"Retry-After": "7"})
+            return False
+        location = self.server.redirects.get(urlsplit(self.path).path)
+        if location is not None:
+            self._reply(302, b"", {"Location": location})
+            return False
+        if self.server.prefix:
+            path = urlsplit(self.path).path
+            if not (path + "/").startswith(self.server.prefix + "/"):
+                self._reply(404, b"outside the prefix")
+                return False
+            self.path = self.path[len(self.server.prefix) :] or "/"
+        return True
 
     def _authorized(self) -> bool:
         if self.server.auth is None:
@@ -101,6 +122,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         for name, value in (headers or {}).items():
             self.send_header(name, value)
+        if self.command == "POST" and not getattr(self, "body_read", False):
+            # the request body was not read: this connection cannot carry another request
+            self.send_header("Connection", "close")
+            self.close_connection = True
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         if self.command != "HEAD":
@@ -117,8 +142,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.do_GET()
 
     def do_GET(self) -> None:
-        self._record()
-        if not self._authorized():
+        if not self._record() or not self._authorized():
             return
         path = self._file()
         if path is None:
@@ -179,11 +203,11 @@ class _Handler(BaseHTTPRequestHandler):
                 left -= len(chunk)
 
     def do_POST(self) -> None:
-        self._record()
-        if not self._authorized():
+        if not self._record() or not self._authorized():
             return
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length)
+        self.body_read = True
         match = re.search(r"boundary=([^;\s]+)", self.headers.get("Content-Type", ""))
         if match is None or urlsplit(self.path).path != "/":
             self._reply(400, b"expected a multipart/form-data POST to /")
@@ -203,8 +227,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._reply(200, json.dumps(stored).encode(), {"Content-Type": "application/json"})
 
     def do_DELETE(self) -> None:
-        self._record()
-        if not self._authorized():
+        if not self._record() or not self._authorized():
             return
         path = self._file()
         if path is None:

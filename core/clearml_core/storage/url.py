@@ -352,7 +352,8 @@ def _parse_bucket(text: str, scheme: str, rest: str) -> StorageURL:
         bucket, _, key = path.lstrip("/").partition("/")
         if not bucket:
             raise _fail(text, f"s3:// URL names the endpoint {netloc!r} but no bucket")
-        return StorageURL(scheme, _normalise_path(scheme, key), bucket, host.lower(), port)
+        # the host keeps its case: lower-cased, "Minio.Corp.Local" would read as a bucket name
+        return StorageURL(scheme, _normalise_path(scheme, key), bucket, host, port)
     if port is not None:
         raise _fail(text, f"{scheme}:// URL has a port but no server")
     return StorageURL(scheme, _normalise_path(scheme, path), host)

@@ -52,6 +52,7 @@ _PATH_SAFE = "/!$&'()*+,;=:@-._~"
 _TRANSIENT_STATUS = {408, 425, 429, 500, 502, 503, 504, 509}
 _REDIRECTS = {301, 302, 303, 307, 308}
 _MAX_REDIRECTS = 5
+_RESUME_PROGRESS = 1024 * 1024  # bytes a download must gain before its resume budget refills
 _CONNECTION_ERRORS = (OSError, http.client.HTTPException)
 
 ConnectionKey = tuple[str, str, int]
@@ -103,7 +104,8 @@ class HttpDriver(StorageDriver):
     timeout: float = 60.0
     """Seconds a connect or a single read may take before it counts as a (transient) failure."""
     resume_attempts: int = 5
-    """How many times one download resumes after losing its connection."""
+    """How many times in a row a download resumes after losing its connection (the count starts
+    over once it has gained a MiB since the last break)."""
 
     def __init__(self, config: Any, url: StorageURL) -> None:
         super().__init__(config, url)
@@ -220,6 +222,9 @@ class HttpDriver(StorageDriver):
                     for chunk in body:
                         conn.send(chunk)
                 return conn.getresponse(), conn
+            except StorageError:
+                conn.close()  # the body broke off half-way: this connection is unusable
+                raise
             except _CONNECTION_ERRORS as error:
                 conn.close()
                 stale = reused and isinstance(
@@ -370,9 +375,13 @@ class HttpDriver(StorageDriver):
         def body() -> Iterator[bytes]:
             nonlocal sent
             yield head
-            while chunk := stream.read(COPY_CHUNK):
+            while sent < size and (chunk := stream.read(min(COPY_CHUNK, size - sent))):
                 sent += len(chunk)
                 yield chunk
+            if sent != size:
+                raise StorageError(
+                    f"cannot upload {url}: the stream gave {sent} bytes, not the {size} announced"
+                )
             yield tail
 
         headers = {
@@ -381,8 +390,6 @@ class HttpDriver(StorageDriver):
         }
         response, conn = self._send("POST", target, headers, body())
         data = self._finish(response, target, conn)
-        if sent != size:
-            raise StorageError(f"cannot upload {url}: the stream gave {sent} bytes, not the {size} announced")
         if response.status not in (200, 201, 204):
             self._raise_for(response, url, "upload", data)
 
@@ -409,6 +416,10 @@ class _ResumingReader(io.RawIOBase):
         self._response: http.client.HTTPResponse | None = None
         self._conn: http.client.HTTPConnection | None = None
         self._final = url
+        self._resumes = 0
+        self._resumed_at = start
+        self._end: int | None = None
+        """Offset where the current response's body ends (None: unknown, read to EOF)."""
         self._open(first=True)
 
     def readable(self) -> bool:
@@ -442,6 +453,9 @@ class _ResumingReader(io.RawIOBase):
             self._validator = response.getheader("ETag") or response.getheader("Last-Modified")
             self._resumable = response.status == 206 or (response.getheader("Accept-Ranges") or "") == "bytes"
         self._response, self._conn = response, conn
+        length = response.getheader("Content-Length")
+        body_start = self._pos if response.status == 206 else 0
+        self._end = body_start + int(length) if length and length.isdigit() else None
         if wanted_range and response.status == 200:
             self._skip(self._pos)
 
@@ -460,23 +474,29 @@ class _ResumingReader(io.RawIOBase):
             view = view[: max(0, self._stop - self._pos)]
         if not len(view) or self._response is None:
             return 0
-        for attempt in range(self._driver.resume_attempts + 1):
+        while True:
             try:
                 count = self._response.readinto(view)
+                if count == 0 and self._end is not None and self._pos < self._end:
+                    # http.client reports a body cut short as a plain end of stream
+                    raise http.client.IncompleteRead(b"", self._end - self._pos)
             except _CONNECTION_ERRORS as error:
-                if not self._resumable or attempt == self._driver.resume_attempts:
+                if self._pos - self._resumed_at >= _RESUME_PROGRESS:
+                    self._resumes = 0  # it was moving: a fresh budget for this stretch
+                if not self._resumable or self._resumes >= self._driver.resume_attempts:
                     self._abandon()
                     raise TransientStorageError(
                         f"the download of {self._url} broke off at byte {self._pos}: {type(error).__name__}"
                     ) from None
                 self._abandon()
+                self._resumes += 1
+                self._resumed_at = self._pos
                 self._open(first=False)
                 continue
             self._pos += count
             if count == 0:
                 self._done()
             return count
-        return 0  # pragma: no cover
 
     def _abandon(self) -> None:
         if self._conn is not None:
