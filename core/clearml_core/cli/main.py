@@ -23,7 +23,6 @@ from clearml_core.cli import storage as storage_commands
 from clearml_core.cli import task as task_commands
 from clearml_core.cli import worker as worker_commands
 from clearml_core.cli.output import echo
-from clearml_core.config.redact import RedactingFilter, redactor
 from clearml_core.errors import UserError
 
 DEBUG_VARIABLE = "CLEARML_CORE_DEBUG"
@@ -70,6 +69,11 @@ def main(
 
 
 def _setup_logging(debug: bool) -> None:
+    # Here rather than at import: root --help and --version print no secret and need not load the
+    # configuration package; every command runs this callback before it can print one.
+    from clearml_core.config.redact import RedactingFilter, redactor
+
+    redactor.add_environment()
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname_lower)s: %(message)s"))
     handler.addFilter(RedactingFilter())
@@ -89,7 +93,6 @@ class _LowerLevelName(logging.Filter):
 def execute(argv: list[str]) -> int:
     """Run the CLI with ``argv`` and return its exit code: user errors 2 with one line, bugs 1."""
     debug = _debug_requested(argv)
-    redactor.add_environment()
     try:
         app(args=argv, prog_name="clearml-core", standalone_mode=True)
     except SystemExit as exit_:

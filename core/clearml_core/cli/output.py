@@ -7,10 +7,10 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from clearml_core.config.redact import redactor
-
 
 def echo(text: str = "", *, err: bool = False) -> None:
+    from clearml_core.config.redact import redactor  # on first use: `--help` prints nothing of ours
+
     stream = sys.stderr if err else sys.stdout
     stream.write(redactor(text) + "\n")
     stream.flush()
