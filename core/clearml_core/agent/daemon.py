@@ -57,6 +57,8 @@ DEFAULT_POLLING_INTERVAL = 5.0
 DEFAULT_REPORT_PERIOD = 10.0
 FORCE_STOP_REASON = "aborted: the agent daemon was stopped with --stop --force"
 RUN_RECORDS = "run"
+CHANGE_PROBE_SEC = 0.05
+"""How often an idle daemon looks whether the store changed (a stat of two files, for SQLite)."""
 
 
 @dataclass
@@ -138,6 +140,8 @@ class Daemon:
         self._run_record: Path | None = None
         self.worker_id = ""
         self.completed: list[Outcome] = []
+        self._probe: Callable[[], object] | None = None
+        self._marker: object = None
         self._setup_settings()
 
     # -- settings ----------------------------------------------------------------------------
@@ -280,6 +284,8 @@ class Daemon:
         self._refresh_queue_tags()
         self._last_report = self.clock()
         self._write_run_record()
+        self._probe = change_probe(plane)
+        self._marker = self._probe() if self._probe is not None else None
         log.info(
             "worker %s listening to %s (%s)%s",
             self.worker_id,
@@ -401,10 +407,22 @@ class Daemon:
             return list(self._running)
 
     def _wait(self) -> None:
+        """Sleep until the next poll: the polling interval, or sooner when a task ends, a
+        signal comes, or the store shows a change (someone enqueued)."""
         timeout = self.polling_interval
         until_report = self._last_report + self.report_period - self.clock()
-        timeout = max(0.0, min(timeout, until_report))
-        self._wake.wait(timeout)
+        deadline = time.monotonic() + max(0.0, min(timeout, until_report))
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            if self._wake.wait(min(remaining, CHANGE_PROBE_SEC) if self._probe else remaining):
+                break
+            if self._probe is not None:
+                marker = self._probe()
+                if marker != self._marker:
+                    self._marker = marker
+                    break
         self._wake.clear()
 
     def _report_if_due(self) -> None:
@@ -573,6 +591,29 @@ class Daemon:
             return all(not self.plane.get_queue(name).tasks for name in self.options.queues)
         except QueueNotFoundError:
             return True
+
+
+def change_probe(plane: ControlPlane) -> Callable[[], object] | None:
+    """A nearly free "did anything change?" for a store kept in a local file: SQLite commits
+    touch the database or its write-ahead log, so their size and modification time are enough to
+    wake an idle daemon as soon as a task is enqueued, between its real polls. None for other
+    stores (they are polled every polling interval)."""
+    path = getattr(plane, "path", None)
+    if not isinstance(path, Path) or not path.exists():
+        return None
+    files = (path, path.with_name(path.name + "-wal"))
+
+    def probe() -> object:
+        marker: list[tuple[int, int, int] | None] = []
+        for file in files:
+            try:
+                stat = os.stat(file)
+                marker.append((stat.st_ino, stat.st_size, stat.st_mtime_ns))
+            except OSError:
+                marker.append(None)
+        return tuple(marker)
+
+    return probe
 
 
 def _config_entries(value: Any) -> list[str]:
