@@ -19,7 +19,6 @@ A path ending in ``/`` names a folder, and that meaning survives every operation
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 from dataclasses import dataclass, field, replace
@@ -49,6 +48,8 @@ _AZURE_BLOB_SUFFIX = ".blob.core.windows.net"
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _HOST = re.compile(r"^[A-Za-z0-9._~!$&'()*+,;=%-]+$")
+_IPV4 = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
+_IPV6 = re.compile(r"^[0-9A-Fa-f:.]+(%[\w.-]+)?$")
 _S3_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 # Hosted S3-compatible services whose endpoint names could otherwise pass for dotted bucket names.
 _S3_ENDPOINT_SUFFIXES = (
@@ -89,11 +90,10 @@ def _collapse(path: str) -> str:
 
 
 def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
+    """An IPv4 or IPv6 address literal (without importing ipaddress: this module loads on every URL)."""
+    if ":" in host:
+        return bool(_IPV6.match(host))
+    return bool(_IPV4.match(host)) and all(int(part) < 256 for part in host.split("."))
 
 
 @dataclass(frozen=True, repr=False)
