@@ -155,8 +155,8 @@ def _build_client(key: _ClientKey) -> Any:
         "retries": {"max_attempts": settings.max_attempts, "mode": settings.retry_mode},
         "s3": s3_options,
     }
-    if settings.signature_version:
-        options["signature_version"] = settings.signature_version
+    # SigV4 unless told otherwise: botocore would presign with the deprecated SigV2 in us-east-1.
+    options["signature_version"] = settings.signature_version or "s3v4"
     if key.endpoint_url:
         # S3-compatible stores (MinIO, Ceph, R2, older versions of each) often refuse the checksum
         # trailers botocore sends by default since 1.36; they are asked for only where required.
@@ -351,14 +351,6 @@ class S3Driver(StorageDriver):
         self._lock = threading.Lock()
 
     # -- resolution -----------------------------------------------------------------------------
-    def resolution(self, url: StorageURL) -> tuple[Location, Options, Resolution]:
-        """Where ``url`` points, its endpoint options, and the credential chain's answer."""
-        location = self._settings.locate(url)
-        entry = self._settings.match(location)
-        options = self._settings.options(location, entry, os.environ)
-        resolution = chain_for("s3").explain(url, self.config)
-        return location, options, resolution
-
     def target(self, url: StorageURL) -> Target:
         location = self._settings.locate(url)
         entry = self._settings.match(location)
@@ -391,18 +383,29 @@ class S3Driver(StorageDriver):
         options, credentials, client_key, _resolution = cached
         return Target(location, options, credentials, client_key)
 
-    def describe(self, url: StorageURL) -> dict[str, Any]:
-        """The fields ``storage resolve`` prints for an ``s3://`` URL (no secret)."""
-        location, options, resolution = self.resolution(url)
+    @classmethod
+    def describe(cls, url: StorageURL, config: Config) -> dict[str, Any]:
+        """The fields ``storage resolve`` prints for an ``s3://`` URL (never a secret).
+
+        Works without network access and without credentials (then ``resolver`` is None).
+        """
+        settings = settings_for(config)
+        location = settings.locate(url)
+        entry = settings.match(location)
+        options = settings.options(location, entry, os.environ)
+        resolution = chain_for("s3").explain(url, config)
         credentials = resolution.credentials
-        access = None
+        access = profile = None
         if credentials is not None:
             value = credentials.get("key") or credentials.get("access_key_id")
             access = mask_access_key(value) if isinstance(value, str) and value else None
+            profile = credentials.get("profile")
         region = options.region
-        if region is None and credentials is not None:
+        if region is None:
             with contextlib.suppress(Exception):
-                region = self.target(url).client.meta.region_name
+                region = boto3.session.Session(profile_name=profile).region_name
+        if region is None and options.endpoint_url:
+            region = "us-east-1"
         return {
             "backend": "s3",
             "resolver": resolution.resolver,
@@ -413,10 +416,11 @@ class S3Driver(StorageDriver):
             "endpoint_source": options.endpoint_source,
             "region": region,
             "secure": options.secure,
-            "verify": options.verify if options.verify is not None else True,
+            "verify": True if options.verify is None else options.verify,
             "multipart": options.multipart,
             "access_key_id": access,
-            "profile": credentials.get("profile") if credentials is not None else None,
+            "profile": profile,
+            "entry": entry.name if entry is not None else None,
         }
 
     # -- reads ---------------------------------------------------------------------------------
@@ -583,7 +587,7 @@ class S3Driver(StorageDriver):
     ) -> None:
         target = self.target(url)
         self._check_key(target)
-        args = target.upload_args(content_type, extra)
+        args = target.upload_args(content_type or guess_content_type(url), extra)
         threshold = self._settings.boto3.multipart_threshold if target.options.multipart else MAX_SINGLE_PUT
         if size is not None and size <= threshold:
             self._put(target, _read_upto(stream, size), args)

@@ -1,0 +1,81 @@
+"""Fixtures of the S3 plugin's tests: a real moto server on loopback, isolated AWS settings.
+
+The moto server is one per test session (``moto_server -H 127.0.0.1 -p PORT``), stopped by its
+PID. It failing to start is an error of every test that needs it, never a skip.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from plugins.storage_s3.tests.support import (
+    AWS_VARIABLES,
+    MotoServer,
+    free_port,
+    moto_executable,
+    wait_for_port,
+)
+
+
+@pytest.fixture(scope="session")
+def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
+    port = free_port()
+    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [moto_executable(), "-H", "127.0.0.1", "-p", str(port)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        try:
+            wait_for_port(port, process)
+        except RuntimeError as error:
+            raise RuntimeError(f"{error}; moto's log:\n{log.read_text(errors='replace')}") from None
+        yield MotoServer(port, process.pid)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def defaults_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One parse cache of the defaults files for the whole session (HOME changes per test)."""
+    return tmp_path_factory.mktemp("xdg-cache")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_s3(clearml_home: Path, defaults_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """No developer AWS settings, no instance-metadata lookups, fresh drivers and clients."""
+    from clearml_core_storage_s3.driver import reset_clients
+    from clearml_core_storage_s3.resolvers import reset_boto_chain_cache
+
+    from clearml_core.credentials import reset_chains
+    from clearml_core.storage.backends import reset_drivers
+
+    for name in AWS_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(clearml_home / ".aws" / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(clearml_home / ".aws" / "credentials"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(defaults_cache))
+    for reset in (reset_drivers, reset_clients, reset_boto_chain_cache, reset_chains):
+        reset()
+    yield clearml_home
+    for reset in (reset_drivers, reset_clients, reset_boto_chain_cache, reset_chains):
+        reset()
+
+
+@pytest.fixture
+def conf_folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "conf"
+    folder.mkdir()
+    return folder
