@@ -287,6 +287,17 @@ def test_bad_flags_are_one_line_errors(plane: ControlPlane, args: list[str], mes
     assert "Traceback" not in result.err
 
 
+def test_docker_without_its_plugin_says_how_to_install_it(plane: ControlPlane, tasks: Tasks) -> None:
+    plane.create_queue("a")
+    no_plugins = {"CLEARML_CORE_DISABLE_PLUGINS": "*"}
+    result = run_cli("agent", "daemon", "--queue", "a", "--docker", "python:3.12", env=no_plugins)
+    assert result.code == 2 and "pip install 'clearml-core[docker]'" in result.err, result.text
+    task = tasks.create("print(1)")
+    result = run_cli("agent", "execute", "--id", task.id, "--docker", env=no_plugins)
+    assert result.code == 2 and "pip install 'clearml-core[docker]'" in result.err, result.text
+    assert plane.get_task(task.id).status == TaskStatus.CREATED  # refused before it started
+
+
 def test_services_mode_runs_tasks_side_by_side(plane: ControlPlane, tasks: Tasks, tmp_path: Path) -> None:
     plane.create_queue("svc")
     meeting = tmp_path / "meeting"

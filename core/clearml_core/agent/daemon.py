@@ -44,7 +44,7 @@ from clearml_core.controlplane.protocol import (
 )
 from clearml_core.controlplane.watchdog import Watchdog, WatchdogSettings, recover_worker_tasks
 from clearml_core.errors import UserError
-from clearml_core.runners.base import DEFAULT_ABORT_GRACE_SEC
+from clearml_core.runners.base import DEFAULT_ABORT_GRACE_SEC, load_environment
 
 if TYPE_CHECKING:
     from clearml_core.agent.stats import MachineStats
@@ -258,6 +258,7 @@ class Daemon:
 
         options = self.options
         self.worker_id = worker_id(self.config, suffix=gpu_suffix(self.gpus, dynamic=options.dynamic_gpus))
+        load_environment(options.execution_environment, self.config)  # a missing plugin: say so now
         plane = self.plane
         self._check_queues()
         self._check_duplicate()

@@ -41,6 +41,7 @@ from clearml_core.controlplane.protocol import (
     TaskNotFoundError,
     TaskStatus,
 )
+from clearml_core.errors import UserError
 from clearml_core.runners.base import DEFAULT_ABORT_GRACE_SEC, ExecutionEnvironment, load_environment
 from clearml_core.runners.output import BatchingSink, ConsoleSink, FileSink, LogLine, TeeSink
 
@@ -216,6 +217,8 @@ def execute_task(
         reason = str(failed)
         if ctx is not None:
             exit_code = ctx.result.exit_code
+    except UserError as error:  # a missing plugin, a bad setting: the message says what to do
+        reason = str(error)
     except Exception as error:
         reason = f"internal error of the agent: {type(error).__name__}: {error}"
         for line in traceback.format_exc().rstrip().splitlines():
@@ -224,7 +227,7 @@ def execute_task(
     finally:
         watcher.finish()
     if ctx is not None:
-        runtime.update({key: value for key, value in ctx.state.items() if key == "outputs"})
+        runtime.update({key: value for key, value in ctx.state.items() if key in ("outputs", "code")})
     runtime["duration_sec"] = round(time.monotonic() - started, 3)
     summary = f"task {status.value}" + (f": {reason}" if reason else "")
     sink.write("agent", f"clearml-core: {summary}")

@@ -2,11 +2,12 @@
 
 The default pipeline is::
 
-    prepare_workdir  ─▶  environment  ─▶  run  ─▶  upload_outputs
+    prepare_workdir  ─▶  code  ─▶  environment  ─▶  run  ─▶  upload_outputs
 
 * ``prepare_workdir`` makes the task's own folder (``code/``, ``output/``) and brings the code in:
-  a local-folder task's folder is copied; a git task needs a ``code`` stage that checks it out
-  (the git stage of the agent's second part replaces this one).
+  a local-folder task's folder is copied.
+* ``code`` (:mod:`clearml_core.vcs.stage`) checks a git task's repository out into ``code/``
+  through the VCS cache: the recorded commit or branch, submodules, the uncommitted diff.
 * ``environment`` picks the interpreter: ``agent.python_binary`` or the agent's own, or a plain
   virtual environment when the task lists requirements. Package managers and the environment
   cache replace this stage.
@@ -217,11 +218,7 @@ class PrepareWorkdir:
             except (OSError, shutil.Error) as error:
                 raise TaskFailed(f"cannot copy the task's folder {folder}: {error}") from None
         elif source == "git":
-            if ctx.code_dir is None:
-                raise TaskFailed(
-                    f"the task's code is in the git repository {script.repository}, and this agent has "
-                    "no stage that checks repositories out; run it with an agent that has the git stage"
-                )
+            pass  # the ``code`` stage checks the repository out into code/
         else:
             ctx.code_dir = ctx.work_dir / "code"
             ctx.code_dir.mkdir()
@@ -336,6 +333,11 @@ class RunEntryPoint:
     def run(self, ctx: TaskContext) -> None:
         ctx.check()
         task = ctx.task
+        if task.script.source == "git" and ctx.code_dir is None:
+            raise TaskFailed(
+                f"the task's code is in the git repository {task.script.repository}, and this agent's "
+                "pipeline has no stage that checks repositories out (the `code` stage)"
+            )
         cwd = ctx.cwd
         if not cwd.is_dir():
             raise TaskFailed(f"the task's working dir {task.script.working_dir!r} does not exist in its code")
@@ -428,7 +430,9 @@ def _safe(text: str) -> str:
 
 
 def default_stages() -> list[Stage]:
-    return [PrepareWorkdir(), PythonEnvironment(), RunEntryPoint(), UploadOutputs()]
+    from clearml_core.vcs.stage import CodeStage
+
+    return [PrepareWorkdir(), CodeStage(), PythonEnvironment(), RunEntryPoint(), UploadOutputs()]
 
 
 # -- the pipeline -----------------------------------------------------------------------------

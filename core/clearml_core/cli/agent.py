@@ -303,14 +303,14 @@ def _print_status(as_json: bool) -> None:
     )
 
 
-@app.command("execute")
+@app.command("execute", cls=MultiValueCommand)
 def execute(
     task_id: str = typer.Option(..., "--id", help="The task to run."),
     clone: bool = typer.Option(
         False, "--clone", help="Run a copy of the task and leave the original as it is."
     ),
-    docker: str | None = typer.Option(
-        None, "--docker", help="Run in a container (IMAGE, or '' for agent.default_docker.image)."
+    docker: list[str] | None = typer.Option(
+        None, "--docker", help="Run in a container: [IMAGE [ARGS...]] (needs the docker plugin)."
     ),
     gpus: str | None = typer.Option(None, "--gpus", help="Pin the task to these GPUs: 0,1 or 0-3."),
     cpu_only: bool = typer.Option(False, "--cpu-only", help="Hide every GPU from the task."),
@@ -323,12 +323,14 @@ def execute(
     from clearml_core.agent.identity import gpu_suffix, worker_id, worker_name
     from clearml_core.config import get_config
     from clearml_core.controlplane import open_control_plane
+    from clearml_core.runners.base import load_environment
 
     config = get_config()
     plane = open_control_plane(config=config)
     devices = [] if cpu_only else parse_gpus(gpus)
     if devices is None and config.get_bool("agent.cpu_only", False):
         devices = []
+    environment = load_environment("venv" if docker is None else "docker", config)
     task = plane.get_task(task_id)
     if clone:
         task = plane.clone(task_id)
@@ -343,8 +345,9 @@ def execute(
             config=config,
             worker_id=wid,
             gpus=devices,
-            environment="venv" if docker is None else "docker",
-            image=docker or None,
+            environment=environment,
+            image=next((value for value in docker or [] if value), None),
+            image_args=[value for value in docker or [] if value][1:],
             console=not quiet and not as_json,
         )
     finally:

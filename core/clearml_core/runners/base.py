@@ -105,15 +105,23 @@ class ExecutionEnvironment(abc.ABC):
         return stages
 
 
+INSTALL_HINTS = {"docker": "install it with: pip install 'clearml-core[docker]'"}
+
+
 class ExecutionError(Exception):
     """The task's process could not be prepared or started; the message is the task's failure reason."""
 
 
 def load_environment(name: str, config: Config | None = None) -> ExecutionEnvironment:
     """The installed execution environment called ``name`` (``venv``, ``docker``, …)."""
+    from clearml_core.errors import NotFoundError
     from clearml_core.plugins import get_registry
 
-    spec = get_registry().execution_environment(name)
+    try:
+        spec = get_registry().execution_environment(name)
+    except NotFoundError as error:
+        hint = INSTALL_HINTS.get(name)
+        raise NotFoundError(f"{error}; {hint}" if hint else str(error)) from None
     factory = spec.load()
     environment = factory(config)
     if not isinstance(environment, ExecutionEnvironment):
