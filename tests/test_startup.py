@@ -8,6 +8,7 @@ imports honest without timing anything.
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import subprocess
@@ -34,7 +35,7 @@ HEAVY = (
 # Not needed for --help either: the embedded store and the configuration parser.
 NOT_FOR_HELP = (*HEAVY, "sqlite3", "pyhocon")
 
-_PROBE = textwrap.dedent(
+PROBE = textwrap.dedent(
     """
     import json, sys
     from clearml_core.cli.main import app
@@ -55,7 +56,7 @@ def imported_modules(tmp_path, *commands: list[str]) -> set[str]:
     env = dict(os.environ)
     env.update(plugin_dists.install(tmp_path / "site", plugin_dists.working()))
     completed = subprocess.run(
-        [sys.executable, "-c", _PROBE, json.dumps(list(commands))],
+        [sys.executable, "-c", PROBE, json.dumps(list(commands))],
         capture_output=True,
         text=True,
         env=env,
@@ -84,6 +85,9 @@ def test_plugins_list_imports_plugins_but_not_their_implementations(tmp_path, co
     modules = imported_modules(tmp_path, command)
 
     assert "clearml_test_memo" in modules, "the test plugin was not loaded, so this test proves nothing"
+    # Every plugin of this environment (the workspace's, when developing) was loaded as well.
+    plugin_modules = {ep.module for ep in importlib.metadata.entry_points(group="clearml_core.plugins")}
+    assert plugin_modules <= modules, f"plugins not loaded: {sorted(plugin_modules - modules)}"
     bad = offending(modules, HEAVY)
     assert not bad, (
         f"`clearml-core {' '.join(command)}` imported {len(bad)} heavy module(s): {', '.join(bad)}"
