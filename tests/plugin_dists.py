@@ -6,8 +6,10 @@ subprocess with that folder on ``PYTHONPATH`` sees a real installed distribution
 importlib.metadata and stevedore are concerned. :meth:`PluginDist.write_project` writes the same
 plugin as a buildable project (hatchling) for the tests that install real wheels.
 
-stevedore caches entry points under ``~/.cache/python-entrypoints``; the tests run with a private
-HOME (the autouse ``clearml_home`` fixture), which subprocesses inherit through the environment.
+The registry reads entry points through importlib.metadata, which looks at the folders on sys.path
+afresh in each process; the tests run with a private HOME (the autouse ``clearml_home`` fixture),
+which subprocesses inherit, so no tool's cache in the developer's home (stevedore keeps one under
+``~/.cache/python-entrypoints``) can leak between tests.
 """
 
 from __future__ import annotations
