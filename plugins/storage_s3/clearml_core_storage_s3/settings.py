@@ -304,7 +304,9 @@ class S3Settings:
 
             url = parse_url(url)
         bucket = url.bucket or ""
-        if url.host is None and any(e.host == bucket.lower() and e.port is None for e in self.entries):
+        if url.host is None and any(
+            e.host == bucket.lower() and e.serves_host(e.host, None) for e in self.entries
+        ):
             head, _, rest = url.key.partition("/")
             if head:
                 return Location(url, head, rest, bucket.lower(), None)
