@@ -176,6 +176,28 @@ def test_zero_file_size_check_treats_empty_entries_as_misses(tmp_path):
     assert cache.fetch(None, name, _writer(b"now full"), empty_ok=True).read_bytes() == b"now full"
 
 
+@pytest.mark.parametrize("fsync", [True, False])
+def test_fsync_setting_flushes_downloads_before_they_become_entries(tmp_path, monkeypatch, fsync):
+    conf = tmp_path / "c.conf"
+    conf.write_text(f"sdk.storage.cache.fsync: {str(fsync).lower()}")
+    settings = CacheSettings.from_config(load_config(conf, defaults=[]))
+    assert settings.fsync is fsync
+    cache = Cache(settings)
+    flushed: list[bool] = []
+    name = entry_name("http://h/x", "x")
+    partial = cache.folder(None) / f"{PARTIAL_PREFIX}{name}"
+    real_fsync = os.fsync
+
+    def watching_fsync(fd: int) -> None:
+        # the flush happens while the bytes are still under the partial name
+        flushed.append(partial.exists() and not (cache.folder(None) / name).exists())
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", watching_fsync)
+    cache.fetch(None, name, _writer(b"data"))
+    assert flushed == ([True] if fsync else [])
+
+
 def test_a_miss_lists_no_folder(tmp_path, monkeypatch):
     cache = _cache(tmp_path / "c", default_file_limit=3)
     _fill(cache, 5)  # the index exists and eviction has run

@@ -14,10 +14,13 @@ Why it is safe:
 * **One download per object.** A miss takes the entry's exclusive ``flock``; other processes
   and threads asking for the same URL block on it and, once it is released, find the complete
   file and return it. A process that dies releases its lock with it.
-* **No corrupt entry, ever.** Bytes go to ``.partial.<entry>``, are flushed to disk (``fsync``)
-  and only then renamed to the entry's name, so an entry that exists is complete. A download
-  killed at any point leaves at most the partial file, which the next download of that entry
-  overwrites and eviction removes.
+* **No corrupt entry, ever.** Bytes go to ``.partial.<entry>`` and are renamed to the entry's
+  name only once complete, so an entry that exists is whole: a download killed at any point
+  (kill -9) leaves at most the partial file, which the next download of that entry overwrites and
+  eviction removes. With ``sdk.storage.cache.fsync`` the bytes are also flushed to disk before the
+  rename, so a power cut cannot leave a truncated entry either (a rename lost in the cut is only a
+  miss next time); that costs one disk flush per download — about as much as downloading a
+  megabyte over a fast link — so it is off by default.
 * **Bookkeeping without scanning.** A cache hit costs a ``stat`` and a ``utime`` (the file's
   modification time is its last use), and never opens the index. Inserts and evictions go through
   a small SQLite index with per-context counters, so a miss costs the same with 5,000 entries as
@@ -89,6 +92,7 @@ class CacheSettings:
     min_free_bytes: int = 0
     cleanup_margin_percent: float = 5.0
     zero_file_size_check: bool = False
+    fsync: bool = False
 
     @classmethod
     def from_config(cls, config: Config) -> CacheSettings:
@@ -101,6 +105,7 @@ class CacheSettings:
             min_free_bytes=max(0, _int(config, f"{size}.min_free_bytes", 0)),
             cleanup_margin_percent=max(0.0, config.get_float(f"{size}.cleanup_margin_percent", 5.0) or 0.0),
             zero_file_size_check=config.get_bool("sdk.storage.cache.zero_file_size_check", False),
+            fsync=config.get_bool("sdk.storage.cache.fsync", False),
         )
 
 
@@ -417,6 +422,46 @@ class CacheIndex:
 
         self._run(action)
 
+    def complete(self, row: EntryRow) -> tuple[list[str], int, int]:
+        """Record a finished download in one transaction.
+
+        Drops what was extracted from the entry's previous version and returns those names, the
+        context's entry count and the cache's total bytes, so the caller checks limits for free.
+        """
+
+        def action(conn: sqlite3.Connection) -> tuple[list[str], int, int]:
+            now = time.time()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                children = [
+                    name
+                    for (name,) in conn.execute(
+                        "SELECT name FROM entries WHERE context = ? AND parent = ?", (row.context, row.name)
+                    ).fetchall()
+                ]
+                if children:
+                    conn.execute(
+                        "DELETE FROM entries WHERE context = ? AND parent = ?", (row.context, row.name)
+                    )
+                conn.execute(
+                    "INSERT INTO entries VALUES (?, ?, ?, ?, ?, NULL, ?) ON CONFLICT (context, name) DO UPDATE "
+                    "SET size = excluded.size, last_access = excluded.last_access, created = excluded.created, "
+                    "parent = NULL, url = COALESCE(excluded.url, entries.url)",
+                    (row.context, row.name, row.size, now, now, row.url),
+                )
+                count = conn.execute(
+                    "SELECT count FROM contexts WHERE context = ?", (row.context,)
+                ).fetchone()
+                total = conn.execute("SELECT COALESCE(SUM(bytes), 0) FROM contexts").fetchone()
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            return children, int(count[0]) if count else 0, int(total[0])
+
+        result: tuple[list[str], int, int] = self._run(action)
+        return result
+
     def get(self, context: str, name: str) -> EntryRow | None:
         found = self._run(
             lambda conn: conn.execute(
@@ -521,15 +566,6 @@ def _remove(path: Path) -> None:
             path.unlink()
     except FileNotFoundError:
         pass
-
-
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def _fsync_file(path: Path) -> None:
@@ -672,7 +708,8 @@ class Cache:
             now = time.time()
             self.index.upsert(EntryRow(context_name, name, 0, now, now, None, url))
             try:
-                _remove(partial)
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(partial)  # left by a download that was killed
                 download(partial)
                 size = os.stat(partial).st_size
                 if size == 0 and not (empty_ok() if callable(empty_ok) else empty_ok):
@@ -680,21 +717,21 @@ class Cache:
                         f"downloading {url or name} produced an empty file; pass skip_zero_size_check "
                         "if the object really is empty"
                     )
-                _fsync_file(partial)
-                for child in self.index.children(context_name, name):
-                    _remove(path.parent / child.name)  # archives extracted from the old version
-                    self.index.remove(context_name, child.name)
-                done = time.time()
-                self.index.upsert(EntryRow(context_name, name, size, done, done, None, url))
+                if self.settings.fsync:
+                    _fsync_file(partial)
+                children, count, total = self.index.complete(
+                    EntryRow(context_name, name, size, 0, 0, None, url)
+                )
+                for child in children:
+                    _remove(path.parent / child)  # archives extracted from the old version
                 os.replace(partial, path)
-                _fsync_dir(path.parent)
             except BaseException:
                 _remove(partial)
                 if not path.exists():
                     with contextlib.suppress(Exception):
                         self.index.remove(context_name, name)
                 raise
-            self.enforce_limits(context, keep={(context_name, name)})
+            self.enforce_limits(context, keep={(context_name, name)}, known=(count, total))
         return path
 
     def add_folder(self, context: str | None, name: str, size: int, *, parent: str | None) -> None:
@@ -704,17 +741,34 @@ class Cache:
         self.enforce_limits(context, keep={(_context_folder_name(context), name)})
 
     # eviction ----------------------------------------------------------------------------
-    def enforce_limits(self, context: str | None = None, *, keep: set[tuple[str, str]] | None = None) -> int:
-        """Evict least recently used entries until every limit holds; returns how many went."""
+    def enforce_limits(
+        self,
+        context: str | None = None,
+        *,
+        keep: set[tuple[str, str]] | None = None,
+        known: tuple[int, int] | None = None,
+    ) -> int:
+        """Evict least recently used entries until every limit holds; returns how many went.
+
+        ``known`` is (entries in the context, bytes in the cache) when the caller just read them.
+        """
         keep = set(keep or ())
         evicted = 0
         context_name = _context_folder_name(context)
         limit = self.file_limit(context)
-        if self.index.count(context_name) > limit:
+        total: int | None = None
+        if known is not None:
+            count, total = known
+        else:
+            count = self.index.count(context_name)
+        if count > limit:
             evicted += self._evict(context_name, lambda: self.index.count(context_name) > limit, keep)
+            total = None
         settings = self.settings
         margin = settings.cleanup_margin_percent / 100.0
-        if settings.max_used_bytes >= 0 and self.index.total_bytes() > settings.max_used_bytes:
+        if total is None and settings.max_used_bytes >= 0:
+            total = self.index.total_bytes()
+        if settings.max_used_bytes >= 0 and total is not None and total > settings.max_used_bytes:
             target = settings.max_used_bytes * (1.0 - margin)
             evicted += self._evict(None, lambda: self.index.total_bytes() > target, keep)
         if settings.min_free_bytes > 0 and self._free_bytes() < settings.min_free_bytes:
