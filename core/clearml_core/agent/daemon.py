@@ -567,14 +567,14 @@ class Daemon:
         except Exception:
             log.exception("task %s: the agent failed to run it", task.id)
         finally:
+            if not self._draining:
+                self._reload_config()  # before the slot frees up: the next task gets the new settings
             if self.allocator is not None:
                 self.allocator.release(task.id)
             with self._lock:
                 self._running.pop(task.id, None)
                 if running.outcome is not None:
                     self.completed.append(running.outcome)
-            if not self._draining:
-                self._reload_config()
             self._wake.set()
 
     def join(self) -> None:
