@@ -152,7 +152,7 @@ def _build_client(key: _ClientKey) -> Any:
         "max_pool_connections": settings.pool_connections,
         "connect_timeout": settings.connect_timeout,
         "read_timeout": settings.read_timeout,
-        "retries": {"max_attempts": settings.max_attempts, "mode": settings.retry_mode},
+        "retries": {"total_max_attempts": settings.max_attempts, "mode": settings.retry_mode},
         "s3": s3_options,
     }
     # SigV4 unless told otherwise: botocore would presign with the deprecated SigV2 in us-east-1.

@@ -6,6 +6,7 @@ PID. It failing to start is an error of every test that needs it, never a skip.
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,6 +38,67 @@ def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
         except RuntimeError as error:
             raise RuntimeError(f"{error}; moto's log:\n{log.read_text(errors='replace')}") from None
         yield MotoServer(port, process.pid)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def moto_auth(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[MotoServer, tuple[str, str], tuple[str, str], str]]:
+    """A second moto that checks signatures and IAM policies: (server, admin, read-only, bucket).
+
+    moto lets the first few requests through unauthenticated (INITIAL_NO_AUTH_ACTION_COUNT); they
+    create the users, and from then on a wrong secret or a missing permission is refused with 403.
+    """
+    import json
+
+    import boto3
+
+    port = free_port()
+    log = tmp_path_factory.mktemp("moto-auth") / "moto.log"
+    env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "3"}
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [moto_executable(), "-H", "127.0.0.1", "-p", str(port)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    try:
+        try:
+            wait_for_port(port, process)
+        except RuntimeError as error:
+            raise RuntimeError(f"{error}; moto's log:\n{log.read_text(errors='replace')}") from None
+        server = MotoServer(port, process.pid)
+        common = {"endpoint_url": server.endpoint, "region_name": "us-east-1"}
+        iam = boto3.client("iam", aws_access_key_id="bootstrap", aws_secret_access_key="bootstrap", **common)
+        iam.create_user(UserName="admin")
+        created = iam.create_access_key(UserName="admin")["AccessKey"]
+        admin = (created["AccessKeyId"], created["SecretAccessKey"])
+        everything = {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": ["s3:*", "iam:*"], "Resource": "*"}],
+        }
+        iam.put_user_policy(UserName="admin", PolicyName="all", PolicyDocument=json.dumps(everything))
+        iam = boto3.client("iam", aws_access_key_id=admin[0], aws_secret_access_key=admin[1], **common)
+        iam.create_user(UserName="reader")
+        created = iam.create_access_key(UserName="reader")["AccessKey"]
+        reader = (created["AccessKeyId"], created["SecretAccessKey"])
+        read_only = {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": ["s3:GetObject", "s3:ListBucket"], "Resource": "*"}],
+        }
+        iam.put_user_policy(UserName="reader", PolicyName="read", PolicyDocument=json.dumps(read_only))
+        s3 = boto3.client("s3", aws_access_key_id=admin[0], aws_secret_access_key=admin[1], **common)
+        s3.create_bucket(Bucket="guarded")
+        s3.put_object(Bucket="guarded", Key="readable.txt", Body=b"public")
+        yield server, admin, reader, "guarded"
     finally:
         process.terminate()
         try:
