@@ -393,3 +393,30 @@ def test_python_is_the_agents_own_without_requirements(plane: ControlPlane, task
     task = tasks.create("import sys; print('python', sys.executable)")
     assert run_cli("agent", "execute", "--id", task.id, "--quiet").code == 0
     assert f"python {sys.executable}" in log_lines(plane, task.id)
+
+
+def test_agent_execute_heartbeats_while_the_task_runs(
+    plane: ControlPlane, tasks: Tasks, clearml_conf: Path
+) -> None:
+    clearml_conf.write_text("agent.report_period_sec: 0.2\n")
+    task = tasks.create("import time\nprint('ready', flush=True)\ntime.sleep(60)\n")
+    import subprocess
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "clearml_core.cli.main", "agent", "execute", "--id", task.id, "--quiet"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert wait_for(lambda: "ready" in log_lines(plane, task.id), 30)
+        worker = plane.get_task(task.id).worker
+        assert worker is not None and worker.endswith(f":{process.pid}")
+        assert wait_for(lambda: "cpu_percent" in plane.get_worker(worker).machine_stats, 10)
+        assert plane.get_worker(worker).info["hostname"] == socket.gethostname()
+        plane.abort(task.id)
+        assert process.wait(30) == 1
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert plane.get_task(task.id).status == TaskStatus.STOPPED
+    assert plane.list_workers() == []

@@ -594,6 +594,35 @@ class Daemon:
             return True
 
 
+class Heartbeat(threading.Thread):
+    """Heartbeats of a worker from a thread (``agent execute``: no loop of its own), with stats."""
+
+    def __init__(self, plane: ControlPlane, worker_id: str, period: float) -> None:
+        super().__init__(name="clearml-heartbeat", daemon=True)
+        self._plane = plane
+        self._worker_id = worker_id
+        self._period = period
+        self._done = threading.Event()
+
+    def run(self) -> None:
+        from clearml_core.agent.stats import MachineStats
+
+        stats = MachineStats()
+        try:
+            while not self._done.wait(self._period):
+                try:
+                    self._plane.heartbeat(self._worker_id, machine_stats=stats.snapshot())
+                except Exception as error:
+                    log.warning("heartbeat failed (will retry): %s", error)
+        finally:
+            stats.close()
+
+    def finish(self) -> None:
+        self._done.set()
+        if self.is_alive():
+            self.join(5)
+
+
 def change_probe(plane: ControlPlane) -> Callable[[], object] | None:
     """A nearly free "did anything change?" for a store kept in a local file: SQLite commits
     touch the database or its write-ahead log, so their size and modification time are enough to

@@ -1,4 +1,5 @@
-"""``clearml-core agent``: the daemon that pulls tasks from queues, and running one task by id.
+"""``clearml-core agent``: the daemon that pulls tasks from queues, running one task by id, and
+building a task's environment in a folder (``agent build``).
 
 ``--queue``, ``--uptime``, ``--downtime`` and ``--docker`` take several values after one flag, as
 clearml-agent's do (``--queue high low``); ``--services-mode`` and ``--docker`` may also stand
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import sys
 import time
 import uuid
@@ -318,6 +320,7 @@ def execute(
     as_json: bool = typer.Option(False, "--json", help="Print the outcome as JSON."),
 ) -> None:
     """Run one task now, without a queue; exits with 0 when it completes."""
+    from clearml_core.agent.daemon import DEFAULT_REPORT_PERIOD, Heartbeat, setting_float
     from clearml_core.agent.execute import execute_task
     from clearml_core.agent.gpus import parse_gpus
     from clearml_core.agent.identity import gpu_suffix, worker_id, worker_name
@@ -336,8 +339,12 @@ def execute(
         task = plane.clone(task_id)
         echo(f"running a clone of {task_id}: {task.id}", err=as_json)
     wid = worker_id(config, suffix=gpu_suffix(devices))
-    plane.register_worker(wid, name=worker_name(config), info={"pid": os.getpid(), "mode": "execute"})
+    info = {"hostname": socket.gethostname(), "pid": os.getpid(), "mode": "execute"}
+    plane.register_worker(wid, name=worker_name(config), info=info)
+    period = setting_float(config, "agent.report_period_sec", DEFAULT_REPORT_PERIOD)
+    heartbeat = Heartbeat(plane, wid, period)
     try:
+        heartbeat.start()
         task = plane.start(task.id, wid)
         outcome = execute_task(
             plane,
@@ -351,6 +358,7 @@ def execute(
             console=not quiet and not as_json,
         )
     finally:
+        heartbeat.finish()
         plane.unregister_worker(wid)
     if as_json:
         echo_json(
@@ -368,3 +376,52 @@ def execute(
         )
     if outcome.status.value != "completed":
         raise typer.Exit(outcome.exit_code if outcome.exit_code and outcome.exit_code > 0 else 1)
+
+
+@app.command("build")
+def build(
+    task_id: str = typer.Option(..., "--id", help="The task whose Python environment to build."),
+    target: Path = typer.Option(..., "--target", help="A new or empty folder to build it in."),
+    docker: bool = typer.Option(False, "--docker", help="Build a container image instead (docker plugin)."),
+    entry_point: str | None = typer.Option(
+        None, "--entry-point", help="With --docker: reuse_task or clone_task (what the image runs)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Build a task's Python environment in a folder, exactly as the agent would run it."""
+    from clearml_core.cli.output import is_terminal
+    from clearml_core.config import get_config
+    from clearml_core.controlplane import open_control_plane
+    from clearml_core.environments.materialize import build_task_environment
+
+    if docker or entry_point is not None:
+        raise UserError(
+            "building a container image (--docker, --entry-point) needs the docker execution environment, "
+            "which cannot build images yet; build the Python environment in a folder without --docker"
+        )
+    config = get_config()
+    plane = open_control_plane(config=config)
+    prepared = build_task_environment(
+        plane, task_id, target, config=config, interactive=is_terminal() and not as_json
+    )
+    env = prepared.env
+    assert env is not None
+    if as_json:
+        echo_json(
+            {
+                "id": task_id,
+                "target": str(env.path),
+                "python": prepared.python,
+                "manager": prepared.manager,
+                "seconds": round(prepared.seconds, 3),
+                "packages": prepared.frozen,
+                "summary": prepared.summary,
+            }
+        )
+        return
+    echo(
+        f"built the environment of task {task_id} in {env.path} ({len(prepared.frozen)} packages, "
+        f"{prepared.manager}, {prepared.seconds:.1f} s)"
+    )
+    echo(f"python:   {prepared.python}")
+    echo(f"activate: source {env.bin_dir / 'activate'}")
