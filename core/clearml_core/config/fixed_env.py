@@ -19,9 +19,9 @@ FIXED_VARIABLES: dict[str, str] = {
     "CLEARML_DEVELOPMENT_DEFAULT_SHELL_BINARY_PATH": "sdk.development.default_shell_binary",
     "CLEARML_ENABLE_ENV_CONFIG_SECTION": "sdk.apply_environment",
     "CLEARML_ENABLE_FILES_CONFIG_SECTION": "sdk.apply_files",
-    "AWS_ACCESS_KEY_ID": "sdk.aws.s3.key",
-    "AWS_SECRET_ACCESS_KEY": "sdk.aws.s3.secret",
-    "AWS_DEFAULT_REGION": "sdk.aws.s3.region",
+    # AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_DEFAULT_REGION are not overrides: ClearML reads
+    # them only where sdk.aws.s3 leaves key / secret / region empty, and so does the S3 plugin's
+    # credential chain (clearml.conf first, then the environment).
     "GOOGLE_APPLICATION_CREDENTIALS": "sdk.google.storage.credentials_json",
     # api
     "CLEARML_API_HOST": "api.api_server",
