@@ -12,7 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from plugins.storage_azure.tests.support import AZURE_VARIABLES, Azurite, azurite_command, free_port, wait_for_port
+from plugins.storage_azure.tests.support import (
+    AZURE_VARIABLES,
+    Azurite,
+    azurite_command,
+    free_port,
+    wait_for_port,
+)
 
 
 @pytest.fixture(scope="session")
@@ -21,9 +27,7 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
     workspace = tmp_path_factory.mktemp("azurite")
     log = workspace / "azurite.log"
     with log.open("wb") as out:
-        process = subprocess.Popen(
-            azurite_command(port), stdout=out, stderr=subprocess.STDOUT, cwd=workspace
-        )
+        process = subprocess.Popen(azurite_command(port), stdout=out, stderr=subprocess.STDOUT, cwd=workspace)
     try:
         try:
             wait_for_port(port, process)
