@@ -119,13 +119,14 @@ class _Handler(BaseHTTPRequestHandler):
         return False
 
     def _reply(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
+        if self.command == "POST" and not getattr(self, "body_read", False):
+            # answering before reading the upload: drain it first, as Werkzeug does, so the
+            # client is not reset while it still sends
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.body_read = True
         self.send_response(status)
         for name, value in (headers or {}).items():
             self.send_header(name, value)
-        if self.command == "POST" and not getattr(self, "body_read", False):
-            # the request body was not read: this connection cannot carry another request
-            self.send_header("Connection", "close")
-            self.close_connection = True
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         if self.command != "HEAD":

@@ -205,16 +205,17 @@ class StorageDriver(abc.ABC):
         """Upload a local file; the content type is guessed from the name when not given."""
         path = Path(local_path)
         try:
-            with path.open("rb") as stream:
-                self.upload_stream(
-                    stream,
-                    url,
-                    size=os.fstat(stream.fileno()).st_size,
-                    content_type=content_type or guess_content_type(url),
-                    extra=extra,
-                )
+            stream = path.open("rb")
         except FileNotFoundError:
             raise ObjectNotFoundError(f"cannot upload {path}: no such file") from None
+        with stream:
+            self.upload_stream(
+                stream,
+                url,
+                size=os.fstat(stream.fileno()).st_size,
+                content_type=content_type or guess_content_type(url),
+                extra=extra,
+            )
 
     def download_file(
         self,
@@ -229,8 +230,8 @@ class StorageDriver(abc.ABC):
         renamed over ``local_path`` when complete. Parent folders are created.
         """
         target = Path(local_path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with self.open_read(url, byte_range) as source:
+        with self.open_read(url, byte_range) as source:  # a missing object fails before any mkdir
+            target.parent.mkdir(parents=True, exist_ok=True)
             return write_atomically(target, source)
 
     def exists(self, url: StorageURL) -> bool:
