@@ -19,7 +19,8 @@ downloads, delete, overwrite, streaming and ranged reads, a folder of files, con
 copies, and what :class:`~clearml_core.storage.driver.Capabilities` promises. A test is skipped
 only when the driver declares it cannot do what the test needs.
 
-Optional fixture ``storage_config`` returns the :class:`~clearml_core.config.Config` to build the
+The kit needs pytest and hypothesis: ``pip install 'clearml-core[testing]'``. Optional fixture
+``storage_config`` returns the :class:`~clearml_core.config.Config` to build the
 driver with (default: the loaded clearml.conf). Class attributes tune sizes and counts.
 """
 
