@@ -112,13 +112,13 @@ def repository_script(
     """The script part of a task that runs ``script`` from a git repository.
 
     Takes remote URLs (``https://``, ``ssh://``, ``git@host:org/repo.git``, ``file://``); the agent
-    clones them. A local working copy (``--repo .``, capturing its commit and uncommitted diff)
-    is the git stage's to resolve and is refused here with a pointer to the URL form.
+    clones them. A local working copy (``--repo .``) goes through :func:`create_task`, which
+    captures its state (:mod:`clearml_core.vcs.capture`).
     """
     if not _REMOTE_REPO.match(repository):
         raise UserError(
             f"--repo {repository!r}: give the repository's URL (https://…, ssh://…, git@host:org/repo.git "
-            "or file:///path/to/repo); capturing a local working copy is not supported yet"
+            "or file:///path/to/repo) or a path inside a local git working copy"
         )
     if Path(script).is_absolute():
         raise UserError(f"--script {script}: give the path relative to the repository root")
@@ -158,6 +158,12 @@ def create_task(
 
     Exactly one of ``repo`` and ``folder``. ``requirements`` are pip lines; the lines of
     ``requirements_file`` are read now and come first. ``timeout`` is in seconds.
+
+    ``repo`` is a URL, or a path inside a local git working copy: then its remote URL, branch,
+    commit and uncommitted diff are recorded (``sdk.development.store_uncommitted_code_diff``,
+    ``store_code_diff_from_remote``), ``script`` is relative to that path, and when no
+    requirements are given, the repository's ``requirements.txt`` (or, with
+    ``sdk.development.detect_with_pip_freeze``, this environment's packages) become the task's.
     """
     if not name or not name.strip():
         raise UserError("a task needs a name (--name)")
@@ -167,16 +173,38 @@ def create_task(
         raise UserError("a task needs an entry script (--script)")
     if timeout is not None and timeout <= 0:
         raise UserError(f"--timeout {timeout:g}: give a number of seconds above 0")
+    captured_requirements: list[str] = []
     if folder is not None:
         script_record = folder_script(folder, script)
         if working_dir not in ("", "."):
             script_record.working_dir = working_dir
     else:
         assert repo is not None
-        script_record = repository_script(repo, script, branch=branch, commit=commit, working_dir=working_dir)
+        if _REMOTE_REPO.match(repo):
+            script_record = repository_script(
+                repo, script, branch=branch, commit=commit, working_dir=working_dir
+            )
+        else:
+            from clearml_core.config import get_config
+            from clearml_core.vcs.capture import capture_working_copy
+
+            captured = capture_working_copy(
+                repo, script, config=get_config(), commit=commit, branch=branch, working_dir=working_dir
+            )
+            script_record = Script(
+                repository=captured.repository,
+                branch=captured.branch,
+                commit=captured.commit,
+                entry_point=captured.entry_point,
+                working_dir=captured.working_dir,
+                diff=captured.diff,
+            )
+            captured_requirements = captured.requirements
     if env:
         parse_env(f"{key}={value}" for key, value in env.items())  # validates the names
     pip = [*(read_requirements_file(requirements_file) if requirements_file else []), *requirements]
+    if not pip:
+        pip = captured_requirements
     task = Task(
         name=name.strip(),
         project=project,

@@ -66,6 +66,7 @@ def test_a_completed_task(plane: ControlPlane, tasks: Tasks) -> None:
     assert any(line.startswith("ARGV") for line in record.last_log_lines)
     assert [stage["name"] for stage in record.runtime["stages"]] == [
         "prepare_workdir",
+        "code",
         "environment",
         "run",
         "upload_outputs",
@@ -220,7 +221,7 @@ def test_a_git_task_without_a_git_stage_says_so(plane: ControlPlane) -> None:
     task = plane.create_task(
         Task(name="g", script=Script(repository="https://example.com/r.git", entry_point="t.py"))
     )
-    run(plane, task)
+    run(plane, task, stages=[stage for stage in default_stages() if stage.name != "code"])
     assert "no stage that checks repositories out" in plane.get_task(task.id).status_reason
 
 
@@ -265,7 +266,7 @@ def test_stages_share_the_context_and_can_be_replaced(plane: ControlPlane, tasks
         .insert_after("prepare_workdir", Announce())
         .replace("environment", FixedInterpreter())
     )
-    assert pipeline.names == ["prepare_workdir", "announce", "environment", "run", "upload_outputs"]
+    assert pipeline.names == ["prepare_workdir", "announce", "code", "environment", "run", "upload_outputs"]
     with pytest.raises(ValueError, match="two pipeline stages"):
         Pipeline(default_stages()).insert_before("run", FixedInterpreter())
     with pytest.raises(KeyError):

@@ -98,7 +98,7 @@ def test_create_from_a_repository() -> None:
         (["--folder", "{project}", "--script", "missing.py"], "missing.py"),
         (["--folder", "{project}", "--script", "train.py", "--env", "NOPE"], "NAME=VALUE"),
         (["--folder", "{project}", "--script", "train.py", "--queue", "nowhere"], "queue create nowhere"),
-        (["--repo", ".", "--script", "train.py"], "URL"),
+        (["--repo", "{project}", "--script", "train.py"], "not inside a git working copy"),
     ],
 )
 def test_create_mistakes_are_one_line_errors(project: Path, args: list[str], message: str) -> None:

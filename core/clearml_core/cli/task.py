@@ -47,7 +47,12 @@ def _print_task(task: Task, as_json: bool, line: str) -> None:
 def create(
     name: str = typer.Option(..., "--name", help="Task name."),
     project: str = typer.Option("", "--project", help="Project the task belongs to."),
-    repo: str | None = typer.Option(None, "--repo", help="Git repository URL to clone."),
+    repo: str | None = typer.Option(
+        None,
+        "--repo",
+        help="Git repository URL to clone, or a path inside a local working copy (records its remote, "
+        "branch, commit and uncommitted changes).",
+    ),
     branch: str = typer.Option("", "--branch", help="Branch to check out (default: the repository's)."),
     commit: str = typer.Option("", "--commit", help="Commit to check out (default: the branch head)."),
     folder: str | None = typer.Option(

@@ -1,0 +1,242 @@
+"""The VCS cache: one bare mirror per repository, shared by every daemon of the machine.
+
+Layout under ``agent.vcs_cache.path`` (default ``~/.clearml/vcs-cache``)::
+
+    github.com_org_repo.1a2b3c4d5e/        a bare repository: refs/heads/*, refs/tags/*, objects
+    github.com_org_repo.1a2b3c4d5e.lock    its lock file (never removed)
+
+The folder name is :meth:`RepoUrl.cache_key` made readable plus a hash of it, so the https and
+ssh addresses of one repository share a mirror and two repositories never do.
+
+Concurrency: ``fcntl.flock`` on the lock file. Creating and fetching take it exclusively;
+reading (is the commit there? clone a working copy out of it) takes it shared, so a daemon never
+copies a mirror that another one is replacing. Waiting for a lock watches the task's abort.
+
+Nothing half-made is ever used: a mirror is cloned into ``<name>.tmp-<pid>`` and renamed into
+place only once complete, so a failed or killed first clone leaves no mirror (leftover ``.tmp-``
+folders are removed by the next daemon that holds the lock). Fetches only add objects and move
+refs, which git does atomically; ``gc.auto`` is off in mirrors so no object a running task's
+clone was made from disappears under it.
+
+Warm path: when the task names a commit the mirror already has, nothing is fetched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from clearml_core.vcs.auth import GitAccess
+from clearml_core.vcs.errors import RevisionNotFoundError, VcsError
+from clearml_core.vcs.git import Git, classify
+
+LOCK_POLL_SEC = 0.05
+HEADS_REFSPEC = "+refs/heads/*:refs/heads/*"
+TAGS_REFSPEC = "+refs/tags/*:refs/tags/*"
+
+
+@dataclass(frozen=True)
+class Revision:
+    """What a task asks for: a commit (full or short hash), else a tag, else a branch, else the
+    repository's default branch."""
+
+    commit: str = ""
+    branch: str = ""
+    tag: str = ""
+
+    def refs(self) -> list[str]:
+        """Names to try in a bare mirror, in order."""
+        if self.commit:
+            return [self.commit]
+        if self.tag:
+            return [f"refs/tags/{self.tag}"]
+        if self.branch:
+            return [f"refs/heads/{self.branch}"]
+        return ["HEAD"]
+
+    def describe(self) -> str:
+        if self.commit:
+            return f"commit {self.commit}"
+        if self.tag:
+            return f"tag {self.tag}"
+        if self.branch:
+            return f"branch {self.branch}"
+        return "the default branch"
+
+
+@dataclass
+class MirrorState:
+    path: Path
+    commit: str
+    created: bool = False
+    fetched: bool = False
+
+
+def resolve(git: Git, repo: Path, names: list[str]) -> str:
+    """The full commit hash the first of ``names`` points to in ``repo``, or ``""``."""
+    for name in names:
+        if name.startswith("-"):  # never an option
+            continue
+        result = git.run("rev-parse", "--verify", "--quiet", f"{name}^{{commit}}", cwd=repo, check=False)
+        if result.ok and result.stdout.strip():
+            return result.stdout.strip()
+    return ""
+
+
+def is_full_hash(text: str) -> bool:
+    return len(text) in (40, 64) and all(c in "0123456789abcdef" for c in text.lower())
+
+
+class FileLock:
+    """``flock`` on a file, shared or exclusive, polled so the wait can be interrupted."""
+
+    def __init__(self, path: Path, check_stop: Callable[[], None] | None = None) -> None:
+        self.path = path
+        self._check_stop = check_stop
+
+    @contextlib.contextmanager
+    def hold(self, *, exclusive: bool) -> Iterator[None]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
+            while True:
+                try:
+                    fcntl.flock(fd, mode | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if self._check_stop is not None:
+                        self._check_stop()
+                    time.sleep(LOCK_POLL_SEC)
+            try:
+                yield
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+
+class VcsCache:
+    """Mirrors under ``root``; see the module docstring."""
+
+    def __init__(self, root: Path, git: Git, *, clone_on_pull_fail: bool = False) -> None:
+        self.root = root.expanduser()
+        self.git = git
+        self.clone_on_pull_fail = clone_on_pull_fail
+
+    def mirror_path(self, access: GitAccess) -> Path:
+        return self.root / access.url.cache_dir_name()
+
+    def lock(self, mirror: Path, check_stop: Callable[[], None] | None = None) -> FileLock:
+        return FileLock(mirror.with_name(mirror.name + ".lock"), check_stop)
+
+    @staticmethod
+    def exists(mirror: Path) -> bool:
+        return (mirror / "HEAD").is_file() and (mirror / "objects").is_dir()
+
+    def ensure(
+        self, access: GitAccess, revision: Revision, check_stop: Callable[[], None] | None = None
+    ) -> MirrorState:
+        """A mirror of ``access.url`` that has ``revision``; fetches only when it must.
+
+        Raises :class:`VcsError` (repository missing, credentials refused, revision gone).
+        """
+        mirror = self.mirror_path(access)
+        lock = self.lock(mirror, check_stop)
+        if revision.commit:
+            with lock.hold(exclusive=False):
+                if self.exists(mirror):
+                    found = resolve(self.git, mirror, revision.refs())
+                    if found:
+                        return MirrorState(mirror, found)
+        with lock.hold(exclusive=True):
+            self._remove_leftovers(mirror)
+            created = False
+            if not self.exists(mirror):
+                self._create(mirror, access)
+                created = True
+            elif revision.commit and (found := resolve(self.git, mirror, revision.refs())):
+                return MirrorState(mirror, found)  # another daemon fetched it meanwhile
+            else:
+                try:
+                    self._fetch(mirror, access)
+                except VcsError:
+                    if not self.clone_on_pull_fail:
+                        raise
+                    self.git.log(f"updating the cached mirror of {access.url} failed; cloning it again")
+                    self._discard(mirror)
+                    self._create(mirror, access)
+                    created = True
+            commit = resolve(self.git, mirror, revision.refs())
+            if not commit and revision.commit and is_full_hash(revision.commit):
+                # a commit no branch or tag holds (a pull request's head): servers may still give it
+                self.git.run(
+                    "fetch",
+                    "--quiet",
+                    access.url.public(),
+                    revision.commit,
+                    cwd=mirror,
+                    access=access,
+                    check=False,
+                )
+                commit = resolve(self.git, mirror, revision.refs())
+            if not commit:
+                raise RevisionNotFoundError(
+                    f"{revision.describe()} is not in {access.url}: it was never pushed there, or it was "
+                    "deleted (force-push, removed branch); push it, or create the task again from a commit "
+                    "the repository has"
+                )
+            return MirrorState(mirror, commit, created=created, fetched=True)
+
+    def _create(self, mirror: Path, access: GitAccess) -> None:
+        staging = mirror.with_name(f"{mirror.name}.tmp-{os.getpid()}")
+        shutil.rmtree(staging, ignore_errors=True)
+        try:
+            result = self.git.run(
+                "clone", "--bare", "--quiet", "--", access.url.public(), str(staging),
+                access=access, check=False, show=True,
+            )  # fmt: skip
+            if not result.ok:
+                raise classify(result, access, "clone")
+            for key, value in (
+                ("remote.origin.fetch", HEADS_REFSPEC),
+                ("gc.auto", "0"),
+                ("core.logAllRefUpdates", "false"),
+            ):
+                self.git.run("config", key, value, cwd=staging)
+            staging.rename(mirror)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def _fetch(self, mirror: Path, access: GitAccess) -> None:
+        result = self.git.run(
+            "fetch", "--quiet", "--prune", "--force", access.url.public(), HEADS_REFSPEC, TAGS_REFSPEC,
+            cwd=mirror, access=access, check=False, show=True,
+        )  # fmt: skip
+        if not result.ok:
+            raise classify(result, access, "fetch")
+
+    def _discard(self, mirror: Path) -> None:
+        doomed = mirror.with_name(f"{mirror.name}.tmp-old-{os.getpid()}")
+        mirror.rename(doomed)
+        shutil.rmtree(doomed, ignore_errors=True)
+
+    def _remove_leftovers(self, mirror: Path) -> None:
+        """``.tmp-`` folders of clones that died (only called with the exclusive lock held)."""
+        for leftover in mirror.parent.glob(f"{mirror.name}.tmp-*"):
+            shutil.rmtree(leftover, ignore_errors=True)
+
+    def clone_out(self, mirror: Path, dest: Path, check_stop: Callable[[], None] | None = None) -> None:
+        """A working copy of the mirror at ``dest`` (objects hard-linked: fast, and independent of
+        the mirror afterwards), without checking anything out yet."""
+        with self.lock(mirror, check_stop).hold(exclusive=False):
+            self.git.run("clone", "--local", "--no-checkout", "--quiet", "--", str(mirror), str(dest))
+
+
+__all__ = ["FileLock", "MirrorState", "Revision", "VcsCache", "is_full_hash", "resolve"]
