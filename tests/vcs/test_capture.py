@@ -101,7 +101,9 @@ def test_store_uncommitted_code_diff_off(clearml_conf: Path, work: Path) -> None
     assert capture_working_copy(work, "train.py", config=config).diff == ""
 
 
-def test_diff_from_remote_carries_unpushed_commits(clearml_conf: Path, tmp_path: Path, upstream: Path, work: Path) -> None:
+def test_diff_from_remote_carries_unpushed_commits(
+    clearml_conf: Path, tmp_path: Path, upstream: Path, work: Path
+) -> None:
     pushed = git("rev-parse", "HEAD", cwd=work)
     (work / "train.py").write_text("print('local commit')\n")
     git("commit", "-q", "-am", "local only", cwd=work)
@@ -118,7 +120,9 @@ def test_diff_from_remote_carries_unpushed_commits(clearml_conf: Path, tmp_path:
     assert files(reproduce(tmp_path, remote)) == files(work)
 
 
-def test_a_working_copy_without_remote_is_a_file_url(clearml_conf: Path, tmp_path: Path, repos: Repos) -> None:
+def test_a_working_copy_without_remote_is_a_file_url(
+    clearml_conf: Path, tmp_path: Path, repos: Repos
+) -> None:
     solo = repos.create("solo", {"tools/run.py": "print('solo')\n"})
     captured = capture_working_copy(solo / "tools", "run.py", config=make_config(clearml_conf, ""))
     assert captured.repository == solo.as_uri()
@@ -148,7 +152,9 @@ def test_no_requirements_file_and_pip_freeze(clearml_conf: Path, repos: Repos) -
         ("work", "/etc/hostname", "not inside the working copy"),
     ],
 )
-def test_mistakes(clearml_conf: Path, tmp_path: Path, work: Path, where: str, script: str, message: str) -> None:
+def test_mistakes(
+    clearml_conf: Path, tmp_path: Path, work: Path, where: str, script: str, message: str
+) -> None:
     folder = work if where == "work" else tmp_path / "outside"
     folder.mkdir(exist_ok=True)
     with pytest.raises(VcsError, match=message):

@@ -132,7 +132,9 @@ def test_a_commit_that_is_gone(tmp_path: Path, repos: Repos, project: Path) -> N
     with pytest.raises(RevisionNotFoundError, match="branch nope"):
         checkout(tmp_path).run(project.as_uri(), tmp_path / "code-b", branch="nope")
     # the mirror itself is fine and serves the next task
-    assert checkout(tmp_path).run(project.as_uri(), tmp_path / "ok", branch="main").commit == repos.head(project)
+    assert checkout(tmp_path).run(project.as_uri(), tmp_path / "ok", branch="main").commit == repos.head(
+        project
+    )
 
 
 def test_a_repository_that_does_not_exist_leaves_no_mirror(tmp_path: Path) -> None:
