@@ -1,0 +1,737 @@
+"""The ``gs`` storage driver: google-cloud-storage clients shared per resolved target.
+
+For each URL the driver works out the bucket and key, the matching ``sdk.google.storage`` entry
+(its project) and *who* (the ``gs`` credential chain), and reuses one ``storage.Client`` per
+distinct (credentials, project, endpoint, pool sizes).
+
+Requests per operation: a small upload is one request (objects up to 8 MiB, also from a stream of
+unknown size, which is probed that far); a larger one is a resumable upload in
+``upload_chunk_size`` chunks. ``open_read`` is one streaming GET, whatever the size: a reader sees
+one generation and holds only the socket's buffer. ``download_file`` is the library's streaming
+download (checksum verified), or with ``download_chunk_size`` set, ranged GETs of that size pinned
+to the first answer's generation.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import io
+import json
+import os
+import tempfile
+import threading
+from collections.abc import Hashable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+import google.auth
+from google.api_core import exceptions as gx
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import storage
+from google.cloud.storage.retry import DEFAULT_RETRY
+
+from clearml_core.credentials.chain import Attempt, Credentials, chain_for
+from clearml_core.storage.driver import (
+    COPY_CHUNK,
+    TEMP_SUFFIX,
+    ByteRange,
+    Capabilities,
+    ObjectInfo,
+    StorageDriver,
+    guess_content_type,
+    write_atomically,
+)
+from clearml_core.storage.errors import (
+    ObjectNotFoundError,
+    StorageError,
+    TransientStorageError,
+    UnsupportedOperationError,
+)
+from clearml_core.storage.url import StorageURL
+from clearml_core_storage_gcs.errors import MissingCredentialsError, missing_credentials_message, translate
+from clearml_core_storage_gcs.resolvers import SCOPES, default_credentials
+from clearml_core_storage_gcs.settings import (
+    SINGLE_REQUEST_LIMIT,
+    GCSSettings,
+    Location,
+    Transfer,
+    emulator_host,
+    locate,
+    settings_for,
+)
+
+if TYPE_CHECKING:
+    from clearml_core.config import Config
+
+READ_CHUNK = 8 * 1024 * 1024
+_BATCH = 100  # the JSON API's batch limit
+_DEFAULT_POOL = 32
+
+
+# -- clients, shared per resolved target ---------------------------------------------------------
+
+
+@dataclass(frozen=True, repr=False)
+class _ClientKey:
+    auth: str
+    identity: str | None
+    """The key file's path, the key's JSON, or None (ADC, anonymous)."""
+    project: str | None
+    endpoint: str | None
+    pool_connections: int | None
+    pool_maxsize: int | None
+
+    def __repr__(self) -> str:  # never show an inline key
+        return f"_ClientKey({self.auth!r}, project={self.project!r}, endpoint={self.endpoint!r})"
+
+
+def google_credentials(key: _ClientKey) -> tuple[Any, str | None]:
+    """The google-auth credentials and the project they carry, for a resolved ``auth``."""
+    if key.auth == "anonymous":
+        return AnonymousCredentials(), None
+    if key.auth == "adc":
+        found = default_credentials()
+        if isinstance(found, str):
+            raise MissingCredentialsError(f"application default credentials are gone ({found})")
+        return found
+    if key.auth == "file":
+        return google.auth.load_credentials_from_file(str(key.identity), scopes=list(SCOPES))
+    info = json.loads(str(key.identity))
+    return google.auth.load_credentials_from_dict(info, scopes=list(SCOPES))
+
+
+class _Clients:
+    """``storage.Client`` objects, one per :class:`_ClientKey`; safe from many threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._clients: dict[_ClientKey, storage.Client] = {}
+
+    def client(self, key: _ClientKey) -> storage.Client:
+        with self._lock:
+            client = self._clients.get(key)
+            if client is None:
+                client = self._clients[key] = self._build(key)
+            return client
+
+    @staticmethod
+    def _build(key: _ClientKey) -> storage.Client:
+        import requests
+
+        credentials, key_project = google_credentials(key)
+        options = {"api_endpoint": key.endpoint} if key.endpoint else None
+        # A project is needed only to create or list buckets; never let the client go looking for one.
+        project = key.project or key_project or "<none>"
+        client = storage.Client(project=project, credentials=credentials, client_options=options)
+        adapter = requests.adapters.HTTPAdapter(
+            pool_connections=key.pool_connections or 10, pool_maxsize=key.pool_maxsize or _DEFAULT_POOL
+        )
+        client._http.mount("https://", adapter)
+        client._http.mount("http://", adapter)
+        return client
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._clients)
+
+    def clear(self) -> None:
+        with self._lock:
+            clients = list(self._clients.values())
+            self._clients.clear()
+        for client in clients:
+            with contextlib.suppress(Exception):
+                client.close()
+
+
+CLIENTS = _Clients()
+
+
+def reset_clients() -> None:
+    CLIENTS.clear()
+
+
+def _tried(attempts: list[Attempt]) -> str:
+    return "; ".join(f"{a.resolver}: {a.note}" if a.note else a.resolver for a in attempts if not a.answered)
+
+
+@dataclass(frozen=True)
+class Target:
+    location: Location
+    credentials: Credentials
+    client_key: _ClientKey
+    transfer: Transfer
+    tried: str
+
+    @property
+    def bucket_name(self) -> str:
+        return self.location.bucket
+
+    @property
+    def key(self) -> str:
+        return self.location.key
+
+    @property
+    def client(self) -> storage.Client:
+        return CLIENTS.client(self.client_key)
+
+    def bucket(self) -> Any:
+        return self.client.bucket(self.bucket_name)
+
+    def blob(self, chunk_size: int | None = None, generation: int | None = None) -> Any:
+        return self.bucket().blob(self.key, chunk_size=chunk_size, generation=generation)
+
+    @property
+    def retry(self) -> Any:
+        return (
+            DEFAULT_RETRY.with_timeout(self.transfer.retry_timeout) if self.transfer.retry_timeout else None
+        )
+
+    @property
+    def timeout(self) -> Any:
+        return self.transfer.timeout
+
+    def fail(self, error: BaseException, what: str) -> Exception:
+        return translate(
+            error,
+            f"{what} {self.location.url}",
+            endpoint=self.client_key.endpoint,
+            principal=self.credentials.get("principal"),
+            auth=self.credentials.get("auth"),
+            tried=self.tried,
+            bucket=self.bucket_name,
+        )
+
+
+class _Ranged(io.RawIOBase):
+    """An object read in ranged GETs of ``chunk`` bytes, all of the first answer's generation."""
+
+    def __init__(
+        self, target: Target, first: bytes, start: int, stop: int | None, chunk: int, generation: Any
+    ):
+        self._target = target
+        self._buffer = memoryview(first)
+        self._next = start + len(first)
+        self._stop = stop
+        self._chunk = chunk
+        self._generation = int(generation) if generation else None
+        self._done = len(first) < chunk or (stop is not None and self._next >= stop)
+
+    def readable(self) -> bool:
+        return True
+
+    def _fetch(self) -> None:
+        end = self._next + self._chunk
+        if self._stop is not None:
+            end = min(end, self._stop)
+        blob = self._target.blob(generation=self._generation)
+        try:
+            data = blob.download_as_bytes(
+                start=self._next,
+                end=end - 1,
+                checksum=None,
+                timeout=self._target.timeout,
+                retry=self._target.retry,
+            )
+        except gx.RequestRangeNotSatisfiable:
+            data = b""
+        except gx.NotFound as error:
+            raise self._target.fail(error, "read (the object changed while it was read)") from None
+        except Exception as error:
+            raise self._target.fail(error, "read") from None
+        if self._generation and blob.generation and int(blob.generation) != self._generation:
+            # a server that ignored the generation asked for: never mix two versions
+            raise TransientStorageError(
+                f"cannot read {self._target.location.url}: the object changed while it was read"
+            )
+        requested = end - self._next
+        self._buffer = memoryview(data)
+        self._next += len(data)
+        self._done = len(data) < requested or (self._stop is not None and self._next >= self._stop)
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        if not self._buffer:
+            if self._done:
+                return 0
+            self._fetch()
+            if not self._buffer:
+                return 0
+        count = min(len(view), len(self._buffer))
+        view[:count] = self._buffer[:count]
+        self._buffer = self._buffer[count:]
+        return count
+
+
+class _Response(io.RawIOBase):
+    """A streaming ``requests`` response as a raw stream (None: an empty range); read errors are
+    storage errors."""
+
+    def __init__(self, response: Any, target: Target) -> None:
+        self._response = response
+        self._target = target
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._response is None:
+            return 0
+        view = memoryview(buffer).cast("B")
+        try:
+            data = self._response.raw.read(len(view), decode_content=True)
+        except Exception as error:
+            raise self._target.fail(error, "read") from error
+        view[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed and self._response is not None:
+            with contextlib.suppress(Exception):
+                self._response.close()
+        super().close()
+
+
+class _Prefixed(io.RawIOBase):
+    """``head`` bytes, then the rest of ``stream``: an upload of unknown size after its probe."""
+
+    def __init__(self, head: bytes, stream: BinaryIO) -> None:
+        self._head = memoryview(head)
+        self._stream = stream
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        if self._head:
+            count = min(len(view), len(self._head))
+            view[:count] = self._head[:count]
+            self._head = self._head[count:]
+            return count
+        data = self._stream.read(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+
+def _read_upto(stream: BinaryIO, limit: int) -> bytes:
+    chunks = []
+    left = limit
+    while left > 0:
+        chunk = stream.read(min(left, COPY_CHUNK))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def _timestamp(value: Any) -> float | None:
+    return value.timestamp() if isinstance(value, dt.datetime) else None
+
+
+class GCSDriver(StorageDriver):
+    """Google Cloud Storage and emulators that speak its JSON API."""
+
+    capabilities = Capabilities(
+        ranges=True,
+        server_side_copy=True,
+        streaming_upload=True,
+        atomic_write=True,
+        listing=True,
+        listing_is_consistent=True,
+        content_type=True,
+        etag=True,
+        mtime=True,
+        metadata=True,
+        directories=False,
+        presign=True,
+    )
+
+    def __init__(self, config: Config, url: StorageURL) -> None:
+        super().__init__(config, url)
+        self._settings: GCSSettings = settings_for(config)
+        self._targets: dict[Hashable, Target] = {}
+        self._lock = threading.Lock()
+
+    # -- resolution -----------------------------------------------------------------------------
+    def target(self, url: StorageURL) -> Target:
+        location = locate(url)
+        entry = self._settings.match(location)
+        scope = (location.bucket, entry.index if entry else None)
+        with self._lock:
+            cached = self._targets.get(scope)
+        if cached is None:
+            resolution = chain_for(url.scheme).explain(url, self.config)
+            credentials = resolution.credentials
+            tried = _tried(resolution.attempts)
+            if credentials is None:
+                raise MissingCredentialsError(missing_credentials_message(url, tried, location.bucket))
+            auth = str(credentials.get("auth"))
+            identity = (
+                credentials.get("credentials_file") if auth == "file" else credentials.get("credential")
+            )
+            transfer = self._settings.transfer
+            client_key = _ClientKey(
+                auth=auth,
+                identity=identity if auth in ("file", "inline") else None,
+                project=self._settings.project_for(entry, os.environ),
+                endpoint=emulator_host(),
+                pool_connections=transfer.pool_connections,
+                pool_maxsize=transfer.pool_maxsize,
+            )
+            cached = Target(location, credentials, client_key, transfer, tried)
+            with self._lock:
+                self._targets[scope] = cached
+        if cached.location != location:
+            cached = Target(location, cached.credentials, cached.client_key, cached.transfer, cached.tried)
+        return cached
+
+    @classmethod
+    def describe(cls, url: StorageURL, config: Config) -> dict[str, Any]:
+        """The fields ``storage resolve`` prints for a ``gs://`` URL (never a secret; no request sent)."""
+        settings = settings_for(config)
+        location = locate(url)
+        entry = settings.match(location)
+        resolution = chain_for(url.scheme).explain(url, config)
+        credentials = resolution.credentials
+        transfer = settings.transfer
+        endpoint = emulator_host()
+        return {
+            "backend": "gs",
+            "resolver": resolution.resolver,
+            "source": resolution.source,
+            "bucket": location.bucket,
+            "key": location.key,
+            "endpoint_url": endpoint,
+            "endpoint_source": "env STORAGE_EMULATOR_HOST" if endpoint else None,
+            "auth": credentials.get("auth") if credentials is not None else None,
+            "credentials_file": credentials.get("credentials_file") if credentials is not None else None,
+            "principal": credentials.get("principal") if credentials is not None else None,
+            "project": settings.project_for(entry, os.environ),
+            "entry": entry.name if entry is not None else None,
+            "upload_chunk_size": transfer.upload_chunk_size,
+            "download_chunk_size": transfer.download_chunk_size,
+            "timeout": transfer.timeout,
+        }
+
+    # -- reads ---------------------------------------------------------------------------------
+    def open_read(self, url: StorageURL, byte_range: ByteRange | None = None) -> BinaryIO:
+        target = self.target(url)
+        self._check_key(target)
+        start, stop = 0, None
+        if byte_range is not None:
+            start, stop = byte_range
+            if start < 0 or (stop is not None and stop < start):
+                raise ValueError(f"invalid byte range {byte_range!r}")
+            if stop is not None and stop == start:
+                self.stat(url)  # an empty range of an object that must still exist
+                return io.BytesIO(b"")
+        return io.BufferedReader(_Response(self._media_get(target, start, stop), target), COPY_CHUNK)
+
+    @staticmethod
+    def _media_get(target: Target, start: int, stop: int | None) -> Any:
+        """One streaming GET of the object's bytes (the JSON API's media download), range optional.
+
+        One request however large the object: a reader sees one generation, and holds only the
+        socket's buffer in memory. Raises at once (404 → ObjectNotFoundError), not on the first read.
+        """
+        client = target.client
+        url = f"{client.api_endpoint}/download/storage/v1{target.blob().path}?alt=media"
+        headers = {}
+        if start or stop is not None:
+            headers["Range"] = f"bytes={start}-{'' if stop is None else stop - 1}"
+
+        def get() -> Any:
+            response = client._http.get(url, headers=headers, stream=True, timeout=target.timeout)
+            if response.status_code >= 400 and response.status_code != 416:
+                try:
+                    raise gx.from_http_response(response)
+                finally:
+                    response.close()
+            return response
+
+        try:
+            response = target.retry(get)() if target.retry else get()
+        except Exception as error:
+            raise target.fail(error, "read") from None
+        if response.status_code == 416:  # the range starts past the end of an existing object
+            response.close()
+            return None
+        return response
+
+    def _ranged_download(self, target: Target, destination: Path) -> int:
+        """``download_chunk_size`` ranges one after the other, pinned to the first one's generation."""
+        chunk = int(target.transfer.download_chunk_size or READ_CHUNK)
+        blob = target.blob()
+        try:
+            first = blob.download_as_bytes(
+                start=0, end=chunk - 1, checksum=None, timeout=target.timeout, retry=target.retry
+            )
+        except gx.RequestRangeNotSatisfiable:
+            first = b""
+        except Exception as error:
+            raise target.fail(error, "download") from None
+        reader = _Ranged(target, first, 0, None, chunk, blob.generation)
+        return write_atomically(destination, io.BufferedReader(reader, COPY_CHUNK))
+
+    def download_file(
+        self,
+        url: StorageURL,
+        local_path: str | os.PathLike[str],
+        *,
+        byte_range: ByteRange | None = None,
+    ) -> int:
+        if byte_range is not None:
+            return super().download_file(url, local_path, byte_range=byte_range)
+        target = self.target(url)
+        self._check_key(target)
+        destination = Path(local_path)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        if target.transfer.download_chunk_size:
+            return self._ranged_download(target, destination)
+        blob = target.blob()
+        fd, temp_name = tempfile.mkstemp(
+            prefix=f".{destination.name[:64]}.", suffix=TEMP_SUFFIX, dir=destination.parent
+        )
+        try:
+            with os.fdopen(fd, "wb") as out:
+                try:
+                    blob.download_to_file(out, timeout=target.timeout, retry=target.retry)
+                except Exception as error:
+                    raise target.fail(error, "download") from None
+                written = out.tell()
+            os.replace(temp_name, destination)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temp_name)
+            raise
+        return written
+
+    def stat(self, url: StorageURL) -> ObjectInfo:
+        target = self.target(url)
+        self._check_key(target)
+        try:
+            blob = target.bucket().get_blob(target.key, timeout=target.timeout, retry=target.retry)
+        except Exception as error:
+            raise target.fail(error, "stat") from None
+        if blob is None:
+            raise ObjectNotFoundError(f"cannot stat {url}: no such object")
+        return ObjectInfo(
+            url=url,
+            size=int(blob.size or 0),
+            mtime=_timestamp(blob.updated),
+            etag=str(blob.etag or "").strip('"') or None,
+            content_type=blob.content_type,
+            metadata=dict(blob.metadata or {}),
+        )
+
+    def list(self, url: StorageURL, *, recursive: bool = False) -> Iterator[ObjectInfo]:
+        folder = url.as_folder()
+        target = self.target(folder)
+        prefix = target.key
+        in_url = folder.path[: len(folder.path) - len(prefix)] if prefix else folder.path
+        try:
+            blobs = target.client.list_blobs(
+                target.bucket_name,
+                prefix=prefix or None,
+                delimiter=None if recursive else "/",
+                timeout=target.timeout,
+                retry=target.retry,
+            )
+            for page in blobs.pages:
+                for blob in page:
+                    if blob.name.endswith("/"):
+                        continue  # a folder placeholder (the console's "create folder"), not an object
+                    yield ObjectInfo(
+                        url=folder.with_path(in_url + blob.name),
+                        size=int(blob.size or 0),
+                        mtime=_timestamp(blob.updated),
+                        etag=str(blob.etag or "").strip('"') or None,
+                    )
+                for sub in getattr(page, "prefixes", ()):
+                    yield ObjectInfo(url=folder.with_path(in_url + sub), is_dir=True)
+        except StorageError:
+            raise
+        except Exception as error:
+            raise target.fail(error, "list") from None
+
+    # -- writes --------------------------------------------------------------------------------
+    def upload_stream(
+        self,
+        stream: BinaryIO,
+        url: StorageURL,
+        *,
+        size: int | None = None,
+        content_type: str | None = None,
+        extra: Mapping[str, str] | None = None,
+    ) -> None:
+        target = self.target(url)
+        self._check_key(target)
+        data: Any = stream
+        if size is None:
+            head = _read_upto(stream, SINGLE_REQUEST_LIMIT + 1)
+            if len(head) <= SINGLE_REQUEST_LIMIT:
+                data, size = io.BytesIO(head), len(head)
+            else:
+                data = io.BufferedReader(_Prefixed(head, stream), COPY_CHUNK)
+        self._upload(target, data, size, content_type or guess_content_type(url), extra)
+
+    def upload_file(
+        self,
+        local_path: str | os.PathLike[str],
+        url: StorageURL,
+        *,
+        content_type: str | None = None,
+        extra: Mapping[str, str] | None = None,
+    ) -> None:
+        target = self.target(url)
+        self._check_key(target)
+        path = Path(local_path)
+        try:
+            stream = path.open("rb")
+        except FileNotFoundError:
+            raise ObjectNotFoundError(f"cannot upload {path}: no such file") from None
+        with stream:
+            size = os.fstat(stream.fileno()).st_size
+            self._upload(target, stream, size, content_type or guess_content_type(url), extra)
+
+    def _upload(
+        self,
+        target: Target,
+        data: Any,
+        size: int | None,
+        content_type: str | None,
+        extra: Mapping[str, str] | None,
+    ) -> None:
+        blob = target.blob(chunk_size=target.transfer.upload_chunk_size)
+        if extra:
+            blob.metadata = {str(k): str(v) for k, v in extra.items()}
+        try:
+            blob.upload_from_file(
+                data,
+                size=size,
+                content_type=content_type,
+                rewind=False,
+                timeout=target.timeout,
+                retry=target.retry,
+            )
+        except Exception as error:
+            raise target.fail(error, "upload") from None
+
+    def delete(self, url: StorageURL) -> None:
+        target = self.target(url)
+        self._check_key(target)
+        try:
+            target.blob().delete(timeout=target.timeout, retry=target.retry)
+        except Exception as error:
+            raise target.fail(error, "delete") from None
+
+    def delete_folder(self, url: StorageURL) -> int:
+        folder = url.as_folder()
+        target = self.target(folder)
+        names = [self.target(info.url).key for info in self.list(folder, recursive=True)]
+        bucket = target.bucket()
+        count = 0
+        for start in range(0, len(names), _BATCH):
+            batch_names = names[start : start + _BATCH]
+            try:
+                with target.client.batch(raise_exception=False) as batch:
+                    for name in batch_names:
+                        bucket.blob(name).delete(timeout=target.timeout)
+            except Exception as error:
+                raise target.fail(error, "delete the folder") from None
+            for name, response in zip(batch_names, batch._responses, strict=False):
+                status = int(getattr(response, "status_code", 0) or 0)
+                if 200 <= status < 300:
+                    count += 1
+                elif status != 404:
+                    raise StorageError(f"cannot delete {name!r} in the folder {folder}: answered {status}")
+        return count
+
+    def copy(self, src: StorageURL, dst: StorageURL) -> None:
+        source, target = self.target(src), self.target(dst)
+        self._check_key(source)
+        self._check_key(target)
+        if source.client_key != target.client_key:
+            super().copy(src, dst)  # two sets of credentials: the bytes pass through this machine
+            return
+        destination = target.blob()
+        token = None
+        try:
+            while True:  # a rewrite may need several calls for a large object across locations
+                token, _done, _total = destination.rewrite(
+                    source.blob(), token=token, timeout=target.timeout, retry=target.retry
+                )
+                if token is None:
+                    return
+        except Exception as error:
+            raise source.fail(error, f"copy to {dst}") from None
+
+    # -- presigned URLs ------------------------------------------------------------------------
+    def presign(self, url: StorageURL, *, method: str = "get", expires: int = 3600) -> str:
+        method = method.lower()
+        if method not in ("get", "put"):
+            raise UnsupportedOperationError(f"presigned GCS URLs are for get or put, not {method!r}")
+        if not 0 < expires <= 7 * 24 * 3600:
+            raise UnsupportedOperationError(
+                f"presigned GCS URLs expire after 1 second to 7 days (604800 s), not {expires} s"
+            )
+        target = self.target(url)
+        self._check_key(target)
+        if target.client_key.auth == "anonymous":
+            raise UnsupportedOperationError(
+                f"cannot presign {url}: the requests go without credentials; signing needs a "
+                "service-account key (credentials_json, GOOGLE_APPLICATION_CREDENTIALS) or a service "
+                "account from the metadata server"
+            )
+        credentials, _project = google_credentials(target.client_key)
+        options: dict[str, Any] = {}
+        if not hasattr(credentials, "sign_bytes") or not getattr(credentials, "signer_email", None):
+            # metadata-server / impersonated credentials: Google signs for us (IAM signBlob)
+            import google.auth.transport.requests
+
+            email = getattr(credentials, "service_account_email", None)
+            if not email:
+                raise UnsupportedOperationError(
+                    f"cannot presign {url}: {self._describe_auth(target)} cannot sign; use a service-account "
+                    "key (credentials_json or GOOGLE_APPLICATION_CREDENTIALS)"
+                )
+            try:
+                credentials.refresh(google.auth.transport.requests.Request())
+            except Exception as error:
+                raise target.fail(error, "presign") from None
+            options = {"service_account_email": email, "access_token": credentials.token}
+        try:
+            return str(
+                target.blob().generate_signed_url(
+                    version="v4",
+                    expiration=dt.timedelta(seconds=expires),
+                    method=method.upper(),
+                    credentials=credentials,
+                    api_access_endpoint=target.client_key.endpoint,
+                    **options,
+                )
+            )
+        except Exception as error:
+            raise target.fail(error, "presign") from None
+
+    # -- helpers -------------------------------------------------------------------------------
+    @staticmethod
+    def _describe_auth(target: Target) -> str:
+        return f"the {target.credentials.get('auth')} credentials ({target.credentials.source})"
+
+    @staticmethod
+    def _check_key(target: Target) -> None:
+        if not target.key:
+            raise ObjectNotFoundError(
+                f"{target.location.url} names the bucket {target.bucket_name!r}, not an object in it"
+            )
+
+    def close(self) -> None:
+        with self._lock:
+            self._targets.clear()
+
+
+__all__ = ["CLIENTS", "GCSDriver", "google_credentials", "reset_clients"]

@@ -1,0 +1,93 @@
+"""A tiny counting reverse proxy: every request the client sends, seen at the server side.
+
+Put it in front of the GCS emulator and point the driver at it; ``requests`` lists ``(method, path, query)``
+of each request in arrival order. Bodies are forwarded whole (the tests send small objects).
+"""
+
+from __future__ import annotations
+
+import http.client
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "upgrade", "te"}
+
+
+class CountingProxy:
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream_port = upstream_port
+        self.requests: list[tuple[str, str, str]] = []
+        self._lock = threading.Lock()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: object) -> None:
+                return
+
+            def _forward(self) -> None:
+                parts = urlsplit(self.path)
+                with proxy._lock:
+                    proxy.requests.append((self.command, parts.path, parts.query))
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                upstream = http.client.HTTPConnection("127.0.0.1", proxy.upstream_port, timeout=60)
+                try:
+                    upstream.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
+                    for name, value in self.headers.items():
+                        if name.lower() not in _HOP_BY_HOP:
+                            upstream.putheader(name, value)
+                    upstream.endheaders(body or None)
+                    response = upstream.getresponse()
+                    data = response.read()
+                    self.send_response_only(response.status, response.reason)
+                    for name, value in response.getheaders():
+                        if name.lower() not in _HOP_BY_HOP and name.lower() != "content-length":
+                            self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    if self.command != "HEAD":
+                        self.wfile.write(data)
+                finally:
+                    upstream.close()
+
+            do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _forward
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.port = int(self._server.server_address[1])
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def netloc(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> CountingProxy:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=10)
+
+    def reset(self) -> None:
+        with self._lock:
+            self.requests.clear()
+
+    def methods(self) -> list[str]:
+        with self._lock:
+            return [method for method, _path, _query in self.requests]
+
+
+@contextmanager
+def counting_proxy(upstream_port: int) -> Iterator[CountingProxy]:
+    proxy = CountingProxy(upstream_port).start()
+    try:
+        yield proxy
+    finally:
+        proxy.stop()
