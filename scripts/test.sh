@@ -6,6 +6,11 @@ cd "$(dirname "$0")/.."
 source scripts/ensure-uv.sh
 
 uv sync --all-packages --quiet
+# Azurite (the Azure Blob stand-in the Azure plugin's tests start) comes from npm, into a
+# project-local folder, only when it is not there yet.
+if [ ! -x .local/node/node_modules/.bin/azurite-blob ]; then
+    npm install --prefix .local/node --no-audit --no-fund --loglevel=error azurite
+fi
 uv run --no-sync ruff check .
 uv run --no-sync ruff format --check .
 uv run --no-sync mypy
