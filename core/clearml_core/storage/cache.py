@@ -704,9 +704,9 @@ class Cache:
                     if row is not None and row.created >= requested:
                         self.lookup(path)
                         return path
+            # A download killed mid-way leaves this partial file; the next download of the entry
+            # overwrites it, and ``cache clear`` sweeps the ones never asked for again.
             partial = path.parent / f"{PARTIAL_PREFIX}{name}"
-            now = time.time()
-            self.index.upsert(EntryRow(context_name, name, 0, now, now, None, url))
             try:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(partial)  # left by a download that was killed

@@ -1,0 +1,435 @@
+"""clearml-core's StorageManager against ClearML's, side by side, on one machine in one run.
+
+ClearML's ``clearml`` package goes into a separate virtual environment that this script makes
+itself (``uv venv`` + ``uv pip install clearml``, under ``.local/``), so the project's own
+environment never holds it. Both libraries talk to the same HTTP file server on 127.0.0.1 (the
+test suite's, run in this process; every client runs in its own process). Targets:
+
+(a) ``python -c "from clearml_core import StorageManager"`` ≤ 0.1x ``from clearml import StorageManager``
+(b) a cache hit of ``get_local_copy`` ≤ 0.5x ClearML's, per call
+(c) a cache miss with 5,000 entries cached ≤ 1.2x the miss with 100 cached, and the miss ≤ 1.1x
+    a bare download of the same object with the backend's driver (``download_file``)
+(d) 8 processes asking at once for one uncached 50 MB object: 1 request reaches the server and
+    all 8 get identical files
+
+Run: ``uv run python benchmarks/storage_local.py`` (add ``--quick`` for a smoke run). Prints a
+table with PASS/FAIL per target; exits 1 when one fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.storage.fileserver import FileServer  # noqa: E402
+
+BASELINE_VENV = ROOT / ".local" / "bench-clearml"
+CLEARML_CONF = """\
+api {
+  api_server: "http://127.0.0.1:9"
+  web_server: "http://127.0.0.1:9"
+  files_server: "http://127.0.0.1:9"
+  credentials { access_key: "benchmark", secret_key: "benchmark" }
+}
+"""
+
+
+# -- the two sides ------------------------------------------------------------------------------
+
+
+class Side:
+    """One library: its interpreter, its import line and an isolated home per run."""
+
+    def __init__(self, label: str, python: str, module: str, work: Path) -> None:
+        self.label = label
+        self.python = python
+        self.module = module
+        self.work = work
+        self._runs = 0
+
+    def env(self) -> dict[str, str]:
+        """A fresh HOME (and cache) for every run, so no run sees another's cache."""
+        self._runs += 1
+        home = self.work / f"{self.label}-home-{self._runs}"
+        home.mkdir(parents=True)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("CLEARML", "PYTHON"))}
+        env["HOME"] = str(home)
+        if self.module == "clearml":
+            (home / "clearml.conf").write_text(CLEARML_CONF)
+            env["CLEARML_OFFLINE_MODE"] = "1"  # no server to talk to; storage works offline
+        else:
+            env["CLEARML_CACHE_DIR"] = str(home / "cache")
+        return env
+
+    def run(self, code: str, *args: str, env: dict[str, str] | None = None) -> str:
+        completed = subprocess.run(
+            [self.python, "-c", code, *args],
+            env=env or self.env(),
+            capture_output=True,
+            text=True,
+            timeout=1800,
+            check=False,
+        )
+        if completed.returncode != 0:
+            sys.exit(f"{self.label} failed ({completed.returncode}):\n{completed.stderr[-3000:]}")
+        return completed.stdout
+
+    def popen(self, code: str, *args: str, env: dict[str, str]) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [self.python, "-c", code, *args],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+
+def baseline_python(venv: Path, install: bool) -> tuple[str, str]:
+    """ClearML's interpreter (installing it on first use) and ClearML's version."""
+    python = venv / "bin" / "python"
+    if not python.exists():
+        if not install:
+            sys.exit(f"no baseline environment at {venv}; run without --no-install to create it")
+        uv = shutil.which("uv")
+        if uv is None:
+            sys.exit("uv is needed to build the baseline environment (pip install uv)")
+        print(f"installing ClearML into {venv} (once) …", file=sys.stderr)
+        subprocess.run([uv, "venv", "-q", "--python", sys.executable, str(venv)], check=True)
+        subprocess.run(
+            [uv, "pip", "install", "-q", "--python", str(python), "clearml"],
+            check=True,
+        )
+    version = subprocess.run(
+        [str(python), "-c", "import importlib.metadata as m; print(m.version('clearml'))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    return str(python), version
+
+
+# -- the measurements ---------------------------------------------------------------------------
+
+
+def import_time(sides: Sequence[Side], runs: int) -> dict[str, float]:
+    """Median wall time of ``python -c "from X import StorageManager"``, runs interleaved."""
+    times: dict[str, list[float]] = {side.label: [] for side in sides}
+    envs = {side.label: side.env() for side in sides}
+    for i in range(runs + 2):
+        for side in sides:
+            start = time.perf_counter()
+            side.run(f"from {side.module} import StorageManager", env=envs[side.label])
+            if i >= 2:  # two warm-up rounds
+                times[side.label].append(time.perf_counter() - start)
+    return {label: statistics.median(values) for label, values in times.items()}
+
+
+HIT = """
+import sys, time
+from {module} import StorageManager
+url, calls = sys.argv[1], int(sys.argv[2])
+assert StorageManager.get_local_copy(url)
+rounds = []
+for _ in range(5):
+    start = time.perf_counter()
+    for _ in range(calls):
+        StorageManager.get_local_copy(url)
+    rounds.append((time.perf_counter() - start) / calls)
+print(sorted(rounds)[2])
+"""
+
+
+def hit_time(side: Side, url: str, calls: int) -> float:
+    return float(side.run(HIT.format(module=side.module), url, str(calls)).strip())
+
+
+POPULATE = """
+import sys
+from {module} import StorageManager
+base, cached = sys.argv[1], int(sys.argv[2])
+StorageManager.set_cache_file_limit(cached + 1000)
+for i in range(cached):
+    assert StorageManager.get_local_copy(f"{{base}}small/{{i}}.bin")
+"""
+
+MISS = """
+import json, os, sys, time
+from {module} import StorageManager
+base, cached, first, count, bare_dir = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+StorageManager.set_cache_file_limit(cached + 1000)
+{bare_setup}
+miss, bare = [], []
+for i in range(first, first + count):
+    url = f"{{base}}big/{{i}}.bin"
+    order = (0, 1) if i % 2 else (1, 0)
+    for which in order:
+        start = time.perf_counter()
+        if which == 0:
+            assert StorageManager.get_local_copy(url)
+            miss.append(time.perf_counter() - start)
+        else:
+            {bare_call}
+            bare.append(time.perf_counter() - start)
+print(json.dumps({{"miss": miss, "bare": bare}}))
+"""
+
+OURS_BARE_SETUP = """
+from clearml_core.storage.backends import driver_for
+from clearml_core.storage.url import parse_url
+driver = driver_for(parse_url(base))
+"""
+OURS_BARE_CALL = 'driver.download_file(parse_url(url), os.path.join(bare_dir, f"{i}.bin"))'
+
+
+class MissRun:
+    """One cache (a home of its own) with ``cached`` entries, missed ``objects`` at a time."""
+
+    def __init__(self, side: Side, base: str, cached: int, bare: bool) -> None:
+        self.side = side
+        self.base = base
+        self.cached = cached
+        self.bare = bare
+        self.env = side.env()
+        self.miss: list[float] = []
+        self.ratios: list[float] = []
+        side.run(POPULATE.format(module=side.module), base, str(cached), env=self.env)
+
+    def measure(self, first: int, count: int) -> None:
+        work = Path(tempfile.mkdtemp(dir=self.side.work, prefix="bare-"))
+        code = MISS.format(
+            module=self.side.module,
+            bare_setup=OURS_BARE_SETUP if self.bare else "",
+            bare_call=OURS_BARE_CALL if self.bare else "pass",
+        )
+        out = self.side.run(
+            code, self.base, str(self.cached), str(first), str(count), str(work), env=self.env
+        )
+        shutil.rmtree(work, ignore_errors=True)
+        result = json.loads(out)
+        self.miss += result["miss"]
+        # each miss against the bare download run right before or after it, under the same load
+        self.ratios += [m / b for m, b in zip(result["miss"], result["bare"], strict=False)]
+
+
+def miss_scaling(
+    side: Side, base: str, many: int, objects: int, rounds: int, bare: bool
+) -> tuple[MissRun, MissRun]:
+    """Misses with 100 and with ``many`` entries cached, measured in alternating rounds."""
+    few_run = MissRun(side, base, 100, bare)
+    many_run = MissRun(side, base, many, bare)
+    for r in range(rounds):
+        for run in (few_run, many_run) if r % 2 == 0 else (many_run, few_run):
+            run.measure(r * objects, objects)
+    return few_run, many_run
+
+
+MANY = """
+import hashlib, os, sys, time
+from {module} import StorageManager
+url, go = sys.argv[1], sys.argv[2]
+while not os.path.exists(go):
+    time.sleep(0.001)
+path = StorageManager.get_local_copy(url)
+digest = hashlib.sha256()
+with open(path, "rb") as stream:
+    for chunk in iter(lambda: stream.read(1 << 20), b""):
+        digest.update(chunk)
+print(path, digest.hexdigest())
+"""
+
+
+def many_processes(
+    side: Side, server: FileServer, url: str, path: str, processes: int
+) -> tuple[int, list[str]]:
+    """(GET requests the server saw for ``path``, each process's sha256 of what it got)."""
+    env = side.env()
+    go = Path(env["HOME"]) / "go"
+    with server.lock:
+        before = sum(1 for method, p, _r in server.requests if method == "GET" and p == path)
+    procs = [side.popen(MANY.format(module=side.module), url, str(go), env=env) for _ in range(processes)]
+    time.sleep(3.0)  # every interpreter imports and waits at the line
+    go.touch()
+    digests = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=600)
+        if proc.returncode != 0:
+            sys.exit(f"{side.label}: a process failed:\n{err[-3000:]}")
+        digests.append(out.split()[-1])
+    with server.lock:
+        after = sum(1 for method, p, _r in server.requests if method == "GET" and p == path)
+    return after - before, digests
+
+
+# -- the report ---------------------------------------------------------------------------------
+
+
+def _ms(value: float) -> str:
+    return f"{value * 1e3:.2f} ms"
+
+
+def _us(value: float) -> str:
+    return f"{value * 1e6:.1f} µs"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--baseline-venv", type=Path, default=BASELINE_VENV, help="where ClearML is installed"
+    )
+    parser.add_argument(
+        "--no-install", action="store_true", help="fail instead of creating the baseline venv"
+    )
+    parser.add_argument("--quick", action="store_true", help="fewer runs and entries (a smoke run)")
+    parser.add_argument("--object-mb", type=float, default=4.0, help="size of the objects missed in (c)")
+    args = parser.parse_args(argv)
+
+    runs = 5 if args.quick else 15
+    cached_many = 500 if args.quick else 5000
+    objects = 4 if args.quick else 10
+    rounds = 2 if args.quick else 4
+    hit_calls = 2000 if args.quick else 20000
+
+    clearml_python, clearml_version = baseline_python(args.baseline_venv, not args.no_install)
+    work = Path(tempfile.mkdtemp(prefix="clearml-core-bench-"))
+    ours = Side("clearml-core", sys.executable, "clearml_core", work)
+    theirs = Side("ClearML", clearml_python, "clearml", work)
+    server = FileServer(work / "served")
+    import threading
+
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    rows: list[tuple[str, str, str, str, str, bool]] = []
+    try:
+        root = work / "served"
+        (root / "small").mkdir(parents=True)
+        (root / "big").mkdir()
+        for i in range(cached_many):
+            (root / "small" / f"{i}.bin").write_bytes(os.urandom(1024))
+        size = int(args.object_mb * 1024 * 1024)
+        for i in range(objects * rounds):
+            (root / "big" / f"{i}.bin").write_bytes(os.urandom(size))
+        (root / "hit.bin").write_bytes(os.urandom(1024 * 1024))
+        (root / "fifty.bin").write_bytes(os.urandom(50 * 1024 * 1024))
+        base = server.url
+
+        print(f"(a) import time, {runs} interleaved runs …", file=sys.stderr)
+        imports = import_time([ours, theirs], runs)
+        ratio = imports[ours.label] / imports[theirs.label]
+        rows.append(
+            (
+                "(a) from … import StorageManager",
+                f"{imports[ours.label]:.3f} s",
+                f"{imports[theirs.label]:.3f} s",
+                f"{ratio:.3f}",
+                "≤ 0.10",
+                ratio <= 0.10,
+            )
+        )
+
+        print("(b) cache hits …", file=sys.stderr)
+        our_hit = statistics.median(hit_time(ours, base + "hit.bin", hit_calls) for _ in range(3))
+        their_hit = statistics.median(
+            hit_time(theirs, base + "hit.bin", max(200, hit_calls // 10)) for _ in range(3)
+        )
+        ratio = our_hit / their_hit
+        rows.append(
+            (
+                "(b) get_local_copy, cache hit",
+                _us(our_hit),
+                _us(their_hit),
+                f"{ratio:.3f}",
+                "≤ 0.50",
+                ratio <= 0.5,
+            )
+        )
+
+        print(f"(c) misses with 100 and {cached_many} entries cached …", file=sys.stderr)
+        few, many = miss_scaling(ours, base, cached_many, objects, rounds, bare=True)
+        their_few, their_many = miss_scaling(theirs, base, cached_many, objects, rounds, bare=False)
+        med = statistics.median
+        scaling = med(many.miss) / med(few.miss)
+        their_scaling = med(their_many.miss) / med(their_few.miss)
+        rows.append(
+            (
+                f"(c) miss, {cached_many} vs 100 cached ({args.object_mb:g} MB)",
+                f"{_ms(med(many.miss))} / {_ms(med(few.miss))}",
+                f"{_ms(med(their_many.miss))} / {_ms(med(their_few.miss))} = {their_scaling:.2f}",
+                f"{scaling:.3f}",
+                "≤ 1.20",
+                scaling <= 1.2,
+            )
+        )
+        overhead = med(few.ratios + many.ratios)
+        rows.append(
+            (
+                "(c) miss vs bare download_file",
+                f"{_ms(med(few.miss + many.miss))} per miss",
+                "",
+                f"{overhead:.3f}",
+                "≤ 1.10",
+                overhead <= 1.1,
+            )
+        )
+
+        print("(d) 8 processes, one 50 MB object …", file=sys.stderr)
+        expected = hashlib.sha256((root / "fifty.bin").read_bytes()).hexdigest()
+        requests, digests = many_processes(ours, server, base + "fifty.bin", "/fifty.bin", 8)
+        their_requests, their_digests = many_processes(theirs, server, base + "fifty.bin", "/fifty.bin", 8)
+        identical = all(d == expected for d in digests)
+        their_identical = sum(d == expected for d in their_digests)
+        rows.append(
+            (
+                "(d) 8 processes, one 50 MB object",
+                f"{requests} request, {sum(d == expected for d in digests)}/8 identical",
+                f"{their_requests} requests, {their_identical}/8 identical",
+                "",
+                "1 request, 8/8",
+                requests == 1 and identical,
+            )
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+        shutil.rmtree(work, ignore_errors=True)
+
+    print()
+    print(
+        f"storage benchmark: clearml-core vs ClearML {clearml_version}, python {platform.python_version()}, "
+        f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs"
+    )
+    headers = ("target", "clearml-core", f"ClearML {clearml_version}", "ratio", "goal", "result")
+    table = [headers, *[(*row[:5], "PASS" if row[5] else "FAIL") for row in rows]]
+    widths = [max(len(r[i]) for r in table) for i in range(len(headers))]
+    for row in table:
+        print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+    print(
+        textwrap.dedent(
+            f"""
+            (a) median of {runs} interleaved runs each; (b) median of 3 processes x 5 rounds;
+            (c) {rounds} alternating rounds of {objects} misses of {args.object_mb:g} MB objects per cache size;
+                the miss/bare ratio is the median of each miss over the bare download made right next to
+                it; ClearML's column shows its own scaling for comparison;
+            (d) GET requests counted at the server; files compared by sha256 with the source.
+            """
+        ).rstrip()
+    )
+    return 0 if all(row[5] for row in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
