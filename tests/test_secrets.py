@@ -13,7 +13,11 @@ from clearml_core.cli.main import execute
 from clearml_core.config import reset_config
 from clearml_core.plugins import reset_registry
 
-SECRET = st.text(alphabet=string.ascii_letters + string.digits + "+/_-", min_size=12, max_size=40)
+# Real secrets mix cases and digits; the filter keeps a random secret from being a plain word that
+# the output holds anyway ("container_na" is in "container_name").
+SECRET = st.text(alphabet=string.ascii_letters + string.digits + "+/_-", min_size=12, max_size=40).filter(
+    lambda s: sum(c.isdigit() for c in s) >= 2 and any(c.isupper() for c in s) and any(c.islower() for c in s)
+)
 
 CONF = """
 sdk {{

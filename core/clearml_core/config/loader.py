@@ -172,11 +172,22 @@ def _parse_defaults_file(path: Path) -> dict[str, Any]:
     """
     status = path.stat()
     key = hashlib.sha256(f"{path.resolve()}|{status.st_size}|{status.st_mtime_ns}".encode()).hexdigest()
+    if key in _parsed_defaults:
+        return _parsed_defaults[key]
     cached = _defaults_cache_dir() / f"{key[:32]}.json"
     try:
-        return dict(json.loads(cached.read_text(encoding="utf-8")))
+        parsed = dict(json.loads(cached.read_text(encoding="utf-8")))
     except (OSError, ValueError):
-        pass
+        parsed = _parse_and_store(path, cached)
+    _parsed_defaults[key] = parsed
+    return parsed
+
+
+# Parsed defaults by file identity; read-only (merging copies what it takes).
+_parsed_defaults: dict[str, dict[str, Any]] = {}
+
+
+def _parse_and_store(path: Path, cached: Path) -> dict[str, Any]:
     parsed = parse_hocon_file(path)
     try:
         cached.parent.mkdir(parents=True, exist_ok=True)

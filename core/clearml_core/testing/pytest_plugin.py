@@ -33,7 +33,9 @@ _ISOLATED_PREFIXES = (
 
 
 @pytest.fixture
-def clearml_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def clearml_home(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Path]:
     """A private home folder: no ~/clearml.conf, caches and state under the test's tmp_path.
 
     Also forgets the process-wide configuration and plugin registry before and after the test.
@@ -44,6 +46,10 @@ def clearml_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
     home = tmp_path / "home"
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))
+    # parsed config defaults and entry points are cached per machine, not per test
+    shared_cache = tmp_path_factory.getbasetemp() / "xdg-cache"
+    shared_cache.mkdir(exist_ok=True)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(shared_cache))
     for name in _ISOLATED_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     from clearml_core.config.fixed_env import FIXED_VARIABLES
