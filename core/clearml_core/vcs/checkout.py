@@ -139,7 +139,10 @@ class Checkout:
             branch=revision.branch,
             tag=revision.tag,
         )
-        self.git.log(f"code: {access.url} at {revision.describe()}" + (" (VCS cache)" if self.cache else ""))
+        self.git.log(
+            f"checking out {access.url} at {revision.describe()}"
+            + (" through the VCS cache" if self.cache else "")
+        )
         if self.cache is not None:
             state = self.cache.ensure(access, revision, self.check_stop)
             result.cached, result.fetched, result.mirror = True, state.fetched, str(state.path)
