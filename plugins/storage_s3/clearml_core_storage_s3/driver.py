@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import threading
 from collections.abc import Hashable, Iterator, Mapping
@@ -147,7 +148,7 @@ def transfer_config(settings: Boto3Settings, multipart: bool) -> TransferConfig:
 def _build_client(key: _ClientKey) -> Any:
     settings = key.boto3
     s3_options: dict[str, Any] = {"addressing_style": settings.addressing_style}
-    s3_options.update(dict(settings.s3_options))
+    s3_options.update({name: json.loads(value) for name, value in settings.s3_options})
     options: dict[str, Any] = {
         "max_pool_connections": settings.pool_connections,
         "connect_timeout": settings.connect_timeout,
@@ -162,16 +163,18 @@ def _build_client(key: _ClientKey) -> Any:
         # trailers botocore sends by default since 1.36; they are asked for only where required.
         options["request_checksum_calculation"] = "when_required"
         options["response_checksum_validation"] = "when_required"
-    if key.chain or key.profile:
-        session = boto3.session.Session(profile_name=key.profile) if key.profile else boto3.session.Session()
-    else:
-        session = boto3.session.Session(
-            aws_access_key_id=key.key, aws_secret_access_key=key.secret, aws_session_token=key.token
-        )
-    region = key.region or session.region_name
-    if region is None and key.endpoint_url:
-        region = "us-east-1"  # S3-compatible endpoints sign with some region; this is theirs
     try:
+        if key.chain or key.profile:
+            session = (
+                boto3.session.Session(profile_name=key.profile) if key.profile else boto3.session.Session()
+            )
+        else:
+            session = boto3.session.Session(
+                aws_access_key_id=key.key, aws_secret_access_key=key.secret, aws_session_token=key.token
+            )
+        region = key.region or session.region_name
+        if region is None and key.endpoint_url:
+            region = "us-east-1"  # S3-compatible endpoints sign with some region; this is theirs
         return session.client(
             "s3",
             endpoint_url=key.endpoint_url,
@@ -520,7 +523,6 @@ class S3Driver(StorageDriver):
                     write_from(first, 0)
                 for future in futures:
                     future.result()
-            os.fsync(fd)
             os.close(fd)
             fd = -1
             os.replace(temp_name, destination)

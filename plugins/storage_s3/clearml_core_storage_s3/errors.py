@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from clearml_core.errors import UserError
+from clearml_core.errors import ClearMLCoreError, UserError
 from clearml_core.storage.errors import (
     ObjectNotFoundError,
     PermissionDeniedError,
@@ -71,8 +71,8 @@ def translate(error: BaseException, what: str, *, endpoint: str | None, key_id: 
     import botocore.exceptions as bx
 
     where = endpoint or "AWS S3"
-    if isinstance(error, StorageError):
-        return error
+    if isinstance(error, ClearMLCoreError):
+        return error  # already says what is wrong (a storage error, a bad profile in the config)
     if isinstance(error, bx.ClientError):
         return _client_error(error, what, where, key_id)
     if isinstance(error, bx.SSLError):

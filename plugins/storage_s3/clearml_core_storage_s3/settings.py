@@ -191,7 +191,8 @@ class Boto3Settings:
     addressing_style: str = "auto"
     max_attempts: int = 3
     retry_mode: str = "standard"
-    s3_options: tuple[tuple[str, Any], ...] = ()
+    s3_options: tuple[tuple[str, str], ...] = ()
+    """``sdk.aws.boto3.s3`` as (name, JSON value) pairs."""
 
 
 @dataclass(frozen=True)
@@ -414,7 +415,12 @@ def _boto3_settings(config: Config) -> Boto3Settings:
         addressing_style=_text(config.get(f"{BOTO3_SECTION}.addressing_style")) or base.addressing_style,
         max_attempts=max(1, integer("max_attempts", base.max_attempts)),
         retry_mode=_text(config.get(f"{BOTO3_SECTION}.retry_mode")) or base.retry_mode,
-        s3_options=tuple(sorted(config.get_dict(f"{BOTO3_SECTION}.s3").items())),
+        s3_options=tuple(  # JSON text: nested values stay hashable for the client cache key
+            sorted(
+                (str(k), json.dumps(v, sort_keys=True))
+                for k, v in config.get_dict(f"{BOTO3_SECTION}.s3").items()
+            )
+        ),
     )
     if settings.addressing_style not in ("auto", "virtual", "path"):
         raise ConfigError(

@@ -429,3 +429,25 @@ def test_aws_profile_from_the_environment(monkeypatch, clearml_home: Path, conf_
     found = S3Driver.describe(parse_url("s3://bucket/key"), load("", conf_folder))
     assert (found["resolver"], found["source"], found["profile"]) == ("s3-env", "env AWS_PROFILE", "team")
     assert found["region"] == "ca-central-1"
+
+
+def test_botocore_s3_options_pass_through(moto: MotoServer, bucket: str, conf_folder: Path) -> None:
+    config = load(
+        endpoint_conf(moto)
+        + 'sdk.aws.boto3 { addressing_style: "path", s3: { payload_signing_enabled: true } }',
+        conf_folder,
+    )
+    url = f"s3://{moto.netloc}/{bucket}/options/x.txt"
+    put(config, url, b"signed payload")
+    assert get(config, url) == b"signed payload"
+    client = next(iter(CLIENTS._clients.values()))
+    assert client.meta.config.s3["payload_signing_enabled"] is True
+
+
+def test_an_unknown_profile_is_a_config_error(moto: MotoServer, bucket: str, conf_folder: Path) -> None:
+    config = load(
+        f'sdk.aws.s3.credentials: [ {{ host: "{moto.netloc}", profile: "no-such-profile", secure: false }} ]',
+        conf_folder,
+    )
+    with pytest.raises(ConfigError, match="no-such-profile"):
+        put(config, f"s3://{moto.netloc}/{bucket}/profile/x.txt", b"x")
