@@ -145,14 +145,12 @@ def resolve(
     from clearml_core.credentials import explain
     from clearml_core.storage.manager import describe_url
 
-    details = describe_url(url)
-    resolution = explain(details.pop("_parsed"))
-    data = {**details, **resolution.to_json()}
-    data["url"] = details["url"]
-    # A backend's own fields (bucket, endpoint_url, region, …) also show at the top level, so a
-    # script reads `.endpoint_url` whatever the backend; the generic fields keep their meaning.
-    for key, value in data.get("details", {}).items():
-        data.setdefault(key, value)
+    described = describe_url(url)
+    resolution = explain(described.pop("_parsed"))
+    extra = described.pop("details")
+    # the backend's own fields (endpoint, region, …) sit beside the generic ones and win over them
+    data = {**described, **resolution.to_json(), **extra}
+    data["url"] = described["url"]
     if as_json:
         echo_json(data)
         return
@@ -172,25 +170,9 @@ def resolve(
     ]
     if data.get("substituted_from"):
         rows.insert(1, ("written as", data["substituted_from"]))
-    rows += [(key, str(value)) for key, value in data.get("details", {}).items()]
+    shown = {"url", "backend", "resolver", "source"}
+    rows += [(key, "-" if value is None else str(value)) for key, value in extra.items() if key not in shown]
     table(["FIELD", "VALUE"], rows)
-
-
-@app.command("presign")
-@_storage_errors
-def presign(
-    url: str = typer.Argument(..., help="Object URL (s3://…)."),
-    method: str = typer.Option("get", "--method", help="get (download) or put (upload)."),
-    expires: int = typer.Option(3600, "--expires", min=1, help="Seconds the URL stays valid."),
-) -> None:
-    """Print a URL that downloads (or uploads) the object without credentials, for a while."""
-    from clearml_core.errors import UserError
-    from clearml_core.storage.manager import _driver, _parse
-
-    if method.lower() not in ("get", "put"):
-        raise UserError(f"--method must be get or put, not {method!r}")
-    parsed = _parse(url)
-    echo(_driver(parsed).presign(parsed, method=method.lower(), expires=expires))
 
 
 @cache_app.command("ls")

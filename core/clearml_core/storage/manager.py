@@ -665,7 +665,7 @@ def describe_url(text: str) -> dict[str, Any]:
     """What ``storage resolve`` shows besides credentials: the URL as used, its backend, its parts.
 
     A driver class may add backend-specific fields (endpoint, region, …) with a classmethod
-    ``describe(url, config) -> Mapping[str, object]``; they show under ``details``.
+    ``describe(url, config) -> Mapping[str, object]``; ``storage resolve`` shows them beside these.
     """
     from clearml_core.storage.backends import backend_for
     from clearml_core.storage.substitution import guess_content_type, is_direct, substitute
