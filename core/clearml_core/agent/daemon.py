@@ -526,9 +526,13 @@ class Daemon:
     def _launch(self, task: Task) -> None:
         gpus = self.gpus
         if self.allocator is not None:
-            request = self.requests[task.queue or ""]
-            gpus = self.allocator.allocate(task.id, request)
-            if gpus is None:  # cannot happen: only this thread allocates, after can_serve
+            request = self.requests.get(task.queue or "")
+            # only this thread allocates, and it popped from a queue it can serve, so this holds
+            gpus = self.allocator.allocate(task.id, request) if request is not None else None
+            if gpus is None:
+                log.warning(
+                    "task %s: no GPU could be allocated for queue %s; it runs without", task.id, task.queue
+                )
                 gpus = []
         running = _Running(task, StopSignal(), gpus)
         thread = threading.Thread(target=self._run_task, args=(running,), name=f"task-{task.id[:8]}")
@@ -592,6 +596,9 @@ class Daemon:
             return all(not self.plane.get_queue(name).tasks for name in self.options.queues)
         except QueueNotFoundError:
             return True
+        except Exception as error:  # the store busy for a moment: not empty as far as we know
+            log.warning("cannot look at the queues (will retry): %s", error)
+            return False
 
 
 class Heartbeat(threading.Thread):
