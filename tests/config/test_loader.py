@@ -221,3 +221,13 @@ def test_verify_certificate_may_be_a_ca_bundle(tmp_path, clearml_home):
     assert load_config(conf, environ={}).get("api.verify_certificate") == "/etc/ssl/corp.pem"
     conf = write(tmp_path, "api.verify_certificate: off\n")
     assert load_config(conf, environ={}).get("api.verify_certificate") is False
+
+
+def test_a_plugin_defaults_file_that_is_missing_is_skipped_with_a_warning(tmp_path, caplog):
+    from clearml_core.config.loader import load_defaults
+
+    present = tmp_path / "present.conf"
+    present.write_text("sdk.extra.value: 3\n", encoding="utf-8")
+    values = load_defaults([tmp_path / "missing.conf", present])
+    assert values["sdk"]["extra"]["value"] == 3
+    assert any("missing.conf does not exist" in record.getMessage() for record in caplog.records)

@@ -155,6 +155,14 @@ def load_defaults(files: list[Path] | None = None) -> dict[str, Any]:
         files = get_registry().config_default_files()
     values: dict[str, Any] = {}
     for path in files:
+        if not path.is_file():
+            # a plugin that names a defaults file it does not ship is reported, not fatal (DESIGN §3)
+            import logging
+
+            logging.getLogger("clearml_core.config").warning(
+                "defaults file %s does not exist (its plugin is broken); skipped", path
+            )
+            continue
         _merge(values, _parse_defaults_file(path))
     return values
 
