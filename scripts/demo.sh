@@ -110,7 +110,10 @@ if outputs:
     if parsed.scheme == "file":
         print(f"             on disk: {url2pathname(parsed.path)}/{outputs['files'][0]}")
 print(f"log file:    {runtime.get('log_file', '')}")
+if task["status"] == "completed":
+    cached = "the code comes from the VCS cache"
+    if env:
+        cached += " and the environment from the environment cache"
+    print(f"\nRun 'make demo' again: {cached}.")
 sys.exit(0 if task["status"] == "completed" else 1)
 PYTHON
-echo
-echo "Run 'make demo' again: the code comes from the VCS cache and the environment from its cache."
