@@ -20,7 +20,9 @@ class Result:
         return self.out + self.err
 
 
-def run_cli(*args: str, env: Mapping[str, str] | None = None, input: str | None = None, timeout: float = 60) -> Result:
+def run_cli(
+    *args: str, env: Mapping[str, str] | None = None, input: str | None = None, timeout: float = 60
+) -> Result:
     """Run ``clearml-core ARGS`` in a fresh interpreter with the test's environment."""
     merged = dict(os.environ)
     merged.update(env or {})
