@@ -80,6 +80,7 @@ def test_hook_example_is_a_working_plugin(name, tmp_path):
     assert code
     module = types.ModuleType(f"example_{name}")
     module.__file__ = str(tmp_path / "example_plugin.py")
+    (tmp_path / "defaults.conf").write_text("example.setting: 1\n")  # what a defaults example ships
     exec(compile(code, f"<example of {name}>", "exec"), module.__dict__)
 
     registry = PluginRegistry(discover=False)

@@ -171,6 +171,8 @@ class PluginRegistry:
                     for item in items:
                         if expected is not None and not isinstance(item, expected):
                             raise TypeError(f"{hook_name} returned {item!r}, not a {expected.__name__}")
+                        if hook_name == CONFIG_DEFAULTS_HOOK:
+                            _check_defaults_file(item)
                 except Exception as error:
                     self._fail(self._infos[impl.plugin_name], f"{hook_name}: {type(error).__name__}: {error}")
                     continue
@@ -266,6 +268,14 @@ class PluginRegistry:
         collected = self._collect()
         self.check()
         return [Path(path) for _plugin, path in collected[CONFIG_DEFAULTS_HOOK]]
+
+
+def _check_defaults_file(item: Any) -> None:
+    """A plugin shipping without its defaults would break every command that loads the config."""
+    if not isinstance(item, (str, os.PathLike)):
+        raise TypeError(f"returned {item!r}, not the path of a .conf file")
+    if not Path(item).is_file():
+        raise FileNotFoundError(f"the defaults file {item} does not exist; reinstall the plugin")
 
 
 def _distribution_of(ep: importlib.metadata.EntryPoint) -> tuple[str, str]:
