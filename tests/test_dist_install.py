@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -47,6 +48,20 @@ def _workspace_distributions() -> set[str]:
         assert match, f"{pyproject} names no distribution"
         names.add(match.group(1))
     return names
+
+
+def _default_plugins(dist: Path) -> set[str]:
+    """Workspace plugins the core wheel depends on without an extra (the pip/uv manager)."""
+    wheel = next(dist.glob("clearml_core-*.whl"))
+    with zipfile.ZipFile(wheel) as archive:
+        name = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
+        metadata = archive.read(name).decode()
+    required = {
+        _normalise(re.split(r"[\s;<>=!~\[(]", line.removeprefix("Requires-Dist:").strip())[0])
+        for line in metadata.splitlines()
+        if line.startswith("Requires-Dist:") and "extra ==" not in line
+    }
+    return {name for name in _workspace_distributions() if _normalise(name) in required}
 
 
 def _uv() -> str:
@@ -188,7 +203,7 @@ def test_the_installed_core_comes_from_the_wheel_not_the_workspace(core_venv):
     assert str(ROOT) not in located.stdout
 
 
-def test_plugins_list_json_in_a_fresh_venv(core_venv):
+def test_plugins_list_json_in_a_fresh_venv(core_venv, dist):
     rows = core_venv.json("plugins", "list")
     assert isinstance(rows, list)
     assert all(set(row) == {"name", "distribution", "version", "status", "error", "provides"} for row in rows)
@@ -197,7 +212,9 @@ def test_plugins_list_json_in_a_fresh_venv(core_venv):
     assert builtin["version"] == _core_version()
     assert builtin["status"] == "loaded"
     assert any(item.startswith("config defaults") for item in builtin["provides"])
-    assert [row["name"] for row in rows] == ["builtin"], "only the core was installed"
+    installed = {row["distribution"] for row in rows}
+    assert installed == {"clearml-core"} | _default_plugins(dist), "only the core and its default plugins"
+    assert all(row["status"] == "loaded" for row in rows), rows
 
 
 def test_config_show_json_in_a_fresh_venv(core_venv):
