@@ -72,6 +72,6 @@ def clearml_credential_resolvers() -> Iterable[CredentialResolverSpec]:
             schemes=SCHEMES,
             order=50,
             factory="clearml_core.credentials.userinfo:UrlUserInfoResolver",
-            description="user[:password]@ written in the URL itself (ftp, sftp, hdfs)",
+            description="user[:password]@ written in the URL itself (ftp, hdfs)",
         )
     ]
