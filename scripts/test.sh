@@ -11,6 +11,16 @@ uv sync --all-packages --quiet
 if [ ! -x .local/node/node_modules/.bin/azurite-blob ]; then
     npm install --prefix .local/node --no-audit --no-fund --loglevel=error azurite
 fi
+# OpenSSH's server, for the sshd the SFTP plugin's tests start on 127.0.0.1 with their own config
+# (the system's sshd is neither configured nor started by them); Debian's package, only when missing.
+if [ ! -x /usr/sbin/sshd ]; then
+    if [ "$(id -u)" -eq 0 ]; then
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssh-server >/dev/null
+    else
+        echo "warning: no /usr/sbin/sshd and not root: the SFTP tests will fail; install openssh-server" >&2
+    fi
+fi
 uv run --no-sync ruff check .
 uv run --no-sync ruff format --check .
 uv run --no-sync mypy
