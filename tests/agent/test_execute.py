@@ -289,7 +289,7 @@ def test_an_execution_environment_may_reshape_the_pipeline(plane: ControlPlane, 
     )
     run(plane, task, environment=EchoEnvironment())
     record = plane.get_task(task.id)
-    assert [s["name"] for s in record.runtime["stages"]] == ["prepare_workdir", "environment", "run"]
+    assert [s["name"] for s in record.runtime["stages"]] == ["prepare_workdir", "code", "environment", "run"]
     assert record.runtime["execution_environment"] == "echo"
     assert "outputs" not in record.runtime
 
