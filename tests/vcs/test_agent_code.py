@@ -206,3 +206,16 @@ def test_concurrent_processes_share_one_mirror(tmp_path: Path, repos: Repos) -> 
     for i in range(4):
         assert len(list((tmp_path / f"code{i}/data").iterdir())) == 200
         assert git("status", "--porcelain", cwd=tmp_path / f"code{i}") == ""
+
+
+def test_an_unusable_cache_folder_fails_the_task_clearly(
+    plane: ControlPlane, tmp_path: Path, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache should be")
+    monkeypatch.setenv("CLEARML_AGENT__AGENT__VCS_CACHE__PATH", str(blocker))
+    task = plane.create_task(Task(name="t", script=Script(repository=project.as_uri(), entry_point="run.py")))
+    outcome = run(plane, task)
+    reason = plane.get_task(task.id).status_reason
+    assert outcome.status == TaskStatus.FAILED
+    assert reason.startswith(f"cannot check out {project.as_uri()}: ") and "internal error" not in reason

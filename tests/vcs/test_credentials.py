@@ -202,3 +202,43 @@ def test_an_ssh_failure_is_reported(
         Checkout.from_config(make_config(clearml_conf, "")).run(
             "git@host.example:org/repo.git", tmp_path / "c"
         )
+
+
+class Stop(Exception):
+    pass
+
+
+def test_an_abort_mid_clone_leaves_no_mirror(
+    tmp_path: Path, clearml_conf: Path, http_git: HttpGit, served: Path
+) -> None:
+    config = conf(clearml_conf, f'vcs_cache {{ path: "{tmp_path / "cache"}" }}')
+    stop = threading.Event()
+
+    def check() -> None:
+        if stop.is_set():
+            raise Stop("aborted")
+
+    http_git.hold.clear()
+    raised: list[BaseException] = []
+
+    def clone() -> None:
+        try:
+            Checkout.from_config(config, check_stop=check).run(http_git.url("project.git"), tmp_path / "code")
+        except BaseException as error:
+            raised.append(error)
+
+    worker = threading.Thread(target=clone)
+    worker.start()
+    try:
+        assert http_git.held.wait(30)
+        stop.set()
+        worker.join(30)
+    finally:
+        http_git.hold.set()
+    assert not worker.is_alive()
+    assert [type(error) for error in raised] == [Stop]
+    assert [p.name for p in (tmp_path / "cache").iterdir() if p.is_dir()] == []
+    # and the next attempt clones normally
+    stop.clear()
+    result = Checkout.from_config(config).run(http_git.url("project.git"), tmp_path / "code2")
+    assert result.commit == git("rev-parse", "HEAD", cwd=served)

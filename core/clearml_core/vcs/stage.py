@@ -48,6 +48,9 @@ class CodeStage:
         except VcsError as error:
             shutil.rmtree(dest, ignore_errors=True)
             raise TaskFailed(str(error)) from None
+        except OSError as error:  # the cache folder not writable, a full disk while writing the diff
+            shutil.rmtree(dest, ignore_errors=True)
+            raise TaskFailed(f"cannot check out {script.repository}: {error}") from None
         ctx.code_dir = dest
         ctx.state["code"] = result.to_dict()
         where = (
