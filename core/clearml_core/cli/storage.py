@@ -175,6 +175,23 @@ def resolve(
     table(["FIELD", "VALUE"], rows)
 
 
+@app.command("presign")
+@_storage_errors
+def presign(
+    url: str = typer.Argument(..., help="Object URL (s3://…)."),
+    method: str = typer.Option("get", "--method", help="get (download) or put (upload)."),
+    expires: int = typer.Option(3600, "--expires", min=1, help="Seconds the URL stays valid."),
+) -> None:
+    """Print a URL that downloads (or uploads) the object without credentials, for a while."""
+    from clearml_core.errors import UserError
+    from clearml_core.storage.manager import _driver, _parse
+
+    if method.lower() not in ("get", "put"):
+        raise UserError(f"--method must be get or put, not {method!r}")
+    parsed = _parse(url)
+    echo(_driver(parsed).presign(parsed, method=method.lower(), expires=expires))
+
+
 @cache_app.command("ls")
 def cache_ls(
     context: str | None = typer.Option(None, "--context", help="Only this cache context."),
