@@ -30,6 +30,7 @@ from clearml_core.vcs.errors import (
 
 POLL_SEC = 0.1
 MASK = "****"
+MIN_SECRET_LENGTH = 4
 
 # variables that would point git at another repository than the one we name
 _LOCATION_VARIABLES = (
@@ -121,10 +122,13 @@ class Git:
         self.binary = git_binary()
         self._log = log
         self._check_stop = check_stop
-        self._secrets = [s for s in secrets if s]
+        self._secrets: list[str] = []
+        self.add_secrets(*secrets)
 
     def add_secrets(self, *secrets: str) -> None:
-        self._secrets.extend(s for s in secrets if s and s not in self._secrets)
+        """Passwords to mask in whatever this runner shows (too short ones would mask ordinary
+        text; the credential helper keeps them off git's output anyway)."""
+        self._secrets.extend(s for s in secrets if len(s) >= MIN_SECRET_LENGTH and s not in self._secrets)
 
     def scrub(self, text: str) -> str:
         for secret in sorted(self._secrets, key=len, reverse=True):
