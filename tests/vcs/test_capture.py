@@ -174,6 +174,8 @@ def test_task_create_repo_dot(clearml_conf: Path, tmp_path: Path, upstream: Path
     assert script["commit"] == git("rev-parse", "HEAD", cwd=work)
     assert "edited" in script["diff"]
     assert shown["requirements"]["pip"] == ["six>=1.16", "idna"]
+    described = run_cli("task", "show", shown["id"])
+    assert f"uncommitted diff: {len(script['diff'].splitlines())} lines" in described.out
     # explicit requirements win over the repository's file
     explicit = run_cli(
         "task", "create", "--name", "x", "--repo", str(work), "--script", "train.py", "--packages", "rich",

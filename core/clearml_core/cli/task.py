@@ -150,6 +150,7 @@ def _describe(task: Task) -> list[tuple[str, Any]]:
             ("repository", script["repository"]),
             ("branch", script["branch"]),
             ("commit", script["commit"]),
+            ("uncommitted diff", f"{len(task.script.diff.splitlines())} lines" if task.script.diff else ""),
         ]
     if script["folder"]:
         rows.append(("folder", script["folder"]))
