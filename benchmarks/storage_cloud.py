@@ -17,8 +17,12 @@ through a counting proxy (1 PUT per upload, 1 GET per download, no HEAD).
 
 moto is the bottleneck here (one Werkzeug process), so the numbers compare clients on equal
 terms rather than measure S3. Run: ``uv run python benchmarks/storage_cloud.py`` (``--quick``
-for a smoke run, ``--rounds N``). Exits 1 when a target fails. Azure and GCS sections are added
-beside :func:`s3_section`, registered in :data:`SECTIONS`.
+for a smoke run, ``--rounds N``). Exits 1 when a target fails.
+
+Azure (Azurite from npm, on disk) and GCS (gcp-storage-emulator, in memory): one 200 MB object up
+and down through clearml-core and through the SDK used directly (azure-storage-blob with the same
+``max_concurrency``, google-cloud-storage's ``upload_from_filename`` / ``download_to_filename``),
+at ≥ 0.9x the SDK (``--clouds azure,gcs``).
 """
 
 from __future__ import annotations
@@ -453,7 +457,207 @@ def _per_object(proxy: CountingProxy, bucket: str, objects: int) -> str:
     return " + ".join(parts) or "0"
 
 
-SECTIONS: dict[str, Callable[[argparse.Namespace, Path], list[Row]]] = {"s3": s3_section}
+# -- Azure and GCS: one large object up and down --------------------------------------------------
+
+AZURE_SDK_LARGE = """
+import json, os, sys, time
+from azure.storage.blob import BlobServiceClient
+action, local, remote = sys.argv[1:4]
+parts = remote.split("/")
+container, blob = parts[3], "/".join(parts[4:])
+concurrency = int(os.environ["BENCH_CONCURRENCY"])
+service = BlobServiceClient.from_connection_string(os.environ["BENCH_CONNECTION_STRING"])
+client = service.get_blob_client(container, blob)
+service.get_container_client(container).get_container_properties()  # set-up outside the timer
+start = time.perf_counter()
+if action == "upload":
+    with open(local, "rb") as data:
+        client.upload_blob(data, overwrite=True, max_concurrency=concurrency)
+else:
+    with open(local, "wb") as out:
+        client.download_blob(max_concurrency=concurrency).readinto(out)
+print(json.dumps({"seconds": time.perf_counter() - start}))
+"""
+
+GCS_SDK_LARGE = """
+import json, sys, time
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import storage
+action, local, remote = sys.argv[1:4]
+bucket_name, _, key = remote[len("gs://"):].partition("/")
+client = storage.Client(project="bench", credentials=AnonymousCredentials())  # STORAGE_EMULATOR_HOST
+bucket = client.bucket(bucket_name)
+bucket.get_blob("warm-up")  # set-up outside the timer: one request opens a connection
+start = time.perf_counter()
+if action == "upload":
+    bucket.blob(key).upload_from_filename(local)
+else:
+    bucket.blob(key).download_to_filename(local)
+print(json.dumps({"seconds": time.perf_counter() - start}))
+"""
+
+
+class ServerProcess:
+    """A loopback server started for one section, stopped by its PID."""
+
+    def __init__(self, command: list[str], port: int, work: Path, name: str) -> None:
+        self.port = port
+        self.log = (work / f"{name}.log").open("wb")
+        self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT, cwd=work)
+        wait_for_port(port, self.process)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        self.log.close()
+
+
+def _only_plugin(env: dict[str, str], plugin: str) -> dict[str, str]:
+    """Only ``plugin`` loads in a clearml-core client: another workspace plugin never weighs in."""
+    from importlib.metadata import entry_points
+
+    others = sorted({ep.name for ep in entry_points(group="clearml_core.plugins")} - {plugin})
+    env["CLEARML_CORE_DISABLE_PLUGINS"] = ",".join(others)
+    return env
+
+
+def _large_file(work: Path, megabytes: int) -> Path:
+    big = work / "large.bin"
+    if not big.exists():
+        with big.open("wb") as out:
+            for _ in range(megabytes):
+                out.write(os.urandom(1 << 20))
+    return big
+
+
+def large_object_rows(
+    args: argparse.Namespace,
+    work: Path,
+    cloud: str,
+    sdk_name: str,
+    sides: dict[str, tuple[str, dict[str, str], str]],
+    remote_for: Callable[[str], str],
+    forget: Callable[[str], None],
+) -> list[Row]:
+    """One ``args.large_mb`` MB object up and down through each side; best of the rounds."""
+    big = _large_file(work, args.large_mb)
+    times: dict[str, dict[str, list[float]]] = {s: {"upload": [], "download": []} for s in sides}
+    for round_ in range(args.rounds):
+        for side, (python, env, code) in sides.items():
+            remote = remote_for(side)
+            print(f"{cloud} {args.large_mb} MB, round {round_ + 1}/{args.rounds}: {side} …", file=sys.stderr)
+            up = run_snippet(python, code, env, "upload", str(big), remote)
+            local = work / f"large-{side}.out"
+            down = run_snippet(python, code, env, "download", str(local), remote)
+            if local.stat().st_size != big.stat().st_size:
+                raise RuntimeError(f"{side} downloaded {local.stat().st_size} bytes of {big.stat().st_size}")
+            local.unlink()
+            forget(remote)
+            times[side]["upload"].append(up["seconds"])
+            times[side]["download"].append(down["seconds"])
+    rows = []
+    for action in ("upload", "download"):
+        ours, sdk = min(times["ours"][action]), min(times["sdk"][action])
+        ratio = _speed_ratio(ours, sdk)
+        rows.append(
+            Row(
+                f"{cloud} one {args.large_mb} MB object, {action}",
+                f"{ours:.2f} s ({args.large_mb / ours:.0f} MB/s)",
+                f"{sdk:.2f} s ({args.large_mb / sdk:.0f} MB/s)",
+                "",
+                f"{ratio:.2f}x {sdk_name}",
+                f"≥ 0.90x {sdk_name}",
+                ratio >= 0.9,
+            )
+        )
+    return rows
+
+
+def azure_section(args: argparse.Namespace, work: Path) -> list[Row]:
+    """Azurite (npm, on disk): clearml-core vs azure-storage-blob, both max_concurrency N."""
+    from plugins.storage_azure.tests.support import ACCOUNT, Azurite, azurite_command, azurite_conf
+
+    port = free_port()
+    # on disk: in memory, Azurite frees deleted blobs' extents only after a while
+    data = work / "azurite-data"
+    data.mkdir()
+    server = ServerProcess(azurite_command(port, location=data), port, work, "azurite")
+    try:
+        azurite = Azurite(port, server.process.pid)
+        container = "bench"
+        azurite.service().create_container(container)
+        concurrency = args.azure_concurrency
+        conf = azurite_conf(azurite, max_connections=concurrency)
+        sdk_env = isolated_env(work / "home-azure-sdk", "", clearml=False)
+        sdk_env.update(BENCH_CONNECTION_STRING=azurite.connection_string, BENCH_CONCURRENCY=str(concurrency))
+        sides = {
+            "ours": (
+                sys.executable,
+                _only_plugin(isolated_env(work / "home-azure-ours", conf, clearml=False), "storage_azure"),
+                OURS_LARGE,
+            ),
+            "sdk": (sys.executable, sdk_env, AZURE_SDK_LARGE),
+        }
+        service = azurite.service()
+
+        def forget(remote: str) -> None:
+            service.get_blob_client(container, remote.rsplit("/", 1)[1]).delete_blob()
+
+        return large_object_rows(
+            args,
+            work,
+            "Azure",
+            f"azure-storage-blob (max_concurrency={concurrency})",
+            sides,
+            lambda side: f"azure://{ACCOUNT}.blob.core.windows.net/{container}/large-{side}.bin",
+            forget,
+        )
+    finally:
+        server.stop()
+
+
+def gcs_section(args: argparse.Namespace, work: Path) -> list[Row]:
+    """gcp-storage-emulator (in memory): clearml-core vs google-cloud-storage used directly."""
+    from plugins.storage_gcs.tests.support import Emulator, emulator_command
+
+    port = free_port()
+    server = ServerProcess(emulator_command(port), port, work, "gcs-emulator")
+    try:
+        emulator = Emulator(port, server.process.pid)
+        bucket = "bench"
+        emulator.client().create_bucket(bucket)
+        sides: dict[str, tuple[str, dict[str, str], str]] = {}
+        for side, code in (("ours", OURS_LARGE), ("sdk", GCS_SDK_LARGE)):
+            env = isolated_env(work / f"home-gcs-{side}", "", clearml=False)
+            env["STORAGE_EMULATOR_HOST"] = emulator.endpoint
+            sides[side] = (sys.executable, _only_plugin(env, "storage_gcs"), code)
+        client = emulator.client()
+
+        def forget(remote: str) -> None:
+            client.bucket(bucket).blob(remote.rsplit("/", 1)[1]).delete()
+
+        return large_object_rows(
+            args,
+            work,
+            "GCS",
+            "google-cloud-storage",
+            sides,
+            lambda side: f"gs://{bucket}/large-{side}.bin",
+            forget,
+        )
+    finally:
+        server.stop()
+
+
+SECTIONS: dict[str, Callable[[argparse.Namespace, Path], list[Row]]] = {
+    "s3": s3_section,
+    "azure": azure_section,
+    "gcs": gcs_section,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -467,6 +671,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--file-kib", type=int, default=64)
     parser.add_argument("--large-mb", type=int, default=200)
     parser.add_argument("--count-files", type=int, default=20)
+    parser.add_argument(
+        "--azure-concurrency", type=int, default=4, help="max_concurrency of both Azure clients"
+    )
     parser.add_argument(
         "--baseline-venv", type=Path, default=BASELINE_VENV, help="where ClearML is installed"
     )

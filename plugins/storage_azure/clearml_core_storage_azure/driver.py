@@ -129,7 +129,6 @@ class _Clients:
         options: dict[str, Any] = {
             "max_single_put_size": settings.max_single_put_size,
             "max_block_size": settings.block_size,
-            "min_large_block_upload_threshold": min(settings.block_size, 4 * 1024 * 1024 + 1),
             "max_single_get_size": settings.max_single_get_size,
             "max_chunk_get_size": settings.block_size,
             "connection_timeout": settings.connect_timeout,
@@ -137,7 +136,10 @@ class _Clients:
             "retry_policy": ExponentialRetry(
                 initial_backoff=1, increment_base=2, retry_total=settings.max_retries, random_jitter_range=1
             ),
-            "transport": RequestsTransport(session=session, session_owner=True),
+            # the SDK's own transport reads responses in 4 MiB blocks; requests' default is 4 KiB
+            "transport": RequestsTransport(
+                session=session, session_owner=True, connection_data_block_size=4 * 1024 * 1024
+            ),
         }
         if settings.api_version:
             options["api_version"] = settings.api_version

@@ -265,7 +265,7 @@ class TransferSettings:
     max_connections: int = 2
     block_size: int = 4 * MIB
     max_single_put_size: int = 8 * MIB
-    max_single_get_size: int = 4 * MIB
+    max_single_get_size: int = 32 * MIB
     timeout: float = 600
     connect_timeout: float = 20
     max_retries: int = 3

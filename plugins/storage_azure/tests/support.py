@@ -67,17 +67,23 @@ def azurite_executable() -> str:
     return found
 
 
-def azurite_command(port: int, memory_mb: int = 256) -> list[str]:
-    """In memory (run it with a temporary working folder: Azurite may still write a debug log there)."""
+def azurite_command(port: int, memory_mb: int = 256, location: Path | None = None) -> list[str]:
+    """In memory (extents capped at ``memory_mb``), or on disk under ``location``.
+
+    Run it with a temporary working folder: Azurite may write a debug log there.
+    """
+    storage = (
+        ["--location", str(location)]
+        if location
+        else ["--inMemoryPersistence", "--extentMemoryLimit", str(memory_mb)]
+    )
     return [
         azurite_executable(),
         "--blobHost",
         "127.0.0.1",
         "--blobPort",
         str(port),
-        "--inMemoryPersistence",
-        "--extentMemoryLimit",
-        str(memory_mb),
+        *storage,
         "--skipApiVersionCheck",
         "--disableTelemetry",
         "--loose",
