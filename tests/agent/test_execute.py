@@ -323,9 +323,7 @@ def _tiny_wheel(folder: Path) -> Path:
     return wheel
 
 
-def test_requirements_get_a_plain_virtual_environment(
-    plane: ControlPlane, tasks: Tasks, tmp_path: Path
-) -> None:
+def test_requirements_get_a_virtual_environment(plane: ControlPlane, tasks: Tasks, tmp_path: Path) -> None:
     wheel = _tiny_wheel(tmp_path)
     task = tasks.create("import sys, tinypkg\nprint('value', tinypkg.VALUE, sys.prefix)\n")
     plane.update_task(task.id, requirements=Requirements(pip=[str(wheel)]))
@@ -333,7 +331,8 @@ def test_requirements_get_a_plain_virtual_environment(
     record = plane.get_task(task.id)
     assert record.status == TaskStatus.COMPLETED, record.last_log_lines
     line = next(line for line in log_lines(plane, task.id) if line.startswith("value"))
-    assert line.split()[1] == "42" and line.split()[2] == str(task_dir(task.id) / "venv")
+    assert line.split()[1] == "42" and line.split()[2] == record.runtime["environment"]["path"]
+    assert f"tinypkg @ {wheel.as_uri()}" in record.requirements.frozen  # more in tests/environments/
 
 
 def test_a_requirement_that_cannot_install_fails_the_task(
@@ -346,7 +345,8 @@ def test_a_requirement_that_cannot_install_fails_the_task(
     run(plane, plane.get_task(task.id))
     record = plane.get_task(task.id)
     assert record.status == TaskStatus.FAILED
-    assert record.status_reason == "installing the task's requirements failed (pip's output is in the log)"
+    assert record.status_reason.startswith("installing the task's requirements failed: ")
+    assert "missing-1.0-py3-none-any.whl" in record.status_reason
     assert "never runs" not in log_lines(plane, task.id)
 
 

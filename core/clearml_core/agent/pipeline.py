@@ -8,9 +8,9 @@ The default pipeline is::
   a local-folder task's folder is copied.
 * ``code`` (:mod:`clearml_core.vcs.stage`) checks a git task's repository out into ``code/``
   through the VCS cache: the recorded commit or branch, submodules, the uncommitted diff.
-* ``environment`` picks the interpreter: ``agent.python_binary`` or the agent's own, or a plain
-  virtual environment when the task lists requirements. Package managers and the environment
-  cache replace this stage.
+* ``environment`` picks the interpreter: ``agent.python_binary`` or the agent's own when the task
+  needs no packages, else an environment the package manager builds or the environment cache
+  already holds (:mod:`clearml_core.environments`).
 * ``run`` starts the entry point through the execution environment (``venv`` locally, ``docker``)
   and waits, watching for abort and timeout.
 * ``upload_outputs`` sends what the task wrote to ``$CLEARML_OUTPUT_DIR`` to the task's output URI
@@ -231,36 +231,21 @@ class PrepareWorkdir:
 
 
 class PythonEnvironment:
-    """The interpreter of the task: the configured or current one, or a plain virtual
-    environment with the task's requirements."""
+    """The interpreter of the task: the agent's own when the task needs no packages, else an
+    environment from the package manager (``agent.package_manager.type``) through the environment
+    cache; see :mod:`clearml_core.environments.stage`."""
 
     name = "environment"
 
     def run(self, ctx: TaskContext) -> None:
-        base = ctx.config.get_str("agent.python_binary", "") or sys.executable
-        requirements = [line for line in ctx.task.requirements.pip if line.strip()]
-        if not requirements:
-            ctx.python = base
-            return
-        venv = ctx.work_dir / "venv"
-        system_site = ctx.config.get_bool("agent.package_manager.system_site_packages", False)
-        ctx.log(f"creating a virtual environment with {base} for {len(requirements)} requirement(s)")
-        argv = [base, "-m", "venv", str(venv)]
-        if system_site:
-            argv.insert(3, "--system-site-packages")
-        if ctx.run_command(argv, what="python -m venv") != 0:
-            raise TaskFailed(f"cannot create a virtual environment with {base} (see the log)")
-        python = venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
-        req_file = ctx.work_dir / "requirements.txt"
-        req_file.write_text("\n".join(requirements) + "\n", encoding="utf-8")
-        install = [str(python), "-m", "pip", "install", "--disable-pip-version-check", "-r", str(req_file)]
-        for index in ctx.config.get_list("agent.package_manager.extra_index_url"):
-            install += ["--extra-index-url", str(index)]
-        if ctx.run_command(install, what="pip install") != 0:
-            raise TaskFailed("installing the task's requirements failed (pip's output is in the log)")
-        ctx.python = str(python)
-        ctx.env["VIRTUAL_ENV"] = str(venv)
-        ctx.env["PATH"] = f"{python.parent}{os.pathsep}{ctx.env.get('PATH', os.environ.get('PATH', ''))}"
+        from clearml_core.environments.stage import run_environment_stage
+
+        run_environment_stage(ctx)
+
+    def cleanup(self, ctx: TaskContext) -> None:
+        from clearml_core.environments.stage import release_environment
+
+        release_environment(ctx)
 
 
 def entry_point_argv(python: str, entry_point: str, args: Sequence[str], cwd: Path) -> list[str]:

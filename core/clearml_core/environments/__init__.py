@@ -1,0 +1,49 @@
+"""Python environments for tasks: the package-manager protocol, the builder and the environment cache.
+
+* :mod:`~clearml_core.environments.protocol` — :class:`PackageManager`, what pip / uv / conda /
+  poetry plugins implement (detect, requirements + settings → fingerprint, create, install, freeze).
+* :mod:`~clearml_core.environments.requirements` — a task's requirement lines (record or file).
+* :mod:`~clearml_core.environments.cache` — built environments by key, leased while in use.
+* :mod:`~clearml_core.environments.builder` — manager → fingerprint → cache hit or build.
+* :mod:`~clearml_core.environments.stage` — the agent's ``environment`` pipeline stage.
+
+See docs/environments.md.
+"""
+
+from __future__ import annotations
+
+from clearml_core.environments.process import BuildAborted, BuildFailed, BuildLog, CommandResult
+from clearml_core.environments.protocol import (
+    BuildContext,
+    PackageManager,
+    PythonEnv,
+    fingerprint_of,
+    freeze_environment,
+)
+from clearml_core.environments.python import PythonInfo, find_python
+from clearml_core.environments.requirements import (
+    RequirementLine,
+    RequirementsError,
+    RequirementSet,
+    canonical_name,
+    task_requirements,
+)
+
+__all__ = [
+    "BuildAborted",
+    "BuildContext",
+    "BuildFailed",
+    "BuildLog",
+    "CommandResult",
+    "PackageManager",
+    "PythonEnv",
+    "PythonInfo",
+    "RequirementLine",
+    "RequirementSet",
+    "RequirementsError",
+    "canonical_name",
+    "find_python",
+    "fingerprint_of",
+    "freeze_environment",
+    "task_requirements",
+]

@@ -1,0 +1,213 @@
+"""The package-manager protocol: what pip, uv, conda and poetry plugins implement.
+
+A package manager turns a task's requirements into a Python environment in a folder. The agent
+drives it in this order, and nothing else:
+
+1. ``detect(task, repo_dir)`` — does this manager apply to the task? The agent uses the manager
+   named by ``agent.package_manager.type``; one that does not apply (poetry without a
+   ``poetry.lock``) hands over to ``pip``.
+2. ``requirements(task, context)`` and ``settings(context)`` — what to install and how, as small
+   frozen dataclasses of JSON-able values. ``fingerprint(task, context)`` hashes the two: it is
+   the manager's part of the environment-cache key (the agent adds the manager's name, the
+   interpreter, the platform and the container image). Both must be cheap (no network, no
+   process): the agent computes them before every task, and a cache hit must cost milliseconds.
+   Only what changes the built environment goes into the hash: mark other fields (a download
+   cache's path) with ``field(metadata=NOT_IN_FINGERPRINT)``.
+3. ``create(target, python, settings, log)`` — make an empty environment at ``target`` (a
+   folder that does not exist yet) from the interpreter ``python``.
+4. ``install(env, requirements, settings, log)`` — install into it. Raise
+   :class:`~clearml_core.environments.process.BuildFailed` with one sentence a user can act on
+   (``CommandResult.error_summary()`` extracts it from an installer's output); run every command
+   through ``log.run`` so its output reaches the task log and an abort stops it.
+5. ``freeze(env)`` — the exact packages now installed (``name==version`` lines); recorded on the
+   task as ``requirements.frozen``. The default reads the environment's ``*.dist-info``.
+
+The environment is built at its final path (virtual environments do not survive a move) and is
+declared complete by the cache only after ``freeze`` returned; a manager never has to clean up
+after a failure. A manager whose requirements point into the task's own checkout (an editable
+install) says so with ``uncacheable_reason`` and gets a private, uncached environment.
+
+Register a manager with the ``clearml_package_managers`` hook (a
+:class:`~clearml_core.specs.PackageManagerSpec` whose factory is the class; it is called as
+``factory(config)``). The contract tests in ``clearml_core.testing.environments`` check an
+implementation.
+"""
+
+from __future__ import annotations
+
+import abc
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from clearml_core.environments.process import BuildLog
+from clearml_core.environments.python import PythonInfo
+
+if TYPE_CHECKING:
+    from clearml_core.config import Config
+    from clearml_core.controlplane import Task
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    """What a package manager may look at besides the task: configuration, interpreter, code, GPU."""
+
+    config: Config
+    python: PythonInfo
+    code_dir: Path | None = None
+    """The root of the task's code on this machine (None: not checked out, e.g. ``agent build``)."""
+    working_dir: Path | None = None
+    """Where the entry point runs (inside ``code_dir``)."""
+    cuda_version: str | None = None
+    """``"12.1"``, or None for CPU only (see :mod:`clearml_core.environments.cuda`)."""
+    image: str = ""
+    """The container image the environment is for ("" for the local machine)."""
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    """The agent's environment variables (installers run with these)."""
+    scratch_dir: Path | None = None
+    """A folder for temporary files of the build."""
+
+
+@dataclass(frozen=True)
+class PythonEnv:
+    """A built environment: a folder with ``bin/python`` (``Scripts\\python.exe`` on Windows)."""
+
+    path: Path
+
+    @property
+    def bin_dir(self) -> Path:
+        return self.path / ("Scripts" if os.name == "nt" else "bin")
+
+    @property
+    def python(self) -> Path:
+        return self.bin_dir / ("python.exe" if os.name == "nt" else "python")
+
+    def site_packages(self) -> list[Path]:
+        if os.name == "nt":
+            return [self.path / "Lib" / "site-packages"]
+        return sorted(self.path.glob("lib*/python*/site-packages"))
+
+    def activation(self, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The variables that put this environment first: ``VIRTUAL_ENV`` and ``PATH``."""
+        base = os.environ if environ is None else environ
+        return {
+            "VIRTUAL_ENV": str(self.path),
+            "PATH": f"{self.bin_dir}{os.pathsep}{base.get('PATH', os.defpath)}",
+        }
+
+
+NOT_IN_FINGERPRINT = {"fingerprint": False}
+"""``field(metadata=NOT_IN_FINGERPRINT)``: a setting that does not change the built environment
+(a download cache's path, the installer's location) and so stays out of the cache key."""
+
+
+def canonical_json(value: Any) -> str:
+    """Stable JSON of dataclasses, tuples, paths and plain values (the input of fingerprints).
+
+    Dataclass fields marked with :data:`NOT_IN_FINGERPRINT` are left out.
+    """
+
+    def plain(item: Any) -> Any:
+        if is_dataclass(item) and not isinstance(item, type):
+            return {
+                f.name: plain(getattr(item, f.name))
+                for f in fields(item)
+                if f.metadata.get("fingerprint", True)
+            }
+        if isinstance(item, Mapping):
+            return {str(k): plain(v) for k, v in item.items()}
+        if isinstance(item, (list, tuple, set, frozenset)):
+            items = [plain(v) for v in item]
+            return sorted(items, key=repr) if isinstance(item, (set, frozenset)) else items
+        if isinstance(item, Path):
+            return str(item)
+        if item is None or isinstance(item, (str, int, float, bool)):
+            return item
+        raise TypeError(f"{type(item).__name__} cannot go into a fingerprint; use JSON-able values")
+
+    return json.dumps(plain(value), sort_keys=True, separators=(",", ":"))
+
+
+def fingerprint_of(requirements: Any, settings: Any) -> str:
+    """The hash of a manager's requirements and settings (what :meth:`PackageManager.fingerprint` returns)."""
+    payload = canonical_json({"requirements": requirements, "settings": settings})
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+class PackageManager(abc.ABC):
+    """Builds Python environments for tasks. Subclass it, set :attr:`name`, implement the steps.
+
+    See the module documentation for the order of the calls and what each must do.
+    """
+
+    name: ClassVar[str] = ""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+
+    def detect(self, task: Task, repo_dir: Path | None) -> bool:
+        """Whether this manager applies to ``task`` with its code at ``repo_dir`` (None: no code)."""
+        return True
+
+    @abc.abstractmethod
+    def requirements(self, task: Task, context: BuildContext) -> Any:
+        """What to install, as a frozen dataclass; falsy when there is nothing to install.
+
+        It may carry ``uncacheable_reason`` (a string, empty when the environment may be shared).
+        """
+
+    @abc.abstractmethod
+    def settings(self, context: BuildContext) -> Any:
+        """How to install (indexes, versions of the tools, flags), as a frozen dataclass."""
+
+    def fingerprint(self, task: Task, context: BuildContext) -> str:
+        """The manager's part of the cache key: requirements and settings, hashed."""
+        return fingerprint_of(self.requirements(task, context), self.settings(context))
+
+    @abc.abstractmethod
+    def create(self, target: Path, python: PythonInfo, settings: Any, log: BuildLog) -> PythonEnv:
+        """Create an empty environment at ``target`` (which does not exist) from ``python``."""
+
+    @abc.abstractmethod
+    def install(self, env: PythonEnv, requirements: Any, settings: Any, log: BuildLog) -> None:
+        """Install ``requirements`` into ``env``; raise ``BuildFailed`` with the reason on failure."""
+
+    def freeze(self, env: PythonEnv) -> list[str]:
+        """The packages installed in ``env``, as sorted ``name==version`` / ``name @ url`` lines."""
+        return freeze_environment(env)
+
+    def describe(self, requirements: Any, settings: Any) -> dict[str, Any]:
+        """A short, secret-free summary for the task record and ``agent build`` (override freely)."""
+        return {}
+
+
+def freeze_environment(env: PythonEnv) -> list[str]:
+    """``pip freeze --all`` of ``env`` without starting its interpreter: reads its ``*.dist-info``."""
+    import importlib.metadata
+
+    found: dict[str, str] = {}
+    paths = [str(path) for path in env.site_packages()]
+    for dist in importlib.metadata.distributions(path=paths):
+        name = dist.metadata["Name"]
+        if not name:
+            continue
+        line = f"{name}=={dist.version}"
+        direct = dist.read_text("direct_url.json")
+        if direct:
+            try:
+                info = json.loads(direct)
+                url = info.get("url", "")
+                vcs = info.get("vcs_info")
+                if vcs and url:
+                    line = f"{name} @ {vcs.get('vcs', 'git')}+{url}@{vcs.get('commit_id', '')}"
+                elif url and not info.get("dir_info", {}).get("editable"):
+                    line = f"{name} @ {url}"
+            except ValueError:
+                pass
+        key = name.lower().replace("_", "-").replace(".", "-")
+        found.setdefault(key, line)
+    return [found[key] for key in sorted(found)]

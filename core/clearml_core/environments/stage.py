@@ -1,0 +1,85 @@
+"""The agent's ``environment`` stage: the task's interpreter from the package manager and the cache.
+
+Run by :class:`clearml_core.agent.pipeline.PythonEnvironment`. It resolves the manager, computes
+the cache key, leases a cached environment or builds one, and points the ``run`` stage at its
+``python`` (with ``VIRTUAL_ENV`` and ``PATH`` set). The frozen package list goes into the task
+record (``requirements.frozen``) and a summary into ``runtime["environment"]``. A build that
+fails ends the task with the installer's own one-line reason; an abort stops the installer.
+The lease is given back (or a private environment deleted) when the task's stages clean up.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from clearml_core.environments.builder import EnvironmentBuilder, PreparedEnvironment
+from clearml_core.environments.process import BuildAborted, BuildFailed, BuildLog
+from clearml_core.environments.requirements import RequirementsError
+from clearml_core.errors import UserError
+
+if TYPE_CHECKING:
+    from clearml_core.agent.pipeline import TaskContext
+
+log = logging.getLogger(__name__)
+
+STATE_KEY = "environment"
+
+
+def private_environment_dir(ctx: TaskContext) -> Path:
+    """Where an uncached environment of this task is built: under ``agent.venvs_dir``."""
+    base = ctx.config.path("agent.venvs_dir") or (ctx.work_dir / "venvs")
+    return base / f"task-{ctx.task.id or 'local'}"
+
+
+def run_environment_stage(ctx: TaskContext) -> None:
+    from clearml_core.agent.pipeline import TaskAborted, TaskFailed
+
+    build_log = BuildLog(
+        ctx.sink.write, should_stop=lambda: (ctx.stop.reason or "aborted") if ctx.stop.is_set() else None
+    )
+    image = ""
+    if getattr(ctx.environment, "name", "venv") != "venv":
+        image = ctx.task.container.image or ctx.default_image or ""
+    try:
+        builder = EnvironmentBuilder(ctx.config)
+        context = builder.context(
+            code_dir=ctx.code_dir,
+            working_dir=ctx.cwd if ctx.code_dir is not None else None,
+            gpus=ctx.gpus,
+            image=image,
+            scratch_dir=ctx.work_dir,
+        )
+        prepared = builder.prepare(ctx.task, context, build_log, private_environment_dir(ctx))
+    except BuildAborted as aborted:
+        raise TaskAborted(str(aborted) or "aborted") from None
+    except BuildFailed as failed:
+        raise TaskFailed(str(failed)) from None
+    except (RequirementsError, UserError) as error:
+        raise TaskFailed(str(error)) from None
+    ctx.state[STATE_KEY] = prepared
+    ctx.python = prepared.python
+    ctx.env.update(prepared.environ)
+    _record(ctx, prepared)
+
+
+def _record(ctx: TaskContext, prepared: PreparedEnvironment) -> None:
+    task = ctx.task
+    task.runtime = {**(task.runtime or {}), STATE_KEY: prepared.record()}
+    if prepared.env is None:
+        return
+    task.requirements.frozen = list(prepared.frozen)
+    if ctx.plane is None:
+        return
+    try:
+        ctx.plane.update_task(task.id, requirements=task.requirements)
+    except Exception as error:  # the record is informative; the task can still run
+        log.warning("task %s: cannot record its frozen packages: %s", task.id, error)
+        ctx.log(f"cannot record the frozen package list on the task: {error}")
+
+
+def release_environment(ctx: TaskContext) -> None:
+    prepared = ctx.state.pop(STATE_KEY, None)
+    if isinstance(prepared, PreparedEnvironment):
+        prepared.release()
