@@ -350,10 +350,14 @@ def _connect_error(error: BaseException, login: Login, settings: PoolSettings) -
     ):
         allowed = getattr(error, "allowed_types", None)
         offered = f"; the server accepts {', '.join(allowed)}" if allowed else ""
+        check = (
+            "that the key is in the server's authorized_keys"
+            if login.key_files or login.allow_agent
+            else "the password"
+        )
         return SFTPAuthenticationError(
             f"cannot log in to {where}: the server refused {login.tried()} (from {login.source}){offered}. "
-            "Check the user name and that the key is in the server's authorized_keys; "
-            "`clearml-core storage resolve URL` shows which settings apply"
+            f"Check the user name and {check}; `clearml-core storage resolve URL` shows which settings apply"
         )
     if isinstance(error, socket.gaierror):
         return SFTPConnectionError(
