@@ -309,7 +309,10 @@ def s3_section(args: argparse.Namespace, work: Path) -> list[Row]:
         moto.client().create_bucket(Bucket=bucket)
         conf = S3_CONF.format(netloc=moto.netloc, key=KEY, secret=SECRET)
         sides: dict[str, tuple[str, dict[str, str]]] = {
-            "ours": (sys.executable, isolated_env(work / "home-ours", conf, clearml=False)),
+            "ours": (
+                sys.executable,
+                _only_plugin(isolated_env(work / "home-ours", conf, clearml=False), "storage_s3"),
+            ),
             "sdk": (sys.executable, isolated_env(work / "home-sdk", conf, clearml=False)),
             "clearml": (clearml_python, isolated_env(work / "home-clearml", conf, clearml=True)),
         }
@@ -412,6 +415,8 @@ def s3_section(args: argparse.Namespace, work: Path) -> list[Row]:
             counts: dict[str, dict[str, str]] = {}
             for side, (python, _env) in sides.items():
                 env = isolated_env(work / f"home-count-{side}", proxied, clearml=side == "clearml")
+                if side == "ours":
+                    _only_plugin(env, "storage_s3")
                 env.update(BENCH_KEY=KEY, BENCH_SECRET=SECRET)
                 remote = f"s3://{proxy.netloc}/{bucket}/count-{side}/"
                 counts[side] = {}
