@@ -131,14 +131,17 @@ class _Clients:
             "max_block_size": settings.block_size,
             "max_single_get_size": settings.max_single_get_size,
             "max_chunk_get_size": settings.block_size,
-            "connection_timeout": settings.connect_timeout,
-            "read_timeout": settings.timeout,
             "retry_policy": ExponentialRetry(
                 initial_backoff=1, increment_base=2, retry_total=settings.max_retries, random_jitter_range=1
             ),
             # the SDK's own transport reads responses in 4 MiB blocks; requests' default is 4 KiB
+            # (a transport given to the client takes its timeouts from here, not from the client)
             "transport": RequestsTransport(
-                session=session, session_owner=True, connection_data_block_size=4 * 1024 * 1024
+                session=session,
+                session_owner=True,
+                connection_data_block_size=4 * 1024 * 1024,
+                connection_timeout=settings.connect_timeout,
+                read_timeout=settings.timeout,
             ),
         }
         if settings.api_version:

@@ -48,7 +48,9 @@ class CountingProxy:
                     for name, value in response.getheaders():
                         if name.lower() not in _HOP_BY_HOP and name.lower() != "content-length":
                             self.send_header(name, value)
-                    self.send_header("Content-Length", str(len(data)))
+                    # a HEAD answer's Content-Length is the object's size (Azure reads it), not 0
+                    length = response.getheader("Content-Length") if self.command == "HEAD" else None
+                    self.send_header("Content-Length", length or str(len(data)))
                     self.end_headers()
                     if self.command != "HEAD":
                         self.wfile.write(data)
