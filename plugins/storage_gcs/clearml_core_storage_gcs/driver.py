@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-import google.auth
 from google.api_core import exceptions as gx
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
@@ -97,9 +96,39 @@ def google_credentials(key: _ClientKey) -> tuple[Any, str | None]:
             raise MissingCredentialsError(f"application default credentials are gone ({found})")
         return found
     if key.auth == "file":
-        return google.auth.load_credentials_from_file(str(key.identity), scopes=list(SCOPES))
-    info = json.loads(str(key.identity))
-    return google.auth.load_credentials_from_dict(info, scopes=list(SCOPES))
+        with open(str(key.identity), encoding="utf-8") as handle:
+            info = json.load(handle)
+    else:
+        info = json.loads(str(key.identity))
+    return _from_info(info)
+
+
+def _from_info(info: dict[str, Any]) -> tuple[Any, str | None]:
+    """Credentials of a key's JSON, by its ``type`` (the generic loader is deprecated by google-auth)."""
+    kind = info.get("type")
+    project = info.get("project_id") or info.get("quota_project_id")
+    if kind == "service_account":
+        from google.oauth2 import service_account
+
+        return service_account.Credentials.from_service_account_info(info, scopes=list(SCOPES)), project
+    if kind == "authorized_user":
+        from google.oauth2 import credentials as user_credentials
+
+        return user_credentials.Credentials.from_authorized_user_info(info, scopes=list(SCOPES)), project
+    if kind == "external_account":
+        from google.auth import identity_pool
+
+        return identity_pool.Credentials.from_info(info, scopes=list(SCOPES)), project
+    if kind == "impersonated_service_account":
+        from google.auth import impersonated_credentials
+
+        return impersonated_credentials.Credentials.from_impersonated_service_account_info(
+            info, scopes=list(SCOPES)
+        ), project
+    raise MissingCredentialsError(
+        f"a credentials_json key of type {kind!r} is not supported; use a service_account, "
+        "authorized_user, external_account or impersonated_service_account key"
+    )
 
 
 class _Clients:
@@ -130,6 +159,10 @@ class _Clients:
         )
         client._http.mount("https://", adapter)
         client._http.mount("http://", adapter)
+        if getattr(client, "_bucket_metadata_cache", None) is not None:
+            # google-cloud-storage >= 3.x fetches each bucket's metadata in a background thread to
+            # label trace spans: one more request per bucket, refused on public buckets. Not wanted.
+            client._bucket_metadata_cache = None
         return client
 
     def __len__(self) -> int:
@@ -294,14 +327,27 @@ class _Response(io.RawIOBase):
 
 
 class _Prefixed(io.RawIOBase):
-    """``head`` bytes, then the rest of ``stream``: an upload of unknown size after its probe."""
+    """``head`` bytes, then the rest of ``stream``: an upload of unknown size after its probe.
+
+    It knows its position (a resumable upload asks for it) but cannot go back.
+    """
 
     def __init__(self, head: bytes, stream: BinaryIO) -> None:
         self._head = memoryview(head)
         self._stream = stream
+        self._position = 0
 
     def readable(self) -> bool:
         return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        target = offset if whence == io.SEEK_SET else self._position + offset if whence == io.SEEK_CUR else -1
+        if target != self._position:
+            raise io.UnsupportedOperation("a stream of unknown size cannot go back")
+        return self._position
 
     def readinto(self, buffer: Any) -> int:
         view = memoryview(buffer).cast("B")
@@ -309,10 +355,12 @@ class _Prefixed(io.RawIOBase):
             count = min(len(view), len(self._head))
             view[:count] = self._head[:count]
             self._head = self._head[count:]
-            return count
-        data = self._stream.read(len(view))
-        view[: len(data)] = data
-        return len(data)
+        else:
+            data = self._stream.read(len(view))
+            count = len(data)
+            view[:count] = data
+        self._position += count
+        return count
 
 
 def _read_upto(stream: BinaryIO, limit: int) -> bytes:
