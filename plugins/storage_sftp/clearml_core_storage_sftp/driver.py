@@ -221,6 +221,9 @@ class SFTPDriver(StorageDriver):
         scope = url.root
         with self._lock:
             found = self._targets.get(scope)
+            if found is not None and found.pool.closed:  # reset_pools() ran: resolve afresh
+                del self._targets[scope]
+                found = None
         if found is not None:
             return found
         location = self._settings.locate(url)

@@ -249,12 +249,22 @@ class SFTPPool:
             connection = plan
         try:
             sftp = connection.client.open_sftp()
-        except paramiko.ChannelException:
+        except paramiko.ChannelException as error:
             # the server allows fewer sessions per connection than we asked for (sshd MaxSessions)
             with self._cond:
                 connection.channels -= 1
-                connection.limit = max(1, connection.channels)
+                connection.limit = connection.channels
                 self._cond.notify_all()
+                refused_first = connection.channels == 0
+                if refused_first and connection in self._connections:
+                    self._connections.remove(connection)
+            if refused_first:
+                with contextlib.suppress(Exception):
+                    connection.client.close()
+                raise StorageError(
+                    f"{self.login.endpoint} accepts the login of {self.login.user!r} but refuses to open an "
+                    f"SFTP session ({error}); is SFTP enabled for this user on the server (Subsystem sftp)?"
+                ) from None
             return None
         except Exception as error:
             with self._cond:
@@ -278,6 +288,10 @@ class SFTPPool:
         return _Connection(client, number, limit=self.settings.channels_per_connection)
 
     # -- the end --------------------------------------------------------------------------------
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     @property
     def open_connections(self) -> int:
         with self._cond:

@@ -8,6 +8,7 @@ needs it, never a skip.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 from collections.abc import Iterator
@@ -44,19 +45,19 @@ Subsystem sftp internal-sftp
 """
 
 
-@pytest.fixture(scope="session")
-def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SSHServer]:
+@contextlib.contextmanager
+def running_sshd(folder: Path, extra_config: str = "") -> Iterator[SSHServer]:
+    """An sshd of our own in ``folder`` (keys, config, log), stopped by its PID when done."""
     import getpass
 
     executable = sshd_executable()
-    folder = tmp_path_factory.mktemp("sshd")
     keygen(folder / "host_key")
     client_key = keygen(folder / "client_key")
     (folder / "authorized_keys").write_text((folder / "client_key.pub").read_text())
     (folder / "authorized_keys").chmod(0o600)
     port = free_port()
     config = folder / "sshd_config"
-    config.write_text(SSHD_CONFIG.format(port=port, folder=folder))
+    config.write_text(SSHD_CONFIG.format(port=port, folder=folder) + extra_config)
     if os.geteuid() == 0:
         os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # sshd's privilege separation folder
     checked = subprocess.run([executable, "-t", "-f", str(config)], capture_output=True, text=True)
@@ -89,6 +90,12 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SSHServer]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SSHServer]:
+    with running_sshd(tmp_path_factory.mktemp("sshd")) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

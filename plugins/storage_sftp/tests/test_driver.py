@@ -135,6 +135,71 @@ def test_parallel_uploads_spread_over_max_connections(sshd, session_known_hosts,
     assert sshd.sftp_sessions() - sessions == 5
 
 
+class _Held(io.RawIOBase):
+    """A stream that meets ``holding`` once (its upload then holds a channel), then waits for ``go``."""
+
+    def __init__(self, holding: threading.Barrier, go: threading.Event) -> None:
+        self._holding = holding
+        self._go = go
+        self._done = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if self._done:
+            return 0
+        self._done = True
+        self._holding.wait(timeout=60)
+        assert self._go.wait(timeout=60)
+        buffer[:4] = b"held"
+        return 4
+
+
+def test_a_server_allowing_fewer_sessions_than_asked(tmp_path_factory, tmp_path):
+    """sshd's MaxSessions below channels_per_connection: a refused channel is no error; callers wait."""
+    from plugins.storage_sftp.tests.conftest import running_sshd
+
+    with running_sshd(tmp_path_factory.mktemp("sshd-small"), "MaxSessions 2\n") as small:
+        known = tmp_path / "known_hosts"
+        known.write_text(small.known_hosts_line())
+        config = load(
+            conf_entry(small)
+            + f'sdk.sftp {{ known_hosts: "{known}", max_connections: 1, channels_per_connection: 4 }}\n',
+            tmp_path,
+        )
+        base = f"sftp://{small.netloc}{small.data}/"
+        driver = driver_for(base, config)
+        holding, go = threading.Barrier(3), threading.Event()
+        errors: list[BaseException] = []
+
+        def upload(name: str, stream) -> None:
+            try:
+                driver.upload_stream(stream, parse_url(base + name))
+            except BaseException as error:
+                errors.append(error)
+
+        held = [threading.Thread(target=upload, args=(f"h{i}", _Held(holding, go))) for i in range(2)]
+        for thread in held:
+            thread.start()
+        holding.wait(timeout=60)  # both sessions the server allows are now in use
+        late = threading.Thread(target=upload, args=("late", io.BytesIO(b"late")))
+        late.start()
+        [pool] = pools()
+        for _ in range(3000):  # until the pool has asked for a third session and learnt the limit
+            if pool._connections and pool._connections[0].limit == 2:
+                break
+            late.join(timeout=0.02)
+        go.set()
+        for thread in [*held, late]:
+            thread.join(timeout=120)
+        assert not errors, errors
+        assert sorted(os.listdir(small.data)) == ["h0", "h1", "late"]
+        assert pool._connections[0].limit == 2
+        assert (pool.stats.connections_opened, pool.stats.channels_opened) == (1, 2)
+        assert small.logins() == 1 and small.sftp_sessions() == 2
+
+
 def test_folder_transfer_runs_in_parallel_both_ways(sshd, sftp_conf, tmp_path):
     from clearml_core.storage.manager import StorageManager
 
