@@ -269,6 +269,13 @@ class _Body(io.RawIOBase):
         view[: len(data)] = data
         return len(data)
 
+    def read_chunk(self, size: int) -> bytes:
+        """Up to ``size`` bytes as the SDK hands them, without the copies ``read`` makes."""
+        try:
+            return bytes(self._body.read(size))
+        except Exception as error:
+            raise self._target.fail(error, self._what) from error
+
     def readall(self) -> bytes:
         try:
             return bytes(self._body.read())
@@ -490,9 +497,9 @@ class S3Driver(StorageDriver):
         )
         client = target.client
 
-        def write_from(stream: Any, offset: int) -> None:
+        def write_from(stream: _Body, offset: int) -> None:
             while True:
-                chunk = stream.read(COPY_CHUNK)
+                chunk = stream.read_chunk(COPY_CHUNK)
                 if not chunk:
                     return
                 os.pwrite(fd, chunk, offset)
@@ -519,10 +526,15 @@ class S3Driver(StorageDriver):
             workers = min(self._settings.boto3.max_multipart_concurrency, -(-total // part))
             with ThreadPoolExecutor(max(1, workers), thread_name_prefix="s3-download") as pool:
                 futures = [pool.submit(fetch, start) for start in range(part, total, part)]
-                with first:
-                    write_from(first, 0)
-                for future in futures:
-                    future.result()
+                try:
+                    with first:
+                        write_from(first, 0)
+                    for future in futures:
+                        future.result()
+                except BaseException:
+                    for future in futures:  # one part failed: the parts not started never will
+                        future.cancel()
+                    raise
             os.close(fd)
             fd = -1
             os.replace(temp_name, destination)
