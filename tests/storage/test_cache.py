@@ -336,8 +336,6 @@ def test_count_limit_evicts_least_recently_used(tmp_path):
     # f0 was used, so f1 (the least recently used) went
     assert [p.exists() for p in paths] == [True, False, True]
     assert cache.index.count("global") == 3
-    lock_files = sorted(p.name for p in (tmp_path / "c" / "global" / ".locks").iterdir())
-    assert f"{paths[1].name}.lock" not in lock_files
 
 
 def test_set_file_limit_only_raises_like_clearml(tmp_path):
@@ -470,6 +468,15 @@ def test_entries_size_and_clear(tmp_path):
         "global": {"entries": 1, "bytes": 4},
         "other": {"entries": 1, "bytes": 4},
     }
+
+
+def test_lock_files_are_a_fixed_set(tmp_path):
+    cache = _cache(tmp_path / "c", default_file_limit=5)
+    _fill(cache, 40)
+    locks = list((tmp_path / "c" / "global" / ".locks").iterdir())
+    assert 0 < len(locks) <= 40
+    assert all(len(p.stem) == 3 for p in locks)  # named by stripe, never by entry
+    assert cache.lock(None, "a").path == cache.lock(None, "a").path
 
 
 def test_entry_lock_excludes_across_open_files(tmp_path):

@@ -7,13 +7,15 @@ Layout (``<base>`` is ``CLEARML_CACHE_DIR``, else ``sdk.storage.cache.default_ba
     <base>/<context>/<md5>.<name>        a complete cached object (context "global" by default)
     <base>/<context>/<md5>.<name>_artifacts_archive[_<name>]/   an extracted archive
     <base>/<context>/.partial.<md5>.<name>   a download in progress (or killed)
-    <base>/<context>/.locks/<md5>.<name>.lock   one lock file per entry (fcntl/flock)
+    <base>/<context>/.locks/<3 hex digits>.lock   4,096 lock files an entry hashes onto (flock)
 
 Why it is safe:
 
 * **One download per object.** A miss takes the entry's exclusive ``flock``; other processes
   and threads asking for the same URL block on it and, once it is released, find the complete
-  file and return it. A process that dies releases its lock with it.
+  file and return it. A process that dies releases its lock with it. Entries hash onto 4,096 lock
+  files per context, created once and kept, so a miss never pays for creating one (two entries
+  sharing a lock file only wait for each other, and rarely).
 * **No corrupt entry, ever.** Bytes go to ``.partial.<entry>`` and are renamed to the entry's
   name only once complete, so an entry that exists is whole: a download killed at any point
   (kill -9) leaves at most the partial file, which the next download of that entry overwrites and
@@ -65,6 +67,7 @@ DEFAULT_FILE_LIMIT = 100
 INDEX_NAME = "index.sqlite3"
 PARTIAL_PREFIX = ".partial."
 LOCKS_FOLDER = ".locks"
+LOCK_STRIPES = 4096
 ARCHIVE_MARK = "_artifacts_archive"
 
 _MAX_NAME_BYTES = 150  # of the object's name; with the hash, marks and suffixes it stays < 255
@@ -155,6 +158,12 @@ def archive_folder_name(entry: str, name: str | None = None) -> str:
     if len(safe) > 40:
         safe = hashlib.md5(safe.encode(), usedforsecurity=False).hexdigest()
     return f"{entry}{ARCHIVE_MARK}_{safe}"
+
+
+def _stripe(name: str) -> str:
+    """The lock file of an entry: one of ``LOCK_STRIPES``, picked by a hash of its name."""
+    digest = hashlib.md5(name.encode("utf-8", "surrogateescape"), usedforsecurity=False).hexdigest()
+    return f"{int(digest[:4], 16) % LOCK_STRIPES:03x}.lock"
 
 
 def _context_folder_name(context: str | None) -> str:
@@ -633,7 +642,8 @@ class Cache:
         return self.folder(context) / name
 
     def lock(self, context: str | None, name: str) -> EntryLock:
-        return EntryLock(self.folder(context) / LOCKS_FOLDER / f"{name}.lock")
+        """The lock guarding entry ``name`` (its download, its extraction, its eviction)."""
+        return EntryLock(self.folder(context) / LOCKS_FOLDER / _stripe(name))
 
     @property
     def index(self) -> CacheIndex:
@@ -810,7 +820,7 @@ class Cache:
     def _evict_entry(self, row: EntryRow) -> bool:
         """Delete one entry (and what was extracted from it) unless someone holds its lock."""
         lock_name = row.parent or row.name
-        lock = EntryLock(self.base / row.context / LOCKS_FOLDER / f"{lock_name}.lock")
+        lock = EntryLock(self.base / row.context / LOCKS_FOLDER / _stripe(lock_name))
         if not lock.acquire(blocking=False):
             return False
         try:
@@ -823,7 +833,7 @@ class Cache:
                 _remove(folder / f"{PARTIAL_PREFIX}{row.name}")
             self.index.remove(row.context, row.name)
         finally:
-            lock.release(delete=row.parent is None)
+            lock.release()
         log.debug("evicted %s/%s from the cache", row.context, row.name)
         return True
 
@@ -889,7 +899,7 @@ class Cache:
                 if item.name == LOCKS_FOLDER:
                     continue
                 name = item.name[len(PARTIAL_PREFIX) :] if item.name.startswith(PARTIAL_PREFIX) else item.name
-                lock = EntryLock(folder / LOCKS_FOLDER / f"{name.partition(ARCHIVE_MARK)[0]}.lock")
+                lock = EntryLock(folder / LOCKS_FOLDER / _stripe(name.partition(ARCHIVE_MARK)[0]))
                 if not lock.acquire(blocking=False):
                     continue
                 try:
@@ -897,7 +907,7 @@ class Cache:
                     _remove(Path(item.path))
                     freed += size
                 finally:
-                    lock.release(delete=True)
+                    lock.release()
         return removed, freed, busy
 
 
