@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import http.client
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
@@ -20,6 +20,8 @@ class CountingProxy:
     def __init__(self, upstream_port: int) -> None:
         self.upstream_port = upstream_port
         self.requests: list[tuple[str, str, str]] = []
+        self.before_forward: Callable[[str, str, str], None] | None = None
+        """Called with (method, path, query) before a request goes on: a test's hook into timing."""
         self._lock = threading.Lock()
         proxy = self
 
@@ -33,6 +35,9 @@ class CountingProxy:
                 parts = urlsplit(self.path)
                 with proxy._lock:
                     proxy.requests.append((self.command, parts.path, parts.query))
+                hook = proxy.before_forward
+                if hook is not None:
+                    hook(self.command, parts.path, parts.query)
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 upstream = http.client.HTTPConnection("127.0.0.1", proxy.upstream_port, timeout=60)

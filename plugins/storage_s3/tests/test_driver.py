@@ -149,6 +149,38 @@ def test_large_download_fetches_parts_without_a_head(
     assert not list(tmp_path.glob(".*clearml-part")), "a temporary part file was left behind"
 
 
+def test_an_object_replaced_mid_download_fails_without_mixing(
+    proxy: CountingProxy, moto: MotoServer, bucket: str, conf_folder: Path, tmp_path: Path
+) -> None:
+    part = 5 * 1024 * 1024
+    config = load(
+        f'sdk.aws.s3.credentials: [ {{ host: "{proxy.netloc}", key: "{KEY}", secret: "{SECRET}", secure: false }} ]\n'
+        f"sdk.aws.boto3 {{ multipart_threshold: {part}, multipart_chunksize: {part} }}",
+        conf_folder,
+    )
+    url = parse_url(f"s3://{proxy.netloc}/{bucket}/replaced/object.bin")
+    put(config, str(url), b"a" * (part * 2))
+    replaced = threading.Event()
+
+    def replace_after_the_first_get(method: str, path: str, query: str) -> None:
+        if (
+            method == "GET"
+            and path.endswith("/object.bin")
+            and not replaced.is_set()
+            and len(proxy.methods()) > 1
+        ):
+            moto.client().put_object(Bucket=bucket, Key=url.key, Body=b"b" * (part * 2))
+            replaced.set()
+
+    proxy.reset()
+    proxy.before_forward = replace_after_the_first_get
+    with pytest.raises(TransientStorageError, match="changed while it was downloading"):
+        driver_for(url, config).download_file(url, tmp_path / "object.bin")
+    assert replaced.is_set()
+    assert not (tmp_path / "object.bin").exists()
+    assert not list(tmp_path.glob(".*clearml-part")), "a temporary part file was left behind"
+
+
 # -- clients -------------------------------------------------------------------------------------
 
 
