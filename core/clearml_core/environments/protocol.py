@@ -112,6 +112,8 @@ def canonical_json(value: Any) -> str:
     """
 
     def plain(item: Any) -> Any:
+        if item is None or isinstance(item, (str, int, float, bool)):
+            return item
         if is_dataclass(item) and not isinstance(item, type):
             return {
                 f.name: plain(getattr(item, f.name))
@@ -125,8 +127,6 @@ def canonical_json(value: Any) -> str:
             return sorted(items, key=repr) if isinstance(item, (set, frozenset)) else items
         if isinstance(item, Path):
             return str(item)
-        if item is None or isinstance(item, (str, int, float, bool)):
-            return item
         raise TypeError(f"{type(item).__name__} cannot go into a fingerprint; use JSON-able values")
 
     return json.dumps(plain(value), sort_keys=True, separators=(",", ":"))

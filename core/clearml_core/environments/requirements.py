@@ -290,7 +290,7 @@ def _logical_lines(raw: Sequence[str]) -> Iterable[str]:
 def _strip_comment(text: str) -> str:
     if text.lstrip().startswith("#"):
         return ""
-    match = re.search(r"(^|\s)#", text)
+    match = _COMMENT.search(text) if "#" in text else None
     return text[: match.start()] if match else text
 
 
@@ -315,8 +315,12 @@ def _split_marker(line: str) -> tuple[str, str]:
     return spec.strip(), marker.strip()
 
 
+_SPACES = re.compile(r"\s+")
+_COMMENT = re.compile(r"(^|\s)#")
+
+
 def _tidy(line: str) -> str:
-    return re.sub(r"\s+", " ", line).strip()
+    return _SPACES.sub(" ", line).strip()
 
 
 def _looks_like_path(spec: str) -> bool:

@@ -80,6 +80,11 @@ def _record(ctx: TaskContext, prepared: PreparedEnvironment) -> None:
 
 
 def release_environment(ctx: TaskContext) -> None:
+    """Give the cache entry back; delete a private environment unless ``agent.keep_task_workdir``."""
     prepared = ctx.state.pop(STATE_KEY, None)
-    if isinstance(prepared, PreparedEnvironment):
-        prepared.release()
+    if not isinstance(prepared, PreparedEnvironment):
+        return
+    if prepared.private_path is not None and ctx.config.get_bool("agent.keep_task_workdir", False):
+        ctx.log(f"kept the task's private environment in {prepared.private_path} (agent.keep_task_workdir)")
+        prepared.private_path = None
+    prepared.release()

@@ -305,7 +305,8 @@ class _PipFamily(PackageManager):
         if settings.installer == "uv":
             uv = self._uv(settings)
             self._check_uv_version(uv, settings, log)
-            argv = [uv, "venv", "--python", python.executable, "--no-project"]
+            # the same cache as the installs: uv keeps what it learnt about the interpreter there
+            argv = [uv, "venv", "--python", python.executable, "--no-project", *self._cache_args_uv(settings)]
             if settings.system_site_packages:
                 argv.append("--system-site-packages")
             result = log.run(
