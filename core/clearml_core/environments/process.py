@@ -18,6 +18,7 @@ import ctypes
 import ctypes.util
 import os
 import re
+import selectors
 import shlex
 import signal
 import subprocess
@@ -29,7 +30,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from clearml_core.runners.output import LineReader
+from clearml_core.runners.output import collapse_carriage_returns
 
 TAIL_LINES = 60
 _PASSWORD_IN_URL = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]+:)[^@\s/]+@")
@@ -212,26 +213,63 @@ class BuildLog:
         except OSError as error:
             raise BuildFailed(f"{what or argv[0]} cannot start: {error.strerror or error}") from None
         assert process.stdout is not None and process.stderr is not None
-        reader = LineReader({"stdout": process.stdout, "stderr": process.stderr}, emit)
-        reader.start()
         try:
-            while True:
+            self._pump(process, emit)
+            while True:  # a command that closed its output early but still runs
                 try:
                     code = process.wait(self._poll)
                     break
                 except subprocess.TimeoutExpired:
-                    pass
-                try:
                     self.check()
-                except BuildAborted:
-                    self._kill(process)
-                    raise
         except BaseException:
             self._kill(process)
             raise
-        finally:
-            reader.join(10)
         return CommandResult(tuple(argv), code, tuple(tail))
+
+    def _pump(self, process: subprocess.Popen[bytes], emit: Callable[[str, str], None]) -> None:
+        """Read the command's output into lines until it closes, checking for a stop in between.
+
+        In the calling thread, like ``communicate``: a reader thread costs ~15 ms a command in
+        hand-overs, which is 10% of a small cached install.
+        """
+        selector = selectors.DefaultSelector()
+        buffers: dict[str, bytearray] = {}
+        pipes = {"stdout": process.stdout, "stderr": process.stderr}
+        try:
+            for name, pipe in pipes.items():
+                assert pipe is not None
+                os.set_blocking(pipe.fileno(), False)
+                selector.register(pipe, selectors.EVENT_READ, name)
+                buffers[name] = bytearray()
+            while selector.get_map():
+                for key, _events in selector.select(self._poll):
+                    name = key.data
+                    try:
+                        chunk = os.read(key.fd, 65536)
+                    except BlockingIOError:
+                        continue
+                    except OSError:
+                        chunk = b""
+                    buffer = buffers[name]
+                    if not chunk:
+                        selector.unregister(key.fileobj)
+                        if buffer:
+                            emit(name, _decode(bytes(buffer)))
+                            buffer.clear()
+                        continue
+                    buffer += chunk
+                    start = 0
+                    while (end := buffer.find(b"\n", start)) >= 0:
+                        emit(name, _decode(bytes(buffer[start:end])))
+                        start = end + 1
+                    del buffer[:start]
+                self.check()
+        finally:
+            selector.close()
+            for pipe in pipes.values():
+                if pipe is not None:
+                    with contextlib.suppress(OSError):
+                        pipe.close()
 
     def _kill(self, process: subprocess.Popen[bytes]) -> None:
         if process.poll() is not None:
@@ -245,6 +283,10 @@ class BuildLog:
             os.killpg(process.pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(5)
+
+
+def _decode(raw: bytes) -> str:
+    return collapse_carriage_returns(raw.decode("utf-8", errors="replace").rstrip("\r"))
 
 
 def _quote(arg: str) -> str:
