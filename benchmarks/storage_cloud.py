@@ -283,6 +283,13 @@ class MotoProcess:
         self.log.close()
 
 
+def _empty_prefix(client, bucket: str, prefix: str) -> None:  # type: ignore[no-untyped-def]
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        keys = [{"Key": item["Key"]} for item in page.get("Contents", ())]
+        if keys:
+            client.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+
+
 def _make_folder(root: Path, files: int, size: int) -> Path:
     root.mkdir(parents=True)
     for index in range(files):
@@ -325,8 +332,12 @@ def s3_section(args: argparse.Namespace, work: Path) -> list[Row]:
         # -- 500 x 64 KiB, folder up and down ----------------------------------------------------
         source = _make_folder(work / "small-src", args.files, args.file_kib * 1024)
         times: dict[str, dict[str, list[float]]] = {s: {"upload": [], "download": []} for s in sides}
+        names = list(sides)
         for round_ in range(args.rounds):
-            for side, (python, env) in sides.items():
+            # the order rotates every round, and each client's objects are deleted after it, so no
+            # client always runs first, last, or against a fuller server
+            for side in names[round_ % len(names) :] + names[: round_ % len(names)]:
+                python, env = sides[side]
                 remote = f"s3://{moto.netloc}/{bucket}/small-{side}-{round_}/"
                 print(f"S3 folder, round {round_ + 1}/{args.rounds}: {side} …", file=sys.stderr)
                 up = run_snippet(python, folder_code[side], env, "upload", str(source), remote, endpoint)
@@ -338,6 +349,7 @@ def s3_section(args: argparse.Namespace, work: Path) -> list[Row]:
                 times[side]["upload"].append(up["seconds"])
                 times[side]["download"].append(down["seconds"])
                 shutil.rmtree(target)
+                _empty_prefix(moto.client(), bucket, f"small-{side}-{round_}/")
         label = f"{args.files} x {args.file_kib} KiB"
         for action in ("upload", "download"):
             best = {side: min(times[side][action]) for side in sides}
@@ -376,7 +388,7 @@ def s3_section(args: argparse.Namespace, work: Path) -> list[Row]:
             s: {"upload": [], "download": []} for s in ("ours", "sdk")
         }
         for round_ in range(args.rounds):
-            for side in ("ours", "sdk"):
+            for side in ("ours", "sdk") if round_ % 2 == 0 else ("sdk", "ours"):
                 python, env = sides[side]
                 remote = f"s3://{moto.netloc}/{bucket}/large-{side}.bin"
                 print(f"S3 {args.large_mb} MB, round {round_ + 1}/{args.rounds}: {side} …", file=sys.stderr)
