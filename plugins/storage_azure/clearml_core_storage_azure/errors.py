@@ -75,7 +75,7 @@ def translate(
     """The storage error for an azure-core exception raised while doing ``what`` (``read azure://…``)."""
     from azure.core import exceptions as ax
 
-    if isinstance(error, StorageError):
+    if isinstance(error, StorageError | UserError):
         return error
     where = endpoint or "Azure Blob Storage"
     who = f"the {auth.replace('_', ' ')} of account {account!r}" if auth and account else "the credentials"

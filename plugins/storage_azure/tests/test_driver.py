@@ -259,3 +259,29 @@ def test_timeouts_reach_the_client(azurite: Azurite, container: str, conf_folder
     service = driver.target(url).service
     transport = service._pipeline._transport  # what requests will get as (connect, read) timeouts
     assert (transport.connection_config.timeout, transport.connection_config.read_timeout) == (7, 42)
+
+
+def test_default_credential_that_finds_nothing_says_what_to_configure(
+    azurite: Azurite, container: str, conf_folder: Path, monkeypatch
+) -> None:
+    """azure-identity is installed and answers last; on a machine with no identity its refusal is
+    a MissingCredentialsError. Its managed-identity source is pointed at a closed loopback port."""
+    monkeypatch.setenv("IDENTITY_ENDPOINT", f"http://127.0.0.1:{free_port()}/msi/token")
+    monkeypatch.setenv("IDENTITY_HEADER", "test")
+    monkeypatch.setenv("PATH", "/nonexistent")  # no az / azd / pwsh to ask
+    # azure-storage-blob sends tokens over https only (Azurite's plain http is refused, clearly)
+    plain = load(containers_conf(entry(account_name=ACCOUNT, account_url=azurite.account_url)), conf_folder)
+    url = parse_url(_url(container, "x.bin"))
+    with pytest.raises(UserError, match="Token credential is only supported with HTTPS"):
+        driver_for(url, plain).stat(url)
+    # over https the credential is asked first, before any connection to the endpoint
+    closed = f"https://127.0.0.1:{free_port()}/{ACCOUNT}"
+    config = load(
+        containers_conf(entry(account_name=ACCOUNT, account_url=closed), max_retries=0), conf_folder
+    )
+    driver = driver_for(url, config)
+    assert driver.target(url).auth == "default_credential"
+    with pytest.raises(UserError) as raised:
+        driver.stat(url)
+    assert "DefaultAzureCredential found no usable credentials" in str(raised.value)
+    assert "AZURE_STORAGE_CONNECTION_STRING" in str(raised.value)

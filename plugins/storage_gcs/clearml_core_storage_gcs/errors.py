@@ -81,7 +81,7 @@ def translate(
     import requests
     from google.api_core import exceptions as gx
 
-    if isinstance(error, StorageError):
+    if isinstance(error, StorageError | UserError):
         return error
     error = _unwrap(error)
     where = endpoint or "Google Cloud Storage"
