@@ -286,12 +286,7 @@ class EnvironmentCache:
             json.dump(metadata, handle, indent=1, sort_keys=True)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(temporary, marker)
-        dir_fd = os.open(marker.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        os.replace(temporary, marker)  # atomic: a reader sees no marker or the whole one
 
     def _discard(self, path: Path) -> None:
         """Delete an entry's folder: renamed into trash first, so it vanishes at once."""
