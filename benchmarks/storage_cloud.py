@@ -564,7 +564,10 @@ def large_object_rows(
     big = _large_file(work, args.large_mb)
     times: dict[str, dict[str, list[float]]] = {s: {"upload": [], "download": []} for s in sides}
     for round_ in range(args.rounds):
-        for side, (python, env, code) in sides.items():
+        # alternate who goes first: a loopback emulator may slow down as it serves more data
+        order = list(sides) if round_ % 2 == 0 else list(sides)[::-1]
+        for side in order:
+            python, env, code = sides[side]
             remote = remote_for(side)
             print(f"{cloud} {args.large_mb} MB, round {round_ + 1}/{args.rounds}: {side} …", file=sys.stderr)
             up = run_snippet(python, code, env, "upload", str(big), remote)
