@@ -15,12 +15,14 @@ from pathlib import Path
 import pytest
 
 from clearml_core.config import load_config
+from clearml_core.storage import cache as cache_module
 from clearml_core.storage.cache import (
     PARTIAL_PREFIX,
     Cache,
     CacheSettings,
     EntryLock,
     ZeroSizeDownloadError,
+    _stripe,
     archive_folder_name,
     cache_base_dir,
     entry_name,
@@ -215,7 +217,9 @@ def test_a_miss_lists_no_folder(tmp_path, monkeypatch):
 # -- one download for many callers ------------------------------------------------------------
 
 
-def test_threads_asking_at_once_share_one_download(tmp_path):
+@pytest.mark.parametrize("byte_range_locks", [True, False])
+def test_threads_asking_at_once_share_one_download(tmp_path, monkeypatch, byte_range_locks):
+    monkeypatch.setattr(cache_module, "_OFD", byte_range_locks and cache_module._ofd_locks())
     cache = _cache(tmp_path / "c")
     calls: list[str] = []
     name = entry_name("http://h/big", "big")
@@ -470,13 +474,28 @@ def test_entries_size_and_clear(tmp_path):
     }
 
 
-def test_lock_files_are_a_fixed_set(tmp_path):
+@pytest.mark.parametrize("byte_range_locks", [True, False])
+def test_entry_locks_never_create_a_file_per_entry(tmp_path, monkeypatch, byte_range_locks):
+    monkeypatch.setattr(cache_module, "_OFD", byte_range_locks and cache_module._ofd_locks())
     cache = _cache(tmp_path / "c", default_file_limit=5)
     _fill(cache, 40)
-    locks = list((tmp_path / "c" / "global" / ".locks").iterdir())
-    assert 0 < len(locks) <= 40
-    assert all(len(p.stem) == 3 for p in locks)  # named by stripe, never by entry
-    assert cache.lock(None, "a").path == cache.lock(None, "a").path
+    locks = sorted(p.name for p in (tmp_path / "c" / "global" / ".locks").iterdir())
+    if cache_module._OFD:
+        assert locks == ["entries.lock"]
+    else:
+        assert 0 < len(locks) <= 40 and all(len(name) == len("abc.lock") for name in locks)
+    # one entry's lock excludes another holder of that entry, not holders of other entries
+    held = cache.lock(None, "entry-a")
+    assert held.acquire(blocking=False)
+    try:
+        assert not cache.lock(None, "entry-a").acquire(blocking=False)
+        other = cache.lock(None, "entry-b")
+        if cache_module._OFD or _stripe("entry-a") != _stripe("entry-b"):
+            assert other.acquire(blocking=False)
+            other.release()
+    finally:
+        held.release()
+    assert cache.lock(None, "entry-a").acquire(blocking=False)
 
 
 def test_entry_lock_excludes_across_open_files(tmp_path):
@@ -484,6 +503,6 @@ def test_entry_lock_excludes_across_open_files(tmp_path):
     second = EntryLock(tmp_path / "x.lock")
     assert first.acquire(blocking=False)
     assert not second.acquire(blocking=False)
-    first.release(delete=True)
+    first.release()
     assert second.acquire(blocking=False)
     second.release()

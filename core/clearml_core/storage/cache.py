@@ -7,15 +7,16 @@ Layout (``<base>`` is ``CLEARML_CACHE_DIR``, else ``sdk.storage.cache.default_ba
     <base>/<context>/<md5>.<name>        a complete cached object (context "global" by default)
     <base>/<context>/<md5>.<name>_artifacts_archive[_<name>]/   an extracted archive
     <base>/<context>/.partial.<md5>.<name>   a download in progress (or killed)
-    <base>/<context>/.locks/<3 hex digits>.lock   4,096 lock files an entry hashes onto (flock)
+    <base>/<context>/.locks/entries.lock   every entry's lock: one byte each (4,096 files elsewhere)
 
 Why it is safe:
 
-* **One download per object.** A miss takes the entry's exclusive ``flock``; other processes
-  and threads asking for the same URL block on it and, once it is released, find the complete
-  file and return it. A process that dies releases its lock with it. Entries hash onto 4,096 lock
-  files per context, created once and kept, so a miss never pays for creating one (two entries
-  sharing a lock file only wait for each other, and rarely).
+* **One download per object.** A miss takes the entry's exclusive lock; other processes and
+  threads asking for the same URL block on it and, once it is released, find the complete file
+  and return it. A process that dies releases its locks with it. On Linux each entry's lock is one
+  byte of the context's ``.locks/entries.lock`` (an open-file-description byte-range lock, keyed
+  by a 60-bit hash of the entry's name), so a miss never creates a lock file; elsewhere entries
+  hash onto 4,096 lock files locked with ``flock``.
 * **No corrupt entry, ever.** Bytes go to ``.partial.<entry>`` and are renamed to the entry's
   name only once complete, so an entry that exists is whole: a download killed at any point
   (kill -9) leaves at most the partial file, which the next download of that entry overwrites and
@@ -39,10 +40,14 @@ Limits: the per-context file count (``set_cache_file_limit``, default
 from __future__ import annotations
 
 import contextlib
+import errno
+import functools
 import hashlib
 import logging
 import os
 import shutil
+import struct
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -160,12 +165,25 @@ def archive_folder_name(entry: str, name: str | None = None) -> str:
     return f"{entry}{ARCHIVE_MARK}_{safe}"
 
 
+def _digest(name: str) -> int:
+    return int(
+        hashlib.md5(name.encode("utf-8", "surrogateescape"), usedforsecurity=False).hexdigest()[:15], 16
+    )
+
+
 def _stripe(name: str) -> str:
-    """The lock file of an entry: one of ``LOCK_STRIPES``, picked by a hash of its name."""
-    digest = hashlib.md5(name.encode("utf-8", "surrogateescape"), usedforsecurity=False).hexdigest()
-    return f"{int(digest[:4], 16) % LOCK_STRIPES:03x}.lock"
+    """Without byte-range locks: one of ``LOCK_STRIPES`` lock files, picked by a hash of the name."""
+    return f"{_digest(name) % LOCK_STRIPES:03x}.lock"
 
 
+def _entry_lock(folder: Path, name: str) -> EntryLock:
+    """Entry ``name``'s lock in a context folder: a byte of ``entries.lock`` (Linux) or a stripe file."""
+    if _OFD:
+        return EntryLock(folder / LOCKS_FOLDER / ENTRY_LOCKS, offset=_digest(name))
+    return EntryLock(folder / LOCKS_FOLDER / _stripe(name))
+
+
+@functools.lru_cache(maxsize=256)
 def _context_folder_name(context: str | None) -> str:
     context = str(context or DEFAULT_CONTEXT)
     safe = _safe_name(context)
@@ -177,22 +195,47 @@ def _context_folder_name(context: str | None) -> str:
 # -- locking ----------------------------------------------------------------------------------
 
 
-class EntryLock:
-    """An exclusive ``flock`` on one entry's lock file, shared by processes and threads.
+def _ofd_locks() -> bool:
+    """Whether this system has open-file-description byte-range locks (Linux 3.15+)."""
+    import fcntl
 
-    ``flock`` belongs to the open file description, so two threads of one process exclude each
-    other as two processes do, and a process that dies releases it. After acquiring, the lock
-    file is checked to still be the one at the path (eviction deletes lock files while holding
-    them), so two holders can never lock two different files of one name.
+    return hasattr(fcntl, "F_OFD_SETLKW") and sys.platform.startswith("linux")
+
+
+class EntryLock:
+    """An exclusive lock shared by processes and threads: ``flock`` on a file, or one byte of it.
+
+    With ``offset`` (and on Linux) it is an open-file-description lock (``F_OFD_SETLK``) on the
+    byte at ``offset`` of a shared lock file, so every entry of a context has its own lock in one
+    file that is never re-created. Otherwise it is a ``flock`` on the whole file. Both belong to
+    the open file description: two threads of one process exclude each other as two processes do,
+    and a process that dies releases what it held. After acquiring, the file is checked to still
+    be the one at the path (someone may have deleted the cache meanwhile), so two holders never
+    lock two different files of one name.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, offset: int | None = None) -> None:
         self.path = path
+        self.offset = offset if offset is not None and _OFD else None
         self._fd: int | None = None
 
-    def acquire(self, blocking: bool = True) -> bool:
+    def _lock(self, fd: int, blocking: bool) -> None:
         import fcntl
 
+        if self.offset is None:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+            return
+        command = fcntl.F_OFD_SETLKW if blocking else fcntl.F_OFD_SETLK
+        # struct flock: l_type, l_whence, l_start, l_len, l_pid (0 for OFD locks)
+        request = struct.pack(_FLOCK_FORMAT, fcntl.F_WRLCK, os.SEEK_SET, self.offset, 1, 0)
+        try:
+            fcntl.fcntl(fd, command, request)
+        except OSError as error:
+            if error.errno in (errno.EAGAIN, errno.EACCES):
+                raise BlockingIOError(error.errno, "locked") from None
+            raise
+
+    def acquire(self, blocking: bool = True) -> bool:
         while True:
             try:
                 fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -200,7 +243,7 @@ class EntryLock:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 continue
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+                self._lock(fd, blocking)
             except BlockingIOError:
                 os.close(fd)
                 return False
@@ -214,15 +257,12 @@ class EntryLock:
             if same:
                 self._fd = fd
                 return True
-            os.close(fd)  # the file was deleted (evicted) while we waited: lock the new one
+            os.close(fd)  # the file went away while we waited: lock the new one
 
-    def release(self, *, delete: bool = False) -> None:
+    def release(self) -> None:
         if self._fd is None:
             return
-        if delete:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.path)
-        os.close(self._fd)  # closing the last descriptor drops the flock
+        os.close(self._fd)  # closing the descriptor drops the lock
         self._fd = None
 
     def __enter__(self) -> EntryLock:
@@ -231,6 +271,11 @@ class EntryLock:
 
     def __exit__(self, *_exc: object) -> None:
         self.release()
+
+
+_OFD = _ofd_locks()
+_FLOCK_FORMAT = "hhxxxxqqixxxx"  # struct flock on 64-bit Linux (x86_64, aarch64)
+ENTRY_LOCKS = "entries.lock"
 
 
 # -- the index --------------------------------------------------------------------------------
@@ -643,7 +688,7 @@ class Cache:
 
     def lock(self, context: str | None, name: str) -> EntryLock:
         """The lock guarding entry ``name`` (its download, its extraction, its eviction)."""
-        return EntryLock(self.folder(context) / LOCKS_FOLDER / _stripe(name))
+        return _entry_lock(self.folder(context), name)
 
     @property
     def index(self) -> CacheIndex:
@@ -820,7 +865,7 @@ class Cache:
     def _evict_entry(self, row: EntryRow) -> bool:
         """Delete one entry (and what was extracted from it) unless someone holds its lock."""
         lock_name = row.parent or row.name
-        lock = EntryLock(self.base / row.context / LOCKS_FOLDER / _stripe(lock_name))
+        lock = _entry_lock(self.base / row.context, lock_name)
         if not lock.acquire(blocking=False):
             return False
         try:
@@ -899,7 +944,7 @@ class Cache:
                 if item.name == LOCKS_FOLDER:
                     continue
                 name = item.name[len(PARTIAL_PREFIX) :] if item.name.startswith(PARTIAL_PREFIX) else item.name
-                lock = EntryLock(folder / LOCKS_FOLDER / _stripe(name.partition(ARCHIVE_MARK)[0]))
+                lock = _entry_lock(folder, name.partition(ARCHIVE_MARK)[0])
                 if not lock.acquire(blocking=False):
                     continue
                 try:
