@@ -346,7 +346,10 @@ class CacheIndex:
         conn = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA busy_timeout = 60000")
         conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = NORMAL")
+        # The index can always be rebuilt from the folders, so it never waits for the disk: no
+        # fsync on commits or checkpoints. A power cut may lose its latest rows (those entries
+        # then wait for a rebuild to be evicted) or damage it (then it is rebuilt).
+        conn.execute("PRAGMA synchronous = OFF")
         return conn
 
     def connection(self) -> sqlite3.Connection:
@@ -476,24 +479,27 @@ class CacheIndex:
 
         self._run(action)
 
-    def complete(self, row: EntryRow) -> tuple[list[str], int, int]:
-        """Record a finished download in one transaction.
+    def complete(self, row: EntryRow, *, replacing: bool) -> tuple[list[str], int, int]:
+        """Record a finished download; returns what to delete, the context's count, total bytes.
 
-        Drops what was extracted from the entry's previous version and returns those names, the
-        context's entry count and the cache's total bytes, so the caller checks limits for free.
+        ``replacing`` (the entry existed: a forced download) also drops what was extracted from
+        its previous version and returns those names. The counts come back with the write, so
+        the caller checks limits without another query.
         """
 
         def action(conn: sqlite3.Connection) -> tuple[list[str], int, int]:
             now = time.time()
+            children: list[str] = []
             conn.execute("BEGIN IMMEDIATE")
             try:
-                children = [
-                    name
-                    for (name,) in conn.execute(
-                        "SELECT name FROM entries WHERE context = ? AND parent = ?", (row.context, row.name)
-                    ).fetchall()
-                ]
-                if children:
+                if replacing:
+                    children = [
+                        name
+                        for (name,) in conn.execute(
+                            "SELECT name FROM entries WHERE context = ? AND parent = ?",
+                            (row.context, row.name),
+                        ).fetchall()
+                    ]
                     conn.execute(
                         "DELETE FROM entries WHERE context = ? AND parent = ?", (row.context, row.name)
                     )
@@ -503,15 +509,15 @@ class CacheIndex:
                     "parent = NULL, url = COALESCE(excluded.url, entries.url)",
                     (row.context, row.name, row.size, now, now, row.url),
                 )
-                count = conn.execute(
-                    "SELECT count FROM contexts WHERE context = ?", (row.context,)
+                counts = conn.execute(
+                    "SELECT count, (SELECT COALESCE(SUM(bytes), 0) FROM contexts) FROM contexts WHERE context = ?",
+                    (row.context,),
                 ).fetchone()
-                total = conn.execute("SELECT COALESCE(SUM(bytes), 0) FROM contexts").fetchone()
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
-            return children, int(count[0]) if count else 0, int(total[0])
+            return children, int(counts[0]), int(counts[1])
 
         result: tuple[list[str], int, int] = self._run(action)
         return result
@@ -734,6 +740,7 @@ class Cache:
         url: str | None = None,
         force: bool = False,
         empty_ok: Callable[[], bool] | bool = False,
+        missing: bool = False,
     ) -> Path:
         """The path of entry ``name``, downloading it with ``download(partial_path)`` on a miss.
 
@@ -741,16 +748,17 @@ class Cache:
         entry share one download. ``force`` downloads again even when the entry is cached (once:
         callers that waited on someone else's forced download take its result). An empty result
         is an error unless ``empty_ok`` (or, when callable, what it returns) says the object
-        really is empty.
+        really is empty. ``missing`` says the caller just looked and found no entry.
         """
         context_name = _context_folder_name(context)
         path = self.entry_path(context, name)
-        if not force and self.lookup(path):
+        if not force and not missing and self.lookup(path):
             return path
         requested = time.time()
         lock = self.lock(context, name)
         with lock:
-            if path.exists():
+            existed = path.exists()
+            if existed:
                 if not force:
                     if self.lookup(path):
                         return path
@@ -775,7 +783,7 @@ class Cache:
                 if self.settings.fsync:
                     _fsync_file(partial)
                 children, count, total = self.index.complete(
-                    EntryRow(context_name, name, size, 0, 0, None, url)
+                    EntryRow(context_name, name, size, 0, 0, None, url), replacing=existed
                 )
                 for child in children:
                     _remove(path.parent / child)  # archives extracted from the old version

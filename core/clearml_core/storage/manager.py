@@ -165,19 +165,18 @@ class StorageManager:
         state = _current()
         resolved = state.resolve(remote_url, cache_context)
         path = resolved.entry_path
-        if (
-            path is not None
-            and not force_download
-            and not (extract_archive and resolved.is_archive)
-            and state.cache.lookup(path)
-        ):
+        plain = path is not None and not force_download and not (extract_archive and resolved.is_archive)
+        if plain and path is not None and state.cache.lookup(path):
             return str(path)  # the common hit: no parsing, no index, a stat and a utime
         from clearml_core.errors import UserError
         from clearml_core.storage.archive import ArchiveError
         from clearml_core.storage.errors import StorageError
 
         try:
-            return str(cls._local_copy(state, resolved, cache_context, extract_archive, name, force_download))
+            local = cls._local_copy(
+                state, resolved, cache_context, extract_archive, name, force_download, missing=plain
+            )
+            return str(local)
         except ArchiveError:
             raise
         except (StorageError, UserError, OSError) as error:
@@ -546,7 +545,10 @@ class StorageManager:
         extract_archive: bool,
         name: str | None,
         force: bool,
+        *,
+        missing: bool = False,
     ) -> Path:
+        """The local path; ``missing``: the caller just found the entry absent."""
         from clearml_core.storage.archive import archive_suffix
 
         url = resolved.url
@@ -561,7 +563,7 @@ class StorageManager:
             return path
         entry_path = resolved.entry_path
         assert entry_path is not None
-        if force or not state.cache.lookup(entry_path):
+        if force or missing or not state.cache.lookup(entry_path):
             driver = _driver(url)
             state.cache.fetch(
                 context,
@@ -570,6 +572,7 @@ class StorageManager:
                 url=str(url),
                 force=force,
                 empty_ok=lambda: _expected_empty(url),
+                missing=True,
             )
         if extract_archive and archive_suffix(resolved.entry):
             return cls._extract_cached(state, entry_path, resolved.entry, context, name, force)
