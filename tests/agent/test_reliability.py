@@ -144,11 +144,12 @@ def test_task_abort_stops_a_running_task_within_two_seconds(
         "import subprocess, time\nsubprocess.Popen(['sleep', '300'])\nprint('ready', flush=True)\ntime.sleep(300)\n",
         queue="q",
     )
-    daemons.start("--queue", "q", "--polling-interval", "0.1")
+    daemon = daemons.start("--queue", "q", "--polling-interval", "0.1")
     assert wait_for(lambda: "ready" in log_lines(plane, task.id), 30)
-    processes = [
-        p for p in psutil.process_iter(["cmdline"]) if (p.info["cmdline"] or [])[:2] == ["sleep", "300"]
+    processes = [  # the task's own, not another test's `sleep 300` elsewhere on the machine
+        p for p in psutil.Process(daemon.pid).children(recursive=True) if p.cmdline()[:2] == ["sleep", "300"]
     ]
+    assert processes
     began = time.monotonic()
     result = run_cli("task", "abort", task.id)
     assert result.code == 0, result.text
