@@ -77,3 +77,19 @@ def test_build_refuses_a_folder_in_use_and_reports_a_failed_build(
     assert docker.code == 2 and "--docker" in docker.err
     unknown = run_cli("agent", "build", "--id", "0" * 32, "--target", str(target), env=conf)
     assert unknown.code == 2 and "no task with id" in unknown.err
+
+
+def test_on_a_terminal_a_status_line_shows_the_latest_line() -> None:
+    import io
+
+    from clearml_core.environments.materialize import StatusLine
+
+    out = io.StringIO()
+    status = StatusLine(out)
+    status("agent", "clearml-core: installing the task's requirements with uv")
+    status("stderr", "Resolved 9 packages in 200ms")
+    status("stderr", "   ")
+    status.clear()
+    assert out.getvalue() == (
+        "\r\033[Kinstalling the task's requirements with uv\r\033[KResolved 9 packages in 200ms\r\033[K"
+    )

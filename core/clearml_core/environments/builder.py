@@ -84,7 +84,7 @@ class PreparedEnvironment:
     def release(self) -> None:
         """Give the cache entry back, or delete a private environment."""
         if self.lease is not None:
-            self.lease.release()
+            self.lease.release(trim_in_background=True)
             self.lease = None
         if self.private_path is not None:
             shutil.rmtree(self.private_path, ignore_errors=True)

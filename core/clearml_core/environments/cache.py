@@ -30,6 +30,7 @@ import hashlib
 import json
 import os
 import shutil
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -92,14 +93,26 @@ class Lease:
     def fd(self) -> int | None:
         return self._fd
 
-    def release(self) -> None:
-        """Let the entry go; trims the cache when it holds more than ``max_entries``."""
+    def release(self, *, trim_in_background: bool = False) -> None:
+        """Let the entry go; trims the cache when it holds more than ``max_entries``.
+
+        ``trim_in_background`` deletes in a thread, so a task's end is not held up by removing
+        another environment (entries go to ``trash/`` first, so an interrupted delete is swept later).
+        """
         fd, self._fd = self._fd, None
         if fd is None:
             return
         with contextlib.suppress(OSError):
             fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
+        if len(self.cache._complete_entries()) <= self.cache.max_entries:
+            return
+        if trim_in_background:
+            threading.Thread(target=self._trim, name="clearml-env-trim", daemon=True).start()
+        else:
+            self._trim()
+
+    def _trim(self) -> None:
         with contextlib.suppress(OSError):
             self.cache.trim()
 
