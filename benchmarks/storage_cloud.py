@@ -44,7 +44,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from plugins.storage_s3.tests.proxy import CountingProxy  # noqa: E402
+from clearml_core.testing.proxy import CountingProxy  # noqa: E402
 from plugins.storage_s3.tests.support import KEY, SECRET, free_port, moto_executable, wait_for_port  # noqa: E402
 
 BASELINE_VENV = ROOT / ".local" / "bench-clearml-s3"

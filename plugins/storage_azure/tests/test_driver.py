@@ -23,7 +23,7 @@ from clearml_core.storage.errors import (
     UnsupportedOperationError,
 )
 from clearml_core.storage.url import parse_url
-from plugins.storage_azure.tests.proxy import CountingProxy, counting_proxy
+from clearml_core.testing.proxy import CountingProxy, counting_proxy
 from plugins.storage_azure.tests.support import (
     ACCOUNT,
     KEY,

@@ -25,7 +25,7 @@ from clearml_core.storage.errors import (
     UnsupportedOperationError,
 )
 from clearml_core.storage.url import parse_url
-from plugins.storage_s3.tests.proxy import CountingProxy, counting_proxy
+from clearml_core.testing.proxy import CountingProxy, counting_proxy
 from plugins.storage_s3.tests.support import KEY, SECRET, MotoServer, endpoint_conf, free_port, load
 
 

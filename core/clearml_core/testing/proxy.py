@@ -1,14 +1,15 @@
 """A tiny counting reverse proxy: every request the client sends, seen at the server side.
 
-Put it in front of the GCS emulator and point the driver at it; ``requests`` lists ``(method, path, query)``
-of each request in arrival order. Bodies are forwarded whole (the tests send small objects).
+Put it in front of a storage server (moto, Azurite, an emulator) and point the driver at it;
+``requests`` lists ``(method, path, query)`` of each request in arrival order, so a backend's tests
+can assert "one request per small object". Bodies are forwarded whole (tests send small objects).
 """
 
 from __future__ import annotations
 
 import http.client
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
@@ -20,6 +21,8 @@ class CountingProxy:
     def __init__(self, upstream_port: int) -> None:
         self.upstream_port = upstream_port
         self.requests: list[tuple[str, str, str]] = []
+        self.before_forward: Callable[[str, str, str], None] | None = None
+        """Called with (method, path, query) before a request goes on: a test's hook into timing."""
         self._lock = threading.Lock()
         proxy = self
 
@@ -33,6 +36,9 @@ class CountingProxy:
                 parts = urlsplit(self.path)
                 with proxy._lock:
                     proxy.requests.append((self.command, parts.path, parts.query))
+                hook = proxy.before_forward
+                if hook is not None:
+                    hook(self.command, parts.path, parts.query)
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 upstream = http.client.HTTPConnection("127.0.0.1", proxy.upstream_port, timeout=60)
@@ -49,8 +55,8 @@ class CountingProxy:
                         if name.lower() not in _HOP_BY_HOP and name.lower() != "content-length":
                             self.send_header(name, value)
                     # a HEAD answer's Content-Length is the object's size (Azure reads it), not 0
-                    length = response.getheader("Content-Length") if self.command == "HEAD" else None
-                    self.send_header("Content-Length", length or str(len(data)))
+                    head_length = response.getheader("Content-Length") if self.command == "HEAD" else None
+                    self.send_header("Content-Length", head_length or str(len(data)))
                     self.end_headers()
                     if self.command != "HEAD":
                         self.wfile.write(data)
