@@ -230,3 +230,22 @@ def test_a_missing_submodule_fails_with_its_path(tmp_path: Path, repos: Repos) -
     shutil.rmtree(lib)
     with pytest.raises(RepositoryNotFoundError, match="submodule ext/lib"):
         checkout(tmp_path).run(top.as_uri(), tmp_path / "code", branch="main")
+
+
+@pytest.mark.parametrize(
+    "url", ["https://example.com/a b#c;d.git", 'https://example.com/q"uo\\te.git', "/plain/path"]
+)
+def test_origin_is_set_without_git_as_git_would(
+    tmp_path: Path, repos: Repos, project: Path, url: str
+) -> None:
+    from clearml_core.vcs.cache import set_origin_url
+    from clearml_core.vcs.git import Git
+
+    git("clone", "--quiet", "--no-checkout", str(project), str(tmp_path / "copy"))
+    set_origin_url(Git(), tmp_path / "copy", url)
+    assert git("config", "--get-all", "remote.origin.url", cwd=tmp_path / "copy") == url
+    assert git("remote", "get-url", "origin", cwd=tmp_path / "copy") == url
+    assert (
+        git("config", "--get", "remote.origin.fetch", cwd=tmp_path / "copy")
+        == "+refs/heads/*:refs/remotes/origin/*"
+    )

@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -37,8 +38,12 @@ from clearml_core.vcs.errors import RevisionNotFoundError, VcsError
 from clearml_core.vcs.git import Git, classify
 
 LOCK_POLL_SEC = 0.05
+_URL_LINE = re.compile(r"url\s*=")
 HEADS_REFSPEC = "+refs/heads/*:refs/heads/*"
 TAGS_REFSPEC = "+refs/tags/*:refs/tags/*"
+FETCH_OPTIONS = ("--quiet", "--no-auto-gc", "--no-write-fetch-head")
+"""A mirror never collects garbage (``gc.auto`` is 0) and resolves only its own refs, so a fetch
+need not spawn ``git maintenance run --auto`` nor write ``FETCH_HEAD``: half a no-op fetch's time."""
 
 
 @dataclass(frozen=True)
@@ -87,6 +92,33 @@ def resolve(git: Git, repo: Path, names: list[str]) -> str:
         if result.ok and result.stdout.strip():
             return result.stdout.strip()
     return ""
+
+
+def set_origin_url(git: Git, repo: Path, url: str) -> None:
+    """Point ``origin`` of the fresh clone ``repo`` at ``url``: ``git remote set-url`` without
+    its process (the one ``url =`` line of ``[remote "origin"]`` that ``git clone`` wrote is
+    rewritten, quoted as git quotes); anything unexpected in the file is left to git."""
+    config = repo / ".git" / "config"
+    try:
+        lines = config.read_text(encoding="utf-8").splitlines(keepends=True)
+    except (OSError, UnicodeDecodeError):
+        lines = []
+    found: list[int] = []
+    in_origin = False
+    for number, line in enumerate(lines):
+        text = line.strip()
+        if text.startswith("["):
+            in_origin = text == '[remote "origin"]'
+        elif in_origin and _URL_LINE.match(text):
+            found.append(number)
+    if len(found) == 1 and not any(c in url for c in "\n\r\0"):
+        quoted = url.replace("\\", "\\\\").replace('"', '\\"')
+        lines[found[0]] = f'\turl = "{quoted}"\n'
+        staging = config.with_name("config.clearml-tmp")
+        staging.write_text("".join(lines), encoding="utf-8")
+        os.replace(staging, config)
+        return
+    git.run("remote", "set-url", "origin", url, cwd=repo)
 
 
 def is_full_hash(text: str) -> bool:
@@ -178,7 +210,7 @@ class VcsCache:
                 # a commit no branch or tag holds (a pull request's head): servers may still give it
                 self.git.run(
                     "fetch",
-                    "--quiet",
+                    *FETCH_OPTIONS,
                     access.url.public(),
                     revision.commit,
                     cwd=mirror,
@@ -216,7 +248,7 @@ class VcsCache:
 
     def _fetch(self, mirror: Path, access: GitAccess) -> None:
         result = self.git.run(
-            "fetch", "--quiet", "--prune", "--force", access.url.public(), HEADS_REFSPEC, TAGS_REFSPEC,
+            "fetch", *FETCH_OPTIONS, "--prune", "--force", access.url.public(), HEADS_REFSPEC, TAGS_REFSPEC,
             cwd=mirror, access=access, check=False, show=True,
         )  # fmt: skip
         if not result.ok:
@@ -239,4 +271,4 @@ class VcsCache:
             self.git.run("clone", "--local", "--no-checkout", "--quiet", "--", str(mirror), str(dest))
 
 
-__all__ = ["FileLock", "MirrorState", "Revision", "VcsCache", "is_full_hash", "resolve"]
+__all__ = ["FileLock", "MirrorState", "Revision", "VcsCache", "is_full_hash", "resolve", "set_origin_url"]
