@@ -56,6 +56,7 @@ def _fill(cache: Cache, count: int, size: int = 10, context: str | None = None) 
         name = entry_name(f"http://h/{i}", f"f{i}.bin")
         paths.append(cache.fetch(context, name, _writer(b"x" * size), url=f"http://h/{i}"))
         time.sleep(0.002)  # distinct last-use times
+    cache.flush()  # new entries are recorded (and limits enforced) in the background
     return paths
 
 
@@ -211,6 +212,7 @@ def test_a_miss_lists_no_folder(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "listdir", forbidden)
     path = cache.fetch(None, entry_name("http://h/new", "new"), _writer(b"new"))
     assert path.read_bytes() == b"new"
+    cache.flush()
     assert cache.index.count("global") == 3
 
 
@@ -271,6 +273,17 @@ def test_processes_asking_at_once_share_one_download(tmp_path):
     assert len(paths) == 1
     assert len(log.read_text().splitlines()) == 1
     assert Path(paths.pop()).read_bytes() == source.read_bytes()
+
+
+def test_a_process_records_its_entries_before_it_exits(tmp_path):
+    source = tmp_path / "source.bin"
+    source.write_bytes(b"recorded")
+    name = entry_name("test://recorded.bin", "recorded.bin")
+    worker = _worker(tmp_path / "c", source, tmp_path / "log", name)
+    _out, err = worker.communicate(timeout=60)
+    assert worker.returncode == 0, err
+    row = _cache(tmp_path / "c").index.get("global", name)
+    assert row is not None and row.size == len(b"recorded") and row.url == f"test://{name}"
 
 
 # -- kill -9 ---------------------------------------------------------------------------------
@@ -337,6 +350,7 @@ def test_count_limit_evicts_least_recently_used(tmp_path):
     time.sleep(0.01)
     assert cache.lookup(paths[0])  # a hit: the oldest becomes the newest
     cache.fetch(None, entry_name("http://h/new", "new.bin"), _writer(b"new"))
+    cache.flush()
     # f0 was used, so f1 (the least recently used) went
     assert [p.exists() for p in paths] == [True, False, True]
     assert cache.index.count("global") == 3
@@ -390,6 +404,7 @@ def test_evicting_an_archive_removes_what_was_extracted(tmp_path):
     cache = _cache(tmp_path / "c", default_file_limit=1)
     name = entry_name("http://h/a.zip", "a.zip")
     path = cache.fetch(None, name, _writer(b"zip bytes"))
+    cache.flush()
     folder = path.parent / archive_folder_name(name)
     (folder / "inner").mkdir(parents=True)
     (folder / "inner" / "x").write_bytes(b"12345")

@@ -39,17 +39,20 @@ Limits: the per-context file count (``set_cache_file_limit``, default
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import errno
 import functools
 import hashlib
 import logging
 import os
+import queue
 import shutil
 import struct
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -522,6 +525,34 @@ class CacheIndex:
         result: tuple[list[str], int, int] = self._run(action)
         return result
 
+    def record(self, rows: list[EntryRow]) -> dict[str, tuple[int, int]]:
+        """Record new entries in one transaction; returns (entry count, total bytes) per context."""
+
+        def action(conn: sqlite3.Connection) -> dict[str, tuple[int, int]]:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.executemany(
+                    "INSERT INTO entries VALUES (?, ?, ?, ?, ?, NULL, ?) ON CONFLICT (context, name) DO UPDATE "
+                    "SET size = excluded.size, last_access = excluded.last_access, created = excluded.created, "
+                    "parent = NULL, url = COALESCE(excluded.url, entries.url)",
+                    [(r.context, r.name, r.size, r.last_access, r.created, r.url) for r in rows],
+                )
+                total = int(conn.execute("SELECT COALESCE(SUM(bytes), 0) FROM contexts").fetchone()[0])
+                counts = {}
+                for context in {r.context for r in rows}:
+                    found = conn.execute(
+                        "SELECT count FROM contexts WHERE context = ?", (context,)
+                    ).fetchone()
+                    counts[context] = (int(found[0]) if found else 0, total)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            return counts
+
+        result: dict[str, tuple[int, int]] = self._run(action)
+        return result
+
     def get(self, context: str, name: str) -> EntryRow | None:
         found = self._run(
             lambda conn: conn.execute(
@@ -636,6 +667,76 @@ def _fsync_file(path: Path) -> None:
         os.close(fd)
 
 
+class _Recorder:
+    """Writes finished downloads into the index and enforces limits, off the caller's path.
+
+    A miss returns as soon as its file is in place; one background thread per process records
+    it (many at once when misses come quickly) and evicts what the limits require. The process
+    waits for it at exit; an entry whose record a kill -9 lost is only unknown to eviction until
+    the index is rebuilt (``cache clear`` removes it like any other file).
+    """
+
+    def __init__(self, cache: Cache) -> None:
+        self._cache = cache
+        self._queue: queue.Queue[tuple[str | None, EntryRow]] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+        self._lock = threading.Lock()
+
+    def submit(self, context: str | None, row: EntryRow) -> None:
+        if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
+            with self._lock:
+                if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
+                    if self._pid != os.getpid():
+                        self._queue = queue.Queue()  # a forked child starts with none of the parent's
+                    self._pid = os.getpid()
+                    self._thread = threading.Thread(target=self._run, name="clearml-cache-index", daemon=True)
+                    self._thread.start()
+                    _recorders.add(self)
+        self._queue.put((context, row))
+
+    def flush(self, timeout: float | None = None) -> None:
+        if self._pid != os.getpid():
+            return
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._queue.all_tasks_done:
+            while self._queue.unfinished_tasks:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    log.warning("the cache index did not catch up within %s s", timeout)
+                    return
+                self._queue.all_tasks_done.wait(left)
+
+    def _run(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            while True:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                counts = self._cache.index.record([row for _context, row in batch])
+                contexts = {row.context: context for context, row in batch}
+                for name, context in contexts.items():
+                    keep = {(row.context, row.name) for _c, row in batch}
+                    self._cache.enforce_limits(context, keep=keep, known=counts.get(name))
+            except Exception as error:  # bookkeeping must never take a download down with it
+                log.warning("could not record cache entries in %s: %s", self._cache.base, error)
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
+
+
+_recorders: weakref.WeakSet[_Recorder] = weakref.WeakSet()
+
+
+@atexit.register
+def _flush_recorders() -> None:
+    for recorder in list(_recorders):
+        recorder.flush(timeout=30)
+
+
 # -- the cache --------------------------------------------------------------------------------
 
 
@@ -672,6 +773,7 @@ class Cache:
         self._index: CacheIndex | None = None
         self._file_limits: dict[str, int] = {}
         self._made: set[str] = set()
+        self._recorder = _Recorder(self)
 
     # paths -------------------------------------------------------------------------------
     def folder(self, context: str | None = None) -> Path:
@@ -755,6 +857,9 @@ class Cache:
         if not force and not missing and self.lookup(path):
             return path
         requested = time.time()
+        # the index exists before any entry is added (a rebuild from disk must not pick up
+        # entries whose records are still on their way)
+        self.index.connection()
         lock = self.lock(context, name)
         with lock:
             existed = path.exists()
@@ -782,20 +887,33 @@ class Cache:
                     )
                 if self.settings.fsync:
                     _fsync_file(partial)
-                children, count, total = self.index.complete(
-                    EntryRow(context_name, name, size, 0, 0, None, url), replacing=existed
-                )
-                for child in children:
-                    _remove(path.parent / child)  # archives extracted from the old version
-                os.replace(partial, path)
+                done = time.time()  # the entry's creation time, whenever its record is written
+                row = EntryRow(context_name, name, size, done, done, None, url)
+                if existed:
+                    # a forced refresh: bookkeeping first, so waiters see the new version's time
+                    # and archives extracted from the old one go
+                    children, count, total = self.index.complete(row, replacing=True)
+                    for child in children:
+                        _remove(path.parent / child)
+                    os.replace(partial, path)
+                else:
+                    os.replace(partial, path)
             except BaseException:
                 _remove(partial)
                 if not path.exists():
                     with contextlib.suppress(Exception):
                         self.index.remove(context_name, name)
                 raise
-            self.enforce_limits(context, keep={(context_name, name)}, known=(count, total))
+            if existed:
+                self.enforce_limits(context, keep={(context_name, name)}, known=(count, total))
+        if not existed:
+            # recorded (and limits enforced) by a background thread: the caller has its file now
+            self._recorder.submit(context, row)
         return path
+
+    def flush(self, timeout: float | None = 30.0) -> None:
+        """Wait until this process's finished downloads are in the index and limits enforced."""
+        self._recorder.flush(timeout)
 
     def add_folder(self, context: str | None, name: str, size: int, *, parent: str | None) -> None:
         """Record a folder created in the cache (an extracted archive)."""
@@ -892,6 +1010,7 @@ class Cache:
 
     # listing and clearing ----------------------------------------------------------------
     def entries(self, context: str | None = None) -> list[CachedEntry]:
+        self.flush()
         context_name = _context_folder_name(context) if context else None
         found = []
         for row in self.index.rows(context_name):
@@ -927,6 +1046,7 @@ class Cache:
 
     def clear(self, context: str | None = None) -> tuple[int, int, list[str]]:
         """Remove every entry not in use; returns (entries removed, bytes freed, names in use)."""
+        self.flush()
         context_name = _context_folder_name(context) if context else None
         removed = freed = 0
         busy: list[str] = []
