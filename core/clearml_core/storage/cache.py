@@ -25,11 +25,12 @@ Why it is safe:
   miss next time); that costs one disk flush per download — about as much as downloading a
   megabyte over a fast link — so it is off by default.
 * **Bookkeeping without scanning.** A cache hit costs a ``stat`` and a ``utime`` (the file's
-  modification time is its last use), and never opens the index. Inserts and evictions go through
-  a small SQLite index with per-context counters, so a miss costs the same with 5,000 entries as
-  with 100. Eviction takes the least recently used rows first, re-checks each one's modification
-  time (hits since then move it back), and skips entries another process has locked. A missing
-  or corrupt index is rebuilt from the folders.
+  modification time is its last use), and never opens the index. A miss returns once its file is
+  in place; a background thread records new entries in a small SQLite index with per-context
+  counters and enforces the limits, so a miss costs the same with 5,000 entries as with 100.
+  Eviction takes the least recently used rows first, re-checks each one's modification time
+  (hits since then move it back), and skips entries another process has locked. A missing or
+  corrupt index is rebuilt from the folders.
 
 Limits: the per-context file count (``set_cache_file_limit``, default
 ``sdk.storage.cache.default_cache_manager_size``), the total size
