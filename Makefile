@@ -12,5 +12,9 @@ dist:  ## every wheel of the workspace into dist/
 lint:
 	uv run ruff check . && uv run ruff format --check . && uv run mypy
 
-bench:
+bench:  ## every benchmark; each prints its table with PASS/FAIL against its baseline
 	uv run python benchmarks/startup.py
+	uv run python benchmarks/storage_local.py
+	uv run python benchmarks/storage_cloud.py
+	uv run python benchmarks/agent_loop.py
+	uv run python benchmarks/agent_env.py
