@@ -14,15 +14,12 @@ through environment variables, so they stay out of process listings too.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import os
 import re
 import selectors
 import shlex
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections import deque
@@ -31,10 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from clearml_core.runners.output import collapse_carriage_returns
+from clearml_core.runners.prctl import die_with_parent
 
 TAIL_LINES = 60
 _PASSWORD_IN_URL = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]+:)[^@\s/]+@")
-_PR_SET_PDEATHSIG = 1
 
 
 class BuildAborted(Exception):
@@ -104,25 +101,8 @@ _ERROR_START = re.compile(r"^(?:error:|ERROR:|\u00d7)\s*")
 _ERROR_FOLLOW = re.compile(r"^(?:cause:|caused by:|╰─▶|│|\|)\s*", re.IGNORECASE)
 
 
-def _load_prctl() -> Callable[..., int] | None:
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        prctl = libc.prctl
-    except (OSError, AttributeError):
-        return None
-    prctl.restype = ctypes.c_int
-    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
-    return prctl
-
-
-_PRCTL = _load_prctl()  # resolved before any fork: preexec_fn must not load libraries
-
-
 def _die_with_parent() -> None:
-    if _PRCTL is not None:
-        _PRCTL(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    die_with_parent(int(signal.SIGKILL))
 
 
 class BuildLog:

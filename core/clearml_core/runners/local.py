@@ -11,8 +11,6 @@ a grace period.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import os
 import signal
 import subprocess
@@ -32,37 +30,19 @@ from clearml_core.runners.base import (
     LogSink,
 )
 from clearml_core.runners.output import LineReader
+from clearml_core.runners.prctl import adopt_orphans, die_with_parent
 
 if TYPE_CHECKING:
     import psutil
 
 SUPERVISOR = Path(__file__).with_name("_supervisor.py")
-PR_SET_PDEATHSIG = 1
-PR_SET_CHILD_SUBREAPER = 36
 PARENT_DEATH_SIGNAL = signal.SIGHUP  # what _supervisor.py listens for
-
-
-def _load_prctl() -> Callable[..., int] | None:
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        prctl = libc.prctl
-    except (OSError, AttributeError):
-        return None
-    prctl.restype = ctypes.c_int
-    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
-    return prctl
-
-
-_PRCTL = _load_prctl()  # resolved before any fork: preexec_fn must not load libraries
 
 
 def _tie_to_agent() -> None:
     """In the forked child, before exec: die with the agent, and adopt the task's orphans."""
-    if _PRCTL is not None:
-        _PRCTL(PR_SET_PDEATHSIG, int(PARENT_DEATH_SIGNAL), 0, 0, 0)
-        _PRCTL(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    die_with_parent(int(PARENT_DEATH_SIGNAL))
+    adopt_orphans()
 
 
 def stop_process_tree(
