@@ -36,6 +36,7 @@ from pathlib import Path
 from clearml_core.vcs.auth import GitAccess
 from clearml_core.vcs.errors import RevisionNotFoundError, VcsError
 from clearml_core.vcs.git import Git, classify
+from clearml_core.vcs.linkclone import config_quote, link_clone
 
 LOCK_POLL_SEC = 0.05
 _URL_LINE = re.compile(r"url\s*=")
@@ -112,8 +113,7 @@ def set_origin_url(git: Git, repo: Path, url: str) -> None:
         elif in_origin and _URL_LINE.match(text):
             found.append(number)
     if len(found) == 1 and not any(c in url for c in "\n\r\0"):
-        quoted = url.replace("\\", "\\\\").replace('"', '\\"')
-        lines[found[0]] = f'\turl = "{quoted}"\n'
+        lines[found[0]] = f"\turl = {config_quote(url)}\n"
         staging = config.with_name("config.clearml-tmp")
         staging.write_text("".join(lines), encoding="utf-8")
         os.replace(staging, config)
@@ -264,11 +264,16 @@ class VcsCache:
         for leftover in mirror.parent.glob(f"{mirror.name}.tmp-*"):
             shutil.rmtree(leftover, ignore_errors=True)
 
-    def clone_out(self, mirror: Path, dest: Path, check_stop: Callable[[], None] | None = None) -> None:
-        """A working copy of the mirror at ``dest`` (objects hard-linked: fast, and independent of
-        the mirror afterwards), without checking anything out yet."""
+    def clone_out(
+        self, mirror: Path, dest: Path, origin_url: str, check_stop: Callable[[], None] | None = None
+    ) -> None:
+        """A working copy of the mirror at ``dest`` whose ``origin`` is ``origin_url`` (objects
+        hard-linked: fast, and independent of the mirror afterwards), nothing checked out yet."""
         with self.lock(mirror, check_stop).hold(exclusive=False):
+            if link_clone(mirror, dest, origin_url):
+                return
             self.git.run("clone", "--local", "--no-checkout", "--quiet", "--", str(mirror), str(dest))
+        set_origin_url(self.git, dest, origin_url)
 
 
 __all__ = ["FileLock", "MirrorState", "Revision", "VcsCache", "is_full_hash", "resolve", "set_origin_url"]

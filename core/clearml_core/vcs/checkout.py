@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from clearml_core.vcs.auth import PASS_VARIABLE, GitAccess, GitAuth
-from clearml_core.vcs.cache import Revision, VcsCache, is_full_hash, resolve, set_origin_url
+from clearml_core.vcs.cache import Revision, VcsCache, is_full_hash, resolve
 from clearml_core.vcs.errors import DiffError, RevisionNotFoundError, VcsError
 from clearml_core.vcs.git import Git, classify
 from clearml_core.vcs.urls import parse_repo_url
@@ -147,12 +147,10 @@ class Checkout:
             state = self.cache.ensure(access, revision, self.check_stop)
             result.cached, result.fetched, result.mirror = True, state.fetched, str(state.path)
             result.commit = state.commit
-            self.cache.clone_out(state.path, dest, self.check_stop)
+            self.cache.clone_out(state.path, dest, access.url.public(), self.check_stop)
         else:
             result.commit = self._clone_direct(access, revision, dest)
         self._check_out(dest, result.commit, revision.branch)
-        if self.cache is not None:  # a direct clone's origin is the public URL already
-            set_origin_url(self.git, dest, access.url.public())
         result.submodules = self._submodules(dest, depth=0)
         if diff.strip():
             self.apply_diff(dest, diff, result.commit, access)

@@ -1,0 +1,161 @@
+"""A working copy of a cached mirror, laid out in-process: ``git clone --local --no-checkout``
+without its two processes.
+
+``git clone --local`` hard-links the objects and copies the refs, but starts ``git-upload-pack``
+just to list those refs: about 20 ms of a warm git task's start, for a repository whose files are
+right here. This writes what that clone writes, from the same files:
+
+* ``objects/`` hard-linked (copied where a link is refused, as git does);
+* the mirror's branches as ``refs/remotes/origin/*`` with ``origin/HEAD`` at its default branch,
+  its tags as tags, its default branch as the local branch ``HEAD`` names;
+* ``config``: a non-bare repository whose ``origin`` is the task's public URL, fetching
+  ``+refs/heads/*:refs/remotes/origin/*``, the default branch tracking its origin branch.
+
+Only the plain repository format git itself uses for such mirrors is reproduced; anything else
+(a newer format or an extension, reftable, alternates, a shallow mirror) makes :func:`link_clone`
+return ``False`` before it writes anything, and the caller runs git.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+_SHA = re.compile(r"^[0-9a-f]{40}$")
+_REF_TARGET = re.compile(r"^ref: (refs/heads/\S+)$")
+_FORMAT = re.compile(r"^\s*repositoryformatversion\s*=\s*(\d+)\s*$", re.MULTILINE)
+
+
+def link_clone(mirror: Path, dest: Path, origin_url: str) -> bool:
+    """Make ``dest`` (which must not exist) a clone of the bare repository ``mirror`` with
+    ``origin_url`` as ``origin``; ``False`` where the mirror needs git to do it."""
+    if not _plain(mirror) or any(c in origin_url for c in "\n\r\0"):
+        return False
+    refs = _read_refs(mirror)
+    if refs is None:
+        return False
+    default = _default_branch(mirror)
+    git_dir = dest / ".git"
+    git_dir.mkdir(parents=True)
+    _link_tree(mirror / "objects", git_dir / "objects")
+    (git_dir / "refs" / "heads").mkdir(parents=True)
+    (git_dir / "refs" / "tags").mkdir()
+    packed = ["# pack-refs with: sorted \n"]
+    heads: dict[str, str] = {}
+    for name, sha in sorted(refs.items()):
+        if name.startswith("refs/heads/"):
+            branch = name[len("refs/heads/") :]
+            heads[branch] = sha
+            packed.append(f"{sha} refs/remotes/origin/{branch}\n")
+        elif name.startswith("refs/tags/"):
+            packed.append(f"{sha} {name}\n")
+    packed = [packed[0], *sorted(packed[1:], key=lambda line: line.split(" ", 1)[1])]
+    (git_dir / "packed-refs").write_text("".join(packed), encoding="utf-8")
+    if default in heads:
+        (git_dir / "refs" / "remotes" / "origin").mkdir(parents=True)
+        (git_dir / "refs" / "remotes" / "origin" / "HEAD").write_text(
+            f"ref: refs/remotes/origin/{default}\n", encoding="utf-8"
+        )
+        (git_dir / "refs" / "heads" / default).parent.mkdir(parents=True, exist_ok=True)
+        (git_dir / "refs" / "heads" / default).write_text(heads[default] + "\n", encoding="utf-8")
+    (git_dir / "HEAD").write_text(f"ref: refs/heads/{default or 'main'}\n", encoding="utf-8")
+    (git_dir / "config").write_text(
+        _config(origin_url, default if default in heads else ""), encoding="utf-8"
+    )
+    return True
+
+
+def config_quote(value: str) -> str:
+    """``value`` as a double-quoted git config value."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _config(origin_url: str, branch: str) -> str:
+    return (
+        "[core]\n"
+        "\trepositoryformatversion = 0\n"
+        "\tfilemode = true\n"
+        "\tbare = false\n"
+        "\tlogallrefupdates = true\n"
+        '[remote "origin"]\n'
+        f"\turl = {config_quote(origin_url)}\n"
+        "\tfetch = +refs/heads/*:refs/remotes/origin/*\n"
+    ) + (_tracking(branch) if branch else "")
+
+
+def _tracking(branch: str) -> str:
+    return f"[branch {config_quote(branch)}]\n\tremote = origin\n\tmerge = refs/heads/{branch}\n"
+
+
+def _plain(mirror: Path) -> bool:
+    """The mirror is version-0 format with loose and packed refs only, all objects its own."""
+    try:
+        config = (mirror / "config").read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    versions = _FORMAT.findall(config)
+    if versions != ["0"] or "[extensions" in config.lower():
+        return False
+    return not any(
+        (mirror / name).exists() for name in ("reftable", "shallow", "objects/info/alternates", "commondir")
+    )
+
+
+def _read_refs(mirror: Path) -> dict[str, str] | None:
+    """Branches and tags of ``mirror``: ``packed-refs`` overlaid with loose refs (loose ones
+    win, as in git); ``None`` for anything unexpected."""
+    refs: dict[str, str] = {}
+    try:
+        packed = (mirror / "packed-refs").read_text(encoding="utf-8")
+    except FileNotFoundError:
+        packed = ""
+    except (OSError, UnicodeDecodeError):
+        return None
+    for line in packed.splitlines():
+        if not line or line.startswith(("#", "^")):
+            continue
+        sha, _, name = line.partition(" ")
+        if not _SHA.match(sha) or not name.startswith("refs/"):
+            return None
+        refs[name] = sha
+    for kind in ("heads", "tags"):
+        top = mirror / "refs" / kind
+        for folder, _dirs, files in os.walk(top):
+            for file in files:
+                if file.endswith(".lock"):
+                    continue  # left by a killed fetch; git ignores it too
+                path = Path(folder, file)
+                try:
+                    sha = path.read_text(encoding="utf-8").strip()
+                except (OSError, UnicodeDecodeError):
+                    return None
+                if not _SHA.match(sha):
+                    return None  # a symbolic ref, a lock file: let git make sense of it
+                refs[path.relative_to(mirror).as_posix()] = sha
+    return refs
+
+
+def _default_branch(mirror: Path) -> str:
+    try:
+        head = (mirror / "HEAD").read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return ""
+    match = _REF_TARGET.match(head)
+    return match.group(1)[len("refs/heads/") :] if match else ""
+
+
+def _link_tree(source: Path, target: Path) -> None:
+    """Hard-link every file of ``source`` into ``target``; copy the ones a link is refused for."""
+    for folder, _dirs, files in os.walk(source):
+        into = target / Path(folder).relative_to(source)
+        into.mkdir(parents=True, exist_ok=True)
+        for file in files:
+            try:
+                os.link(Path(folder, file), into / file)
+            except OSError:
+                shutil.copy2(Path(folder, file), into / file)
+
+
+__all__ = ["config_quote", "link_clone"]
