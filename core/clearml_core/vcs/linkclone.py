@@ -37,29 +37,25 @@ def link_clone(mirror: Path, dest: Path, origin_url: str) -> bool:
     if refs is None:
         return False
     default = _default_branch(mirror)
+    heads = {name[len("refs/heads/") :]: sha for name, sha in refs.items() if name.startswith("refs/heads/")}
+    cloned = {f"refs/remotes/origin/{branch}": sha for branch, sha in heads.items()}
+    cloned.update((name, sha) for name, sha in refs.items() if name.startswith("refs/tags/"))
+    if default in heads:
+        cloned[f"refs/heads/{default}"] = heads[default]
     git_dir = dest / ".git"
     git_dir.mkdir(parents=True)
     _link_tree(mirror / "objects", git_dir / "objects")
-    (git_dir / "refs" / "heads").mkdir(parents=True)
-    (git_dir / "refs" / "tags").mkdir()
-    packed = ["# pack-refs with: sorted \n"]
-    heads: dict[str, str] = {}
-    for name, sha in sorted(refs.items()):
-        if name.startswith("refs/heads/"):
-            branch = name[len("refs/heads/") :]
-            heads[branch] = sha
-            packed.append(f"{sha} refs/remotes/origin/{branch}\n")
-        elif name.startswith("refs/tags/"):
-            packed.append(f"{sha} {name}\n")
-    packed = [packed[0], *sorted(packed[1:], key=lambda line: line.split(" ", 1)[1])]
-    (git_dir / "packed-refs").write_text("".join(packed), encoding="utf-8")
+    # every ref packed (each folder costs a syscall or two more than a line); only the symbolic
+    # origin/HEAD must be a file
+    lines = "".join(f"{cloned[name]} {name}\n" for name in sorted(cloned))
+    (git_dir / "packed-refs").write_text(f"# pack-refs with: sorted \n{lines}", encoding="utf-8")
     if default in heads:
         (git_dir / "refs" / "remotes" / "origin").mkdir(parents=True)
         (git_dir / "refs" / "remotes" / "origin" / "HEAD").write_text(
             f"ref: refs/remotes/origin/{default}\n", encoding="utf-8"
         )
-        (git_dir / "refs" / "heads" / default).parent.mkdir(parents=True, exist_ok=True)
-        (git_dir / "refs" / "heads" / default).write_text(heads[default] + "\n", encoding="utf-8")
+    else:
+        (git_dir / "refs").mkdir()
     (git_dir / "HEAD").write_text(f"ref: refs/heads/{default or 'main'}\n", encoding="utf-8")
     (git_dir / "config").write_text(
         _config(origin_url, default if default in heads else ""), encoding="utf-8"
