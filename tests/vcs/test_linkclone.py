@@ -116,3 +116,17 @@ def test_a_fetch_lock_left_behind_is_ignored(tmp_path: Path, mirror: Path) -> No
     (mirror / "refs" / "heads" / "trunk.lock").write_text("")
     assert link_clone(mirror, tmp_path / "copy", URL)
     assert "trunk.lock" not in refs(tmp_path / "copy")
+
+
+def test_branch_commits_are_read_as_git_reads_them(mirror: Path) -> None:
+    from clearml_core.vcs.linkclone import branch_commit
+
+    packed = "refs/heads/feature/deep/x"
+    assert not (mirror / packed).exists()
+    assert (mirror / "refs" / "heads" / "trunk").is_file()
+    for ref in (packed, "refs/heads/trunk", "refs/heads/main"):
+        assert branch_commit(mirror, ref) == git("rev-parse", "--verify", ref, cwd=mirror)
+    assert branch_commit(mirror, "refs/heads/nothing") == ""
+    assert branch_commit(mirror, "refs/tags/v1") is None  # a tag may need peeling: git's job
+    git("symbolic-ref", "refs/heads/alias", "refs/heads/trunk", cwd=mirror)
+    assert branch_commit(mirror, "refs/heads/alias") is None

@@ -36,7 +36,7 @@ from pathlib import Path
 from clearml_core.vcs.auth import GitAccess
 from clearml_core.vcs.errors import RevisionNotFoundError, VcsError
 from clearml_core.vcs.git import Git, classify
-from clearml_core.vcs.linkclone import config_quote, link_clone
+from clearml_core.vcs.linkclone import branch_commit, config_quote, link_clone
 
 LOCK_POLL_SEC = 0.05
 _URL_LINE = re.compile(r"url\s*=")
@@ -88,6 +88,11 @@ def resolve(git: Git, repo: Path, names: list[str]) -> str:
     """The full commit hash the first of ``names`` points to in ``repo``, or ``""``."""
     for name in names:
         if name.startswith("-"):  # never an option
+            continue
+        branch = branch_commit(repo, name)  # most tasks name a branch: no process for it
+        if branch is not None:
+            if branch:
+                return branch
             continue
         result = git.run("rev-parse", "--verify", "--quiet", f"{name}^{{commit}}", cwd=repo, check=False)
         if result.ok and result.stdout.strip():

@@ -63,6 +63,34 @@ def link_clone(mirror: Path, dest: Path, origin_url: str) -> bool:
     return True
 
 
+def branch_commit(repo: Path, ref: str) -> str | None:
+    """The commit of the branch ``ref`` (``refs/heads/...``) of ``repo``, read from its files:
+    ``""`` when there is no such branch, ``None`` where git must answer (git keeps branches on
+    commits, so no object needs reading)."""
+    if not ref.startswith("refs/heads/") or ".." in ref or not _plain(repo):
+        return None
+    try:
+        loose = (repo / ref).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        loose = ""
+    except (OSError, UnicodeDecodeError):
+        return None
+    if loose:
+        return loose if _SHA.match(loose) else None
+    try:
+        packed = (repo / "packed-refs").read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return ""
+    except (OSError, UnicodeDecodeError):
+        return None
+    suffix = f" {ref}"
+    for line in packed.splitlines():
+        if line.endswith(suffix):
+            sha = line[: -len(suffix)]
+            return sha if _SHA.match(sha) else None
+    return ""
+
+
 def config_quote(value: str) -> str:
     """``value`` as a double-quoted git config value."""
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
@@ -154,4 +182,4 @@ def _link_tree(source: Path, target: Path) -> None:
                 shutil.copy2(Path(folder, file), into / file)
 
 
-__all__ = ["config_quote", "link_clone"]
+__all__ = ["branch_commit", "config_quote", "link_clone"]
