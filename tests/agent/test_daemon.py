@@ -15,6 +15,7 @@ import pytest
 
 from clearml_core.agent.daemon import Daemon, DaemonOptions
 from clearml_core.agent.gpus import parse_queue_requests
+from clearml_core.agent.pipeline import PrepareWorkdir, PythonEnvironment, RunEntryPoint, TaskContext
 from clearml_core.cli.agent import expand_multi_value
 from clearml_core.config import load_config
 from clearml_core.controlplane import ControlPlane, Task, TaskStatus
@@ -419,4 +420,30 @@ def test_agent_execute_heartbeats_while_the_task_runs(
         if process.poll() is None:
             process.kill()
     assert plane.get_task(task.id).status == TaskStatus.STOPPED
+    assert plane.list_workers() == []
+
+
+class _Crashing:
+    """A stage with a bug: what a broken plugin stage does to the agent."""
+
+    name = "crashing"
+
+    def run(self, ctx: TaskContext) -> None:
+        if ctx.task.name == "bad":
+            raise RuntimeError("boom")
+
+
+@pytest.mark.parametrize("crash", [False, True])
+def test_crash_on_exception(plane: ControlPlane, tasks: Tasks, clearml_conf: Path, crash: bool) -> None:
+    clearml_conf.write_text(f"agent.crash_on_exception: {str(crash).lower()}\n", encoding="utf-8")
+    plane.create_queue("q")
+    bad = tasks.create("print(1)", queue="q", name="bad")
+    good = tasks.create("print(2)", queue="q", name="good")
+    stages = [PrepareWorkdir(), _Crashing(), PythonEnvironment(), RunEntryPoint()]
+    options = DaemonOptions(queues=["q"], polling_interval=0.05, stop_when_empty=True)
+    daemon = Daemon(options, config=load_config(), plane=plane, stages=stages)
+    assert daemon.run() == (1 if crash else 0)
+    assert plane.get_task(bad.id).status_reason == "internal error of the agent: RuntimeError: boom"
+    # the bad task is recorded either way; only without crash_on_exception is the next one served
+    assert plane.get_task(good.id).status == (TaskStatus.QUEUED if crash else TaskStatus.COMPLETED)
     assert plane.list_workers() == []

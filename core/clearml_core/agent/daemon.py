@@ -35,7 +35,7 @@ from clearml_core import __version__
 from clearml_core.agent.execute import Outcome, execute_task
 from clearml_core.agent.gpus import GpuAllocator, GpuSpecError, QueueRequest
 from clearml_core.agent.identity import agent_dir, gpu_suffix, worker_id, worker_name
-from clearml_core.agent.pipeline import StopSignal
+from clearml_core.agent.pipeline import Stage, StopSignal
 from clearml_core.agent.schedule import WorkSchedule, may_pull
 from clearml_core.controlplane.protocol import (
     QueueNotFoundError,
@@ -117,6 +117,7 @@ class Daemon:
         now: Callable[[], datetime] = datetime.now,
         devices: Sequence[str] | None = None,
         stats: MachineStats | None = None,
+        stages: Sequence[Stage] | None = None,
     ) -> None:
         from clearml_core.config import get_config
 
@@ -127,6 +128,8 @@ class Daemon:
         self.now = now
         self._stats = stats
         self._devices = devices
+        self._stages = list(stages) if stages is not None else None
+        self._exit_code = 0
         self._running: dict[str, _Running] = {}
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -395,7 +398,7 @@ class Daemon:
             self.join()
         finally:
             self.close()
-        return 0
+        return self._exit_code
 
     def close(self) -> None:
         """Unregister the worker and remove the run record (the tasks must be over)."""
@@ -563,13 +566,17 @@ class Daemon:
                 abort_grace=self.abort_grace,
                 image=self.options.docker_image,
                 image_args=self.options.docker_args,
+                stages=self._stages,
             )
             outcome = running.outcome
             log.info(
                 "task %s %s%s", task.id, outcome.status.value, f": {outcome.reason}" if outcome.reason else ""
             )
+            if outcome.internal_error:
+                self._crash_if_asked(task.id)
         except Exception:
             log.exception("task %s: the agent failed to run it", task.id)
+            self._crash_if_asked(task.id)
         finally:
             if not self._draining:
                 self._reload_config()  # before the slot frees up: the next task gets the new settings
@@ -580,6 +587,20 @@ class Daemon:
                 if running.outcome is not None:
                     self.completed.append(running.outcome)
             self._wake.set()
+
+    def _crash_if_asked(self, task_id: str) -> None:
+        """``agent.crash_on_exception``: an internal error stops the daemon (exit code 1) once
+        the other running tasks end, instead of being logged and left behind."""
+        if not self.config.get_bool("agent.crash_on_exception", False):
+            return
+        log.error(
+            "stopping after the internal error in task %s (agent.crash_on_exception); "
+            "the running tasks finish first",
+            task_id,
+        )
+        self._exit_code = 1
+        self._draining = True
+        self._wake.set()
 
     def join(self) -> None:
         """Wait for every running task to end."""

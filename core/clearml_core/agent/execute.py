@@ -69,6 +69,8 @@ class Outcome:
     reason: str
     exit_code: int | None
     recorded: bool = True
+    internal_error: bool = False
+    """The agent itself failed (an exception no stage turned into a reason)."""
 
 
 class ControlPlaneSink(BatchingSink):
@@ -172,6 +174,7 @@ def execute_task(
     started = time.monotonic()
     ctx: TaskContext | None = None
     status, reason, exit_code = TaskStatus.FAILED, "", None
+    internal_error = False
     runtime: dict[str, Any] = {"worker": worker_id, "log_file": str(work_dir / "task.log")}
     try:
         env = load_environment(environment, config) if isinstance(environment, str) else environment
@@ -220,7 +223,7 @@ def execute_task(
     except UserError as error:  # a missing plugin, a bad setting: the message says what to do
         reason = str(error)
     except Exception as error:
-        reason = f"internal error of the agent: {type(error).__name__}: {error}"
+        reason, internal_error = f"internal error of the agent: {type(error).__name__}: {error}", True
         for line in traceback.format_exc().rstrip().splitlines():
             sink.write("agent", line)
         log.exception("task %s: the agent failed while running it", task.id)
@@ -239,7 +242,7 @@ def execute_task(
     except (InvalidTransitionError, TaskNotFoundError) as error:
         recorded = False
         log.warning("task %s ended %s but its record was not changed: %s", task.id, status.value, error)
-    return Outcome(task.id, status, reason, exit_code, recorded)
+    return Outcome(task.id, status, reason, exit_code, recorded, internal_error)
 
 
 def read_log_lines(events: Sequence[LogEvent]) -> list[str]:
