@@ -148,13 +148,15 @@ def git_daemon(tmp_path: Path) -> Iterator[GitDaemon]:
 
 
 class HttpGit:
-    """``git http-backend`` over HTTP with Basic auth (``user`` / ``password``) on 127.0.0.1."""
+    """``git http-backend`` over HTTP with Basic auth (``user`` / ``password``) on 127.0.0.1;
+    ``accepted`` takes more ``Authorization`` values (a bearer token, as Azure DevOps does)."""
 
     def __init__(self, root: Path, user: str, password: str) -> None:
         self.root = root
         self.user = user
         self.password = password
         self.authorizations: list[str] = []
+        self.accepted: list[str] = []
         self.requests: list[str] = []
         self.hold = threading.Event()
         self.hold.set()  # set: requests go through; clear it to hold them
@@ -190,7 +192,7 @@ class HttpGit:
                     backend.held.set()
                     backend.hold.wait(30)
                 expected = "Basic " + base64.b64encode(f"{backend.user}:{backend.password}".encode()).decode()
-                if header != expected:
+                if header != expected and header not in backend.accepted:
                     self.send_response(401)
                     self.send_header("WWW-Authenticate", 'Basic realm="git"')
                     self.send_header("Content-Length", "0")

@@ -119,11 +119,55 @@ def _command_lines() -> dict[int, list[str]]:
     return found
 
 
-@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="needs /proc")
-def test_the_password_is_in_no_command_line(
+AZURE_HEADERS = {
+    "git_use_ms_entra_token": f"Bearer {PASSWORD}",
+    "git_use_azure_pat": basic("", PASSWORD),
+}
+
+
+@pytest.mark.parametrize("setting", sorted(AZURE_HEADERS))
+def test_azure_devops_tokens_go_in_a_header(
+    tmp_path: Path, clearml_conf: Path, http_git: HttpGit, served: Path, setting: str
+) -> None:
+    header = "Authorization: " + AZURE_HEADERS[setting]
+    http_git.accepted.append(AZURE_HEADERS[setting])
+    lines: list[str] = []
+    result = Checkout.from_config(conf(clearml_conf, f"{setting}: true"), log=lines.append).run(
+        http_git.url("project.git"), tmp_path / "code", branch="main"
+    )
+    assert result.commit == git("rev-parse", "HEAD", cwd=served)
+    # sent from the first request on, never as alice's Basic login
+    assert http_git.authorizations and set(http_git.authorizations) == {header.split(": ", 1)[1]}
+    assert not any(PASSWORD in line or header in line for line in lines)
+    assert PASSWORD not in (tmp_path / "code/.git/config").read_text()
+
+
+def test_a_refused_azure_token_fails_clearly(
     tmp_path: Path, clearml_conf: Path, http_git: HttpGit, served: Path
 ) -> None:
-    config = conf(clearml_conf)
+    with pytest.raises(AuthenticationError, match="authentication failed") as raised:
+        Checkout.from_config(conf(clearml_conf, "git_use_ms_entra_token: true")).run(
+            http_git.url("project.git"), tmp_path / "code"
+        )
+    assert PASSWORD not in str(raised.value)
+    assert http_git.authorizations[0] == f"Bearer {PASSWORD}"
+
+
+def test_both_azure_settings_are_a_user_error(clearml_conf: Path) -> None:
+    from clearml_core.errors import UserError
+
+    config = conf(clearml_conf, "git_use_ms_entra_token: true\n git_use_azure_pat: true")
+    with pytest.raises(UserError, match="set only one"):
+        Checkout.from_config(config)
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="needs /proc")
+@pytest.mark.parametrize("setting", ["", *sorted(AZURE_HEADERS)])
+def test_the_password_is_in_no_command_line(
+    tmp_path: Path, clearml_conf: Path, http_git: HttpGit, served: Path, setting: str
+) -> None:
+    config = conf(clearml_conf, f"{setting}: true" if setting else "")
+    http_git.accepted.extend(AZURE_HEADERS.values())
     http_git.hold.clear()  # the server holds the first request: git is caught mid-clone
     errors: list[BaseException] = []
 
@@ -150,9 +194,13 @@ def test_the_password_is_in_no_command_line(
     # caught: git itself and its http helper, with the URL and the helper's text but no secret
     assert any("clone" in argv for argv in git_processes.values()), snapshot
     assert any(Path(argv[0]).name == "git-remote-http" for argv in git_processes.values()), git_processes
-    assert any(any("credential.http://127.0.0.1" in arg for arg in argv) for argv in git_processes.values())
+    if not setting:
+        assert any(
+            any("credential.http://127.0.0.1" in arg for arg in argv) for argv in git_processes.values()
+        )
+    secrets = [PASSWORD, *(value.split(" ")[-1] for value in AZURE_HEADERS.values())]
     for pid, argv in snapshot.items():
-        assert PASSWORD not in " ".join(argv), (pid, argv)
+        assert not any(secret in " ".join(argv) for secret in secrets), (pid, argv)
 
 
 FAKE_SSH = """\

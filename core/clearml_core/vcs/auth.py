@@ -11,6 +11,9 @@ Settings (``agent.*`` in clearml.conf; ``CLEARML_AGENT_GIT_USER`` / ``_PASS`` / 
   credentials for its host.
 * ``force_git_ssh_protocol`` / ``force_git_ssh_port`` / ``force_git_ssh_user``: clone over ssh
   even when the task names an https URL.
+* ``git_use_ms_entra_token`` / ``git_use_azure_pat`` (one at most): ``git_pass`` is an Azure
+  DevOps Microsoft Entra token, sent as ``Authorization: Bearer``, or a personal access token,
+  sent as ``Authorization: Basic`` of ``:<PAT>`` — the headers Azure DevOps documents.
 
 A URL that carries ``user:password@`` itself uses those, ahead of the configuration.
 
@@ -19,16 +22,21 @@ How the secret reaches git: never in a URL or a command-line argument. Git gets
 ``-c credential.<scope>.helper=!f() {…}; f`` — a shell function that prints ``username=`` and
 ``password=`` from two variables set only in the environment of that git process. Process
 listings show the function's text, not the secret; the task's own process never gets the
-variables. ``GIT_TERMINAL_PROMPT=0`` makes a missing or wrong password fail at once instead of
+variables. A token sent as a header reaches git the same way: as ``http.<scope>.extraHeader``
+through ``GIT_CONFIG_COUNT`` / ``GIT_CONFIG_KEY_n`` / ``GIT_CONFIG_VALUE_n``, never ``-c``.
+``GIT_TERMINAL_PROMPT=0`` makes a missing or wrong password fail at once instead of
 waiting for a prompt nobody answers.
 """
 
 from __future__ import annotations
 
+import base64
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
+from clearml_core.errors import UserError
 from clearml_core.vcs.urls import RepoUrl, rewrite_url
 
 if TYPE_CHECKING:
@@ -71,10 +79,12 @@ class GitAccess:
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
     """Variables for git's environment: the secret lives here only."""
     credential_user: str = ""
+    secrets: tuple[str, ...] = field(default=(), repr=False)
+    """What must be masked in anything git prints (the password, a header made from it)."""
 
     @property
     def has_credentials(self) -> bool:
-        return PASS_VARIABLE in self.env or USER_VARIABLE in self.env
+        return bool(self.secrets or self.credential_user)
 
 
 def _host_matches(url: RepoUrl, host: str, *, prefix: bool) -> bool:
@@ -100,6 +110,8 @@ class GitAuth:
     force_ssh: bool = False
     ssh_user: str | None = None
     ssh_port: int | None = None
+    header: Literal["", "bearer", "azure-pat"] = ""
+    """Send the password as an ``Authorization`` header (Azure DevOps) instead of to a prompt."""
 
     @classmethod
     def from_config(cls, config: Config) -> GitAuth:
@@ -118,6 +130,13 @@ class GitAuth:
                     )
                 )
         port = config.get("agent.force_git_ssh_port")
+        entra = config.get_bool("agent.git_use_ms_entra_token", False)
+        pat = config.get_bool("agent.git_use_azure_pat", False)
+        if entra and pat:
+            raise UserError(
+                "agent.git_use_ms_entra_token and agent.git_use_azure_pat are both set: git_pass is one or the "
+                "other, set only one (CLEARML_AGENT_GIT_USE_MS_ENTRA_TOKEN / CLEARML_AGENT_GIT_USE_AZURE_PAT)"
+            )
         return cls(
             credentials=credentials,
             match_prefix=config.get_bool("agent.git_host_match_prefix", False),
@@ -126,6 +145,7 @@ class GitAuth:
             force_ssh=config.get_bool("agent.force_git_ssh_protocol", False),
             ssh_user=(config.get_str("agent.force_git_ssh_user") or None),
             ssh_port=int(port) if port not in (None, "") else None,
+            header="bearer" if entra else ("azure-pat" if pat else ""),
         )
 
     def credential_for(self, url: RepoUrl) -> Credential | None:
@@ -160,16 +180,44 @@ class GitAuth:
         if credential is None:
             return GitAccess(target)
         scope = f"{target.scheme}://{target.host_port}"
+        if self.header and credential is not embedded:
+            value = self._header_value(credential.password)
+            return GitAccess(
+                target,
+                env=_config_environment(f"http.{scope}/.extraHeader", value),
+                credential_user=credential.user,
+                secrets=(credential.password, value.split(" ")[-1]),
+            )
         return GitAccess(
             target,
             config=(f"credential.{scope}.helper=", f"credential.{scope}.helper={CREDENTIAL_HELPER}"),
             env={USER_VARIABLE: credential.user, PASS_VARIABLE: credential.password},
             credential_user=credential.user,
+            secrets=(credential.password,) if credential.password else (),
         )
+
+    def _header_value(self, password: str) -> str:
+        if self.header == "bearer":
+            return f"Authorization: Bearer {password}"
+        return "Authorization: Basic " + base64.b64encode(f":{password}".encode()).decode("ascii")
 
     def secrets(self) -> list[str]:
         """Every configured password, for scrubbing text that might echo one."""
         return [c.password for c in self.credentials if c.password]
+
+
+def _config_environment(key: str, value: str) -> dict[str, str]:
+    """``key = value`` as git configuration through the environment, after any the agent's own
+    environment already passes that way."""
+    try:
+        index = max(0, int(os.environ.get("GIT_CONFIG_COUNT", "0")))
+    except ValueError:
+        index = 0
+    return {
+        "GIT_CONFIG_COUNT": str(index + 1),
+        f"GIT_CONFIG_KEY_{index}": key,
+        f"GIT_CONFIG_VALUE_{index}": value,
+    }
 
 
 def describe(access: GitAccess) -> dict[str, Any]:

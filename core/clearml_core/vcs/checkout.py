@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from clearml_core.vcs.auth import PASS_VARIABLE, GitAccess, GitAuth
+from clearml_core.vcs.auth import GitAccess, GitAuth
 from clearml_core.vcs.cache import Revision, VcsCache, is_full_hash, resolve
 from clearml_core.vcs.errors import DiffError, RevisionNotFoundError, VcsError
 from clearml_core.vcs.git import Git, classify
@@ -130,7 +130,7 @@ class Checkout:
             if value.startswith("-") or any(c.isspace() for c in value):
                 raise VcsError(f"the task's {name} {value!r} is not a valid git revision")
         access = self.auth.access(repository)
-        self.git.add_secrets(access.env.get(PASS_VARIABLE, ""))
+        self.git.add_secrets(*access.secrets)
         revision = Revision(commit=commit.strip(), branch=branch.strip(), tag=tag.strip())
         result = CheckoutResult(
             repository=parse_repo_url(repository).public(),
@@ -228,7 +228,7 @@ class Checkout:
         if self.check_stop is not None:
             self.check_stop()
         access = self.auth.access(url)
-        self.git.add_secrets(access.env.get(PASS_VARIABLE, ""))
+        self.git.add_secrets(*access.secrets)
         if self.cache is None:
             self.git.run("config", f"submodule.{name}.url", access.url.public(), cwd=repo)
             result = self.git.run(
