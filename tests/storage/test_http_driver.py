@@ -184,3 +184,17 @@ def test_keep_alive_connections_are_reused(config: Config, server: FileServer) -
     assert sum(len(idle) for idle in driver._idle.values()) == 1
     driver.close()
     assert driver._idle == {}
+
+
+def test_a_stalled_server_times_out_as_configured(config: Config) -> None:
+    import time
+
+    values = config.as_dict()
+    values["sdk"]["storage"]["http"]["socket_timeout_sec"] = 0.3
+    with socket.socket() as silent:  # accepts connections (the kernel does) and never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(4)
+        started = time.monotonic()
+        with pytest.raises(TransientStorageError, match="timed out"):
+            _driver(Config(values, {}, [])).stat(parse_url(f"http://127.0.0.1:{silent.getsockname()[1]}/x"))
+        assert time.monotonic() - started < 10  # not the default minute

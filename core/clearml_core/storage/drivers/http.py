@@ -102,13 +102,16 @@ class HttpDriver(StorageDriver):
         directories=False,
     )
     timeout: float = 60.0
-    """Seconds a connect or a single read may take before it counts as a (transient) failure."""
+    """Seconds a connect or a single read may take before it counts as a (transient) failure
+    (``sdk.storage.http.socket_timeout_sec``)."""
     resume_attempts: int = 5
     """How many times in a row a download resumes after losing its connection (the count starts
     over once it has gained a MiB since the last break)."""
 
     def __init__(self, config: Any, url: StorageURL) -> None:
         super().__init__(config, url)
+        if config is not None:
+            self.timeout = config.get_float("sdk.storage.http.socket_timeout_sec", self.timeout) or self.timeout
         self._idle: dict[ConnectionKey, list[http.client.HTTPConnection]] = {}
         self._lock = threading.Lock()
         self._ssl: ssl.SSLContext | None = None
