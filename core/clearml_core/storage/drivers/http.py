@@ -111,7 +111,9 @@ class HttpDriver(StorageDriver):
     def __init__(self, config: Any, url: StorageURL) -> None:
         super().__init__(config, url)
         if config is not None:
-            self.timeout = config.get_float("sdk.storage.http.socket_timeout_sec", self.timeout) or self.timeout
+            self.timeout = (
+                config.get_float("sdk.storage.http.socket_timeout_sec", self.timeout) or self.timeout
+            )
         self._idle: dict[ConnectionKey, list[http.client.HTTPConnection]] = {}
         self._lock = threading.Lock()
         self._ssl: ssl.SSLContext | None = None
