@@ -273,23 +273,35 @@ class StorageDriver(abc.ABC):
         """Release connections; the driver cache calls it when it forgets the driver."""
 
 
-def write_atomically(target: Path, source: BinaryIO, *, chunk_size: int = COPY_CHUNK) -> int:
-    """Copy ``source`` into ``target`` through a temporary sibling and an atomic rename."""
+@contextlib.contextmanager
+def atomic_file(target: Path) -> Iterator[BinaryIO]:
+    """A file opened for writing that replaces ``target`` whole when the block ends without error.
+
+    Bytes go to a temporary sibling (``.name.<random>.clearml-part``, which listings skip), renamed
+    over ``target`` at the end; on any error the temporary file is removed and ``target`` is left
+    as it was. The folder of ``target`` must exist.
+    """
     fd, temp_name = tempfile.mkstemp(prefix=f".{target.name[:64]}.", suffix=TEMP_SUFFIX, dir=target.parent)
-    written = 0
     try:
         with os.fdopen(fd, "wb") as out:
-            while True:
-                chunk = source.read(chunk_size)
-                if not chunk:
-                    break
-                out.write(chunk)
-                written += len(chunk)
+            yield out
         os.replace(temp_name, target)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(temp_name)
         raise
+
+
+def write_atomically(target: Path, source: BinaryIO, *, chunk_size: int = COPY_CHUNK) -> int:
+    """Copy ``source`` into ``target`` through a temporary sibling and an atomic rename."""
+    written = 0
+    with atomic_file(target) as out:
+        while True:
+            chunk = source.read(chunk_size)
+            if not chunk:
+                break
+            out.write(chunk)
+            written += len(chunk)
     return written
 
 

@@ -19,7 +19,6 @@ import contextlib
 import datetime as dt
 import io
 import os
-import tempfile
 import threading
 import time
 from collections.abc import Hashable, Iterator, Mapping
@@ -34,11 +33,11 @@ from clearml_core.credentials.chain import Credentials, Resolution, chain_for
 from clearml_core.errors import UserError
 from clearml_core.storage.driver import (
     COPY_CHUNK,
-    TEMP_SUFFIX,
     ByteRange,
     Capabilities,
     ObjectInfo,
     StorageDriver,
+    atomic_file,
     guess_content_type,
 )
 from clearml_core.storage.errors import (
@@ -47,6 +46,7 @@ from clearml_core.storage.errors import (
     TransientStorageError,
     UnsupportedOperationError,
 )
+from clearml_core.storage.streams import PrefixedReader, read_upto
 from clearml_core.storage.url import StorageURL
 from clearml_core_storage_azure.errors import (
     MissingCredentialsError,
@@ -268,40 +268,6 @@ class _Chunks(io.RawIOBase):
         super().close()
 
 
-class _Prefixed(io.RawIOBase):
-    """``head`` bytes, then the rest of ``stream``: an upload of unknown size after its probe."""
-
-    def __init__(self, head: bytes, stream: BinaryIO) -> None:
-        self._head = memoryview(head)
-        self._stream = stream
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        view = memoryview(buffer).cast("B")
-        if self._head:
-            count = min(len(view), len(self._head))
-            view[:count] = self._head[:count]
-            self._head = self._head[count:]
-            return count
-        data = self._stream.read(len(view))
-        view[: len(data)] = data
-        return len(data)
-
-
-def _read_upto(stream: BinaryIO, limit: int) -> bytes:
-    chunks = []
-    left = limit
-    while left > 0:
-        chunk = stream.read(min(left, COPY_CHUNK))
-        if not chunk:
-            break
-        chunks.append(chunk)
-        left -= len(chunk)
-    return b"".join(chunks)
-
-
 def _timestamp(value: Any) -> float | None:
     return value.timestamp() if isinstance(value, dt.datetime) else None
 
@@ -461,21 +427,11 @@ class AzureBlobDriver(StorageDriver):
             )
         except Exception as error:
             raise target.fail(error, "download") from None
-        fd, temp_name = tempfile.mkstemp(
-            prefix=f".{destination.name[:64]}.", suffix=TEMP_SUFFIX, dir=destination.parent
-        )
-        try:
-            with os.fdopen(fd, "wb") as out:
-                try:
-                    written = int(downloader.readinto(out))
-                except Exception as error:
-                    raise target.fail(error, "download") from None
-            os.replace(temp_name, destination)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temp_name)
-            raise
-        return written
+        with atomic_file(destination) as out:
+            try:
+                return int(downloader.readinto(out))
+            except Exception as error:
+                raise target.fail(error, "download") from None
 
     def stat(self, url: StorageURL) -> ObjectInfo:
         target = self.target(url)
@@ -539,11 +495,11 @@ class AzureBlobDriver(StorageDriver):
         length = size
         if size is None:
             single = self._settings.transfer.max_single_put_size
-            head = _read_upto(stream, single + 1)
+            head = read_upto(stream, single + 1)
             if len(head) <= single:
                 data, length = head, len(head)
             else:
-                data = io.BufferedReader(_Prefixed(head, stream), COPY_CHUNK)
+                data = io.BufferedReader(PrefixedReader(head, stream), COPY_CHUNK)
         self._upload(target, data, length, content_type or guess_content_type(url), extra)
 
     def upload_file(

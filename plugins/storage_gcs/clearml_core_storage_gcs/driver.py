@@ -19,7 +19,6 @@ import datetime as dt
 import io
 import json
 import os
-import tempfile
 import threading
 from collections.abc import Hashable, Iterator, Mapping
 from dataclasses import dataclass
@@ -34,11 +33,11 @@ from google.cloud.storage.retry import DEFAULT_RETRY
 from clearml_core.credentials.chain import Attempt, Credentials, chain_for
 from clearml_core.storage.driver import (
     COPY_CHUNK,
-    TEMP_SUFFIX,
     ByteRange,
     Capabilities,
     ObjectInfo,
     StorageDriver,
+    atomic_file,
     guess_content_type,
     write_atomically,
 )
@@ -48,6 +47,7 @@ from clearml_core.storage.errors import (
     TransientStorageError,
     UnsupportedOperationError,
 )
+from clearml_core.storage.streams import PrefixedReader, read_upto
 from clearml_core.storage.url import StorageURL
 from clearml_core_storage_gcs.errors import MissingCredentialsError, missing_credentials_message, translate
 from clearml_core_storage_gcs.resolvers import SCOPES, default_credentials
@@ -326,55 +326,6 @@ class _Response(io.RawIOBase):
         super().close()
 
 
-class _Prefixed(io.RawIOBase):
-    """``head`` bytes, then the rest of ``stream``: an upload of unknown size after its probe.
-
-    It knows its position (a resumable upload asks for it) but cannot go back.
-    """
-
-    def __init__(self, head: bytes, stream: BinaryIO) -> None:
-        self._head = memoryview(head)
-        self._stream = stream
-        self._position = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._position
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        target = offset if whence == io.SEEK_SET else self._position + offset if whence == io.SEEK_CUR else -1
-        if target != self._position:
-            raise io.UnsupportedOperation("a stream of unknown size cannot go back")
-        return self._position
-
-    def readinto(self, buffer: Any) -> int:
-        view = memoryview(buffer).cast("B")
-        if self._head:
-            count = min(len(view), len(self._head))
-            view[:count] = self._head[:count]
-            self._head = self._head[count:]
-        else:
-            data = self._stream.read(len(view))
-            count = len(data)
-            view[:count] = data
-        self._position += count
-        return count
-
-
-def _read_upto(stream: BinaryIO, limit: int) -> bytes:
-    chunks = []
-    left = limit
-    while left > 0:
-        chunk = stream.read(min(left, COPY_CHUNK))
-        if not chunk:
-            break
-        chunks.append(chunk)
-        left -= len(chunk)
-    return b"".join(chunks)
-
-
 def _timestamp(value: Any) -> float | None:
     return value.timestamp() if isinstance(value, dt.datetime) else None
 
@@ -540,22 +491,12 @@ class GCSDriver(StorageDriver):
         if target.transfer.download_chunk_size:
             return self._ranged_download(target, destination)
         blob = target.blob()
-        fd, temp_name = tempfile.mkstemp(
-            prefix=f".{destination.name[:64]}.", suffix=TEMP_SUFFIX, dir=destination.parent
-        )
-        try:
-            with os.fdopen(fd, "wb") as out:
-                try:
-                    blob.download_to_file(out, timeout=target.timeout, retry=target.retry)
-                except Exception as error:
-                    raise target.fail(error, "download") from None
-                written = out.tell()
-            os.replace(temp_name, destination)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temp_name)
-            raise
-        return written
+        with atomic_file(destination) as out:
+            try:
+                blob.download_to_file(out, timeout=target.timeout, retry=target.retry)
+            except Exception as error:
+                raise target.fail(error, "download") from None
+            return out.tell()
 
     def stat(self, url: StorageURL) -> ObjectInfo:
         target = self.target(url)
@@ -619,11 +560,11 @@ class GCSDriver(StorageDriver):
         self._check_key(target)
         data: Any = stream
         if size is None:
-            head = _read_upto(stream, SINGLE_REQUEST_LIMIT + 1)
+            head = read_upto(stream, SINGLE_REQUEST_LIMIT + 1)
             if len(head) <= SINGLE_REQUEST_LIMIT:
                 data, size = io.BytesIO(head), len(head)
             else:
-                data = io.BufferedReader(_Prefixed(head, stream), COPY_CHUNK)
+                data = io.BufferedReader(PrefixedReader(head, stream), COPY_CHUNK)
         self._upload(target, data, size, content_type or guess_content_type(url), extra)
 
     def upload_file(

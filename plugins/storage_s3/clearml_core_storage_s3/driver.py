@@ -40,6 +40,7 @@ from clearml_core.storage.driver import (
     Capabilities,
     ObjectInfo,
     StorageDriver,
+    atomic_file,
     guess_content_type,
     write_atomically,
 )
@@ -48,6 +49,7 @@ from clearml_core.storage.errors import (
     TransientStorageError,
     UnsupportedOperationError,
 )
+from clearml_core.storage.streams import PrefixedReader, read_upto
 from clearml_core.storage.url import StorageURL
 from clearml_core_storage_s3.errors import MissingCredentialsError, translate
 from clearml_core_storage_s3.settings import (
@@ -289,40 +291,6 @@ class _Body(io.RawIOBase):
         super().close()
 
 
-class _Prefixed(io.RawIOBase):
-    """``head`` bytes, then the rest of ``stream``: an upload of unknown size after its probe."""
-
-    def __init__(self, head: bytes, stream: BinaryIO) -> None:
-        self._head = memoryview(head)
-        self._stream = stream
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        view = memoryview(buffer).cast("B")
-        if self._head:
-            count = min(len(view), len(self._head))
-            view[:count] = self._head[:count]
-            self._head = self._head[count:]
-            return count
-        data = self._stream.read(len(view))
-        view[: len(data)] = data
-        return len(data)
-
-
-def _read_upto(stream: BinaryIO, limit: int) -> bytes:
-    chunks = []
-    left = limit
-    while left > 0:
-        chunk = stream.read(min(left, COPY_CHUNK))
-        if not chunk:
-            break
-        chunks.append(chunk)
-        left -= len(chunk)
-    return b"".join(chunks)
-
-
 def _total_size(response: Mapping[str, Any]) -> int:
     content_range = str(response.get("ContentRange") or "")
     if "/" in content_range and content_range.rsplit("/", 1)[1].isdigit():
@@ -488,40 +456,34 @@ class S3Driver(StorageDriver):
         self, target: Target, destination: Path, first: _Body, total: int, part: int, etag: str
     ) -> int:
         """The rest of a large object in parallel ranged GETs, all pinned to the first part's ETag."""
-        import tempfile
-
-        from clearml_core.storage.driver import TEMP_SUFFIX
-
-        fd, temp_name = tempfile.mkstemp(
-            prefix=f".{destination.name[:64]}.", suffix=TEMP_SUFFIX, dir=destination.parent
-        )
         client = target.client
+        with atomic_file(destination) as out:
+            fd = out.fileno()
 
-        def write_from(stream: _Body, offset: int) -> None:
-            while True:
-                chunk = stream.read_chunk(COPY_CHUNK)
-                if not chunk:
-                    return
-                os.pwrite(fd, chunk, offset)
-                offset += len(chunk)
+            def write_from(stream: _Body, offset: int) -> None:
+                while True:
+                    chunk = stream.read_chunk(COPY_CHUNK)
+                    if not chunk:
+                        return
+                    os.pwrite(fd, chunk, offset)
+                    offset += len(chunk)
 
-        def fetch(start: int) -> None:
-            stop = min(start + part, total) - 1
-            request = {"Bucket": target.bucket, "Key": target.key, "Range": f"bytes={start}-{stop}"}
-            if etag:
-                request["IfMatch"] = etag
-            try:
-                response = client.get_object(**request)
-            except Exception as error:
-                if _code(error) == "PreconditionFailed":
-                    raise TransientStorageError(
-                        f"cannot download {target.location.url}: the object changed while it was downloading"
-                    ) from None
-                raise target.fail(error, "download") from None
-            with _Body(response["Body"], target, "download") as body:
-                write_from(body, start)
+            def fetch(start: int) -> None:
+                stop = min(start + part, total) - 1
+                request = {"Bucket": target.bucket, "Key": target.key, "Range": f"bytes={start}-{stop}"}
+                if etag:
+                    request["IfMatch"] = etag
+                try:
+                    response = client.get_object(**request)
+                except Exception as error:
+                    if _code(error) == "PreconditionFailed":
+                        raise TransientStorageError(
+                            f"cannot download {target.location.url}: the object changed while it was downloading"
+                        ) from None
+                    raise target.fail(error, "download") from None
+                with _Body(response["Body"], target, "download") as body:
+                    write_from(body, start)
 
-        try:
             os.ftruncate(fd, total)
             workers = min(self._settings.boto3.max_multipart_concurrency, -(-total // part))
             with ThreadPoolExecutor(max(1, workers), thread_name_prefix="s3-download") as pool:
@@ -535,15 +497,6 @@ class S3Driver(StorageDriver):
                     for future in futures:  # one part failed: the parts not started never will
                         future.cancel()
                     raise
-            os.close(fd)
-            fd = -1
-            os.replace(temp_name, destination)
-        except BaseException:
-            if fd >= 0:
-                os.close(fd)
-            with contextlib.suppress(OSError):
-                os.unlink(temp_name)
-            raise
         return total
 
     def stat(self, url: StorageURL) -> ObjectInfo:
@@ -604,13 +557,13 @@ class S3Driver(StorageDriver):
         args = target.upload_args(content_type or guess_content_type(url), extra)
         threshold = self._settings.boto3.multipart_threshold if target.options.multipart else MAX_SINGLE_PUT
         if size is not None and size <= threshold:
-            self._put(target, _read_upto(stream, size), args)
+            self._put(target, read_upto(stream, size), args)
             return
-        head = _read_upto(stream, threshold + 1)
+        head = read_upto(stream, threshold + 1)
         if len(head) <= threshold:
             self._put(target, head, args)
             return
-        reader = io.BufferedReader(_Prefixed(head, stream), COPY_CHUNK)
+        reader = io.BufferedReader(PrefixedReader(head, stream), COPY_CHUNK)
         self._managed_upload(target, reader, args)
 
     def upload_file(
