@@ -21,8 +21,8 @@ import io
 import os
 import threading
 import time
-from collections.abc import Hashable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -34,11 +34,8 @@ from clearml_core.errors import UserError
 from clearml_core.storage.driver import (
     COPY_CHUNK,
     ByteRange,
-    Capabilities,
     ObjectInfo,
-    StorageDriver,
     atomic_file,
-    guess_content_type,
 )
 from clearml_core.storage.errors import (
     ObjectNotFoundError,
@@ -46,7 +43,12 @@ from clearml_core.storage.errors import (
     TransientStorageError,
     UnsupportedOperationError,
 )
-from clearml_core.storage.streams import PrefixedReader, read_upto
+from clearml_core.storage.objectstore import (
+    OBJECT_STORE_CAPABILITIES,
+    KeyListing,
+    ObjectStoreDriver,
+    object_info,
+)
 from clearml_core.storage.url import StorageURL
 from clearml_core_storage_azure.errors import (
     MissingCredentialsError,
@@ -268,48 +270,28 @@ class _Chunks(io.RawIOBase):
         super().close()
 
 
-def _timestamp(value: Any) -> float | None:
-    return value.timestamp() if isinstance(value, dt.datetime) else None
-
-
 def _is_folder_marker(properties: Any) -> bool:
     """ADLS Gen2 directories show in Blob listings as empty blobs marked ``hdi_isfolder``."""
     metadata = getattr(properties, "metadata", None) or {}
     return str(metadata.get("hdi_isfolder", "")).lower() == "true"
 
 
-class AzureBlobDriver(StorageDriver):
+class AzureBlobDriver(ObjectStoreDriver[Target]):
     """Azure Blob Storage (block blobs), Azurite and ADLS Gen2 accounts through the Blob API."""
 
-    capabilities = Capabilities(
-        ranges=True,
-        server_side_copy=True,
-        streaming_upload=True,
-        atomic_write=True,
-        listing=True,
-        listing_is_consistent=True,
-        content_type=True,
-        etag=True,
-        mtime=True,
-        metadata=True,
-        directories=False,
-        presign=True,
-    )
+    capabilities = OBJECT_STORE_CAPABILITIES
 
     def __init__(self, config: Config, url: StorageURL) -> None:
         super().__init__(config, url)
         self._settings: AzureSettings = settings_for(config)
-        self._targets: dict[Hashable, Target] = {}
-        self._lock = threading.Lock()
 
     # -- resolution -----------------------------------------------------------------------------
     def target(self, url: StorageURL) -> Target:
         location = locate(url)
         entry = self._settings.match(location)
         scope = (location.account, location.container, location.endpoint_url, entry.index if entry else None)
-        with self._lock:
-            cached = self._targets.get(scope)
-        if cached is None:
+
+        def resolve() -> Target:
             resolution = chain_for(url.scheme).explain(url, self.config)
             credentials = resolution.credentials
             if credentials is None:
@@ -335,19 +317,10 @@ class AzureBlobDriver(StorageDriver):
                 secret=secret,
                 transfer=self._settings.transfer,
             )
-            cached = Target(location, account, endpoint, source, credentials, client_key)
-            with self._lock:
-                self._targets[scope] = cached
-        if cached.location.url != url:
-            cached = Target(
-                location,
-                cached.account,
-                cached.endpoint_url,
-                cached.endpoint_source,
-                cached.credentials,
-                cached.client_key,
-            )
-        return cached
+            return Target(location, account, endpoint, source, credentials, client_key)
+
+        cached = self.scopes.get(scope, resolve)
+        return cached if cached.location.url == url else replace(cached, location=location)
 
     @classmethod
     def describe(cls, url: StorageURL, config: Config) -> dict[str, Any]:
@@ -377,8 +350,7 @@ class AzureBlobDriver(StorageDriver):
 
     # -- reads ---------------------------------------------------------------------------------
     def open_read(self, url: StorageURL, byte_range: ByteRange | None = None) -> BinaryIO:
-        target = self.target(url)
-        self._check_blob(target)
+        target = self.object_target(url)
         offset: int | None = None
         length: int | None = None
         if byte_range is not None:
@@ -417,8 +389,7 @@ class AzureBlobDriver(StorageDriver):
     ) -> int:
         if byte_range is not None:
             return super().download_file(url, local_path, byte_range=byte_range)
-        target = self.target(url)
-        self._check_blob(target)
+        target = self.object_target(url)
         destination = Path(local_path)
         destination.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -434,27 +405,26 @@ class AzureBlobDriver(StorageDriver):
                 raise target.fail(error, "download") from None
 
     def stat(self, url: StorageURL) -> ObjectInfo:
-        target = self.target(url)
-        self._check_blob(target)
+        target = self.object_target(url)
         try:
             properties = target.blob_client().get_blob_properties()
         except Exception as error:
             raise target.fail(error, "stat") from None
         settings = getattr(properties, "content_settings", None)
-        return ObjectInfo(
-            url=url,
-            size=int(properties.size or 0),
-            mtime=_timestamp(properties.last_modified),
-            etag=str(properties.etag or "").strip('"') or None,
+        return object_info(
+            url,
+            size=properties.size,
+            modified=properties.last_modified,
+            etag=properties.etag,
             content_type=getattr(settings, "content_type", None),
-            metadata=dict(properties.metadata or {}),
+            metadata=properties.metadata,
         )
 
     def list(self, url: StorageURL, *, recursive: bool = False) -> Iterator[ObjectInfo]:
         folder = url.as_folder()
         target = self.target(folder)
         prefix = target.blob
-        in_url = folder.path[: len(folder.path) - len(prefix)] if prefix else folder.path
+        listing = KeyListing(folder, prefix)
         container = target.container_client()
         try:
             if recursive:
@@ -464,75 +434,32 @@ class AzureBlobDriver(StorageDriver):
             for item in items:
                 name = str(item.name)
                 if not hasattr(item, "size"):  # a BlobPrefix: one sub-folder
-                    yield ObjectInfo(url=folder.with_path(in_url + name), is_dir=True)
+                    yield listing.sub_folder(name)
                     continue
                 if name.endswith("/") or (recursive and _is_folder_marker(item)):
                     continue
-                yield ObjectInfo(
-                    url=folder.with_path(in_url + name),
-                    size=int(item.size or 0),
-                    mtime=_timestamp(item.last_modified),
-                    etag=str(item.etag or "").strip('"') or None,
-                )
+                yield listing.object(name, size=item.size, modified=item.last_modified, etag=item.etag)
         except StorageError:
             raise
         except Exception as error:
             raise target.fail(error, "list") from None
 
     # -- writes --------------------------------------------------------------------------------
-    def upload_stream(
-        self,
-        stream: BinaryIO,
-        url: StorageURL,
-        *,
-        size: int | None = None,
-        content_type: str | None = None,
-        extra: Mapping[str, str] | None = None,
-    ) -> None:
-        target = self.target(url)
-        self._check_blob(target)
-        data: Any = stream
-        length = size
-        if size is None:
-            single = self._settings.transfer.max_single_put_size
-            head = read_upto(stream, single + 1)
-            if len(head) <= single:
-                data, length = head, len(head)
-            else:
-                data = io.BufferedReader(PrefixedReader(head, stream), COPY_CHUNK)
-        self._upload(target, data, length, content_type or guess_content_type(url), extra)
+    def single_request_limit(self, target: Target) -> int:
+        return self._settings.transfer.max_single_put_size
 
-    def upload_file(
-        self,
-        local_path: str | os.PathLike[str],
-        url: StorageURL,
-        *,
-        content_type: str | None = None,
-        extra: Mapping[str, str] | None = None,
-    ) -> None:
-        target = self.target(url)
-        self._check_blob(target)
-        path = Path(local_path)
-        try:
-            stream = path.open("rb")
-        except FileNotFoundError:
-            raise ObjectNotFoundError(f"cannot upload {path}: no such file") from None
-        with stream:
-            size = os.fstat(stream.fileno()).st_size
-            self._upload(target, stream, size, content_type or guess_content_type(url), extra)
-
-    def _upload(
+    def upload_object(
         self,
         target: Target,
-        data: Any,
-        length: int | None,
+        data: bytes | BinaryIO,
+        size: int | None,
         content_type: str | None,
         extra: Mapping[str, str] | None,
     ) -> None:
         try:
             target.blob_client().upload_blob(
                 data,
-                length=length,
+                length=size,
                 overwrite=True,
                 content_settings=ContentSettings(content_type=content_type) if content_type else None,
                 metadata={str(k): str(v) for k, v in extra.items()} if extra else None,
@@ -542,8 +469,7 @@ class AzureBlobDriver(StorageDriver):
             raise target.fail(error, "upload") from None
 
     def delete(self, url: StorageURL) -> None:
-        target = self.target(url)
-        self._check_blob(target)
+        target = self.object_target(url)
         try:
             target.blob_client().delete_blob(delete_snapshots="include")
         except Exception as error:
@@ -592,8 +518,8 @@ class AzureBlobDriver(StorageDriver):
 
     def copy(self, src: StorageURL, dst: StorageURL) -> None:
         source, target = self.target(src), self.target(dst)
-        self._check_blob(source)
-        self._check_blob(target)
+        self.check_object(source)
+        self.check_object(target)
         if source.client_key != target.client_key:
             super().copy(src, dst)  # two accounts or two sets of credentials: bytes pass through here
             return
@@ -631,8 +557,7 @@ class AzureBlobDriver(StorageDriver):
             raise UnsupportedOperationError(
                 f"presigned Azure URLs here expire after 1 second to 7 days (604800 s), not {expires} s"
             )
-        target = self.target(url)
-        self._check_blob(target)
+        target = self.object_target(url)
         now = dt.datetime.now(dt.timezone.utc)
         start, expiry = now - dt.timedelta(minutes=5), now + dt.timedelta(seconds=expires)
         permission = (
@@ -664,16 +589,11 @@ class AzureBlobDriver(StorageDriver):
         return f"{target.blob_client().url}?{token}"
 
     # -- helpers -------------------------------------------------------------------------------
-    @staticmethod
-    def _check_blob(target: Target) -> None:
+    def check_object(self, target: Target) -> None:
         if not target.blob:
             raise ObjectNotFoundError(
                 f"{target.location.url} names the container {target.container!r}, not a blob in it"
             )
-
-    def close(self) -> None:
-        with self._lock:
-            self._targets.clear()
 
 
 __all__ = ["CLIENTS", "AzureBlobDriver", "endpoint_for", "reset_clients"]

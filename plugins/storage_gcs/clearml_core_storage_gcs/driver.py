@@ -20,8 +20,8 @@ import io
 import json
 import os
 import threading
-from collections.abc import Hashable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -34,11 +34,8 @@ from clearml_core.credentials.chain import Attempt, Credentials, chain_for
 from clearml_core.storage.driver import (
     COPY_CHUNK,
     ByteRange,
-    Capabilities,
     ObjectInfo,
-    StorageDriver,
     atomic_file,
-    guess_content_type,
     write_atomically,
 )
 from clearml_core.storage.errors import (
@@ -47,7 +44,12 @@ from clearml_core.storage.errors import (
     TransientStorageError,
     UnsupportedOperationError,
 )
-from clearml_core.storage.streams import PrefixedReader, read_upto
+from clearml_core.storage.objectstore import (
+    OBJECT_STORE_CAPABILITIES,
+    KeyListing,
+    ObjectStoreDriver,
+    object_info,
+)
 from clearml_core.storage.url import StorageURL
 from clearml_core_storage_gcs.errors import MissingCredentialsError, missing_credentials_message, translate
 from clearml_core_storage_gcs.resolvers import SCOPES, default_credentials
@@ -326,42 +328,22 @@ class _Response(io.RawIOBase):
         super().close()
 
 
-def _timestamp(value: Any) -> float | None:
-    return value.timestamp() if isinstance(value, dt.datetime) else None
-
-
-class GCSDriver(StorageDriver):
+class GCSDriver(ObjectStoreDriver[Target]):
     """Google Cloud Storage and emulators that speak its JSON API."""
 
-    capabilities = Capabilities(
-        ranges=True,
-        server_side_copy=True,
-        streaming_upload=True,
-        atomic_write=True,
-        listing=True,
-        listing_is_consistent=True,
-        content_type=True,
-        etag=True,
-        mtime=True,
-        metadata=True,
-        directories=False,
-        presign=True,
-    )
+    capabilities = OBJECT_STORE_CAPABILITIES
 
     def __init__(self, config: Config, url: StorageURL) -> None:
         super().__init__(config, url)
         self._settings: GCSSettings = settings_for(config)
-        self._targets: dict[Hashable, Target] = {}
-        self._lock = threading.Lock()
 
     # -- resolution -----------------------------------------------------------------------------
     def target(self, url: StorageURL) -> Target:
         location = locate(url)
         entry = self._settings.match(location)
         scope = (location.bucket, entry.index if entry else None)
-        with self._lock:
-            cached = self._targets.get(scope)
-        if cached is None:
+
+        def resolve() -> Target:
             resolution = chain_for(url.scheme).explain(url, self.config)
             credentials = resolution.credentials
             tried = _tried(resolution.attempts)
@@ -380,12 +362,10 @@ class GCSDriver(StorageDriver):
                 pool_connections=transfer.pool_connections,
                 pool_maxsize=transfer.pool_maxsize,
             )
-            cached = Target(location, credentials, client_key, transfer, tried)
-            with self._lock:
-                self._targets[scope] = cached
-        if cached.location != location:
-            cached = Target(location, cached.credentials, cached.client_key, cached.transfer, cached.tried)
-        return cached
+            return Target(location, credentials, client_key, transfer, tried)
+
+        cached = self.scopes.get(scope, resolve)
+        return cached if cached.location == location else replace(cached, location=location)
 
     @classmethod
     def describe(cls, url: StorageURL, config: Config) -> dict[str, Any]:
@@ -417,8 +397,7 @@ class GCSDriver(StorageDriver):
 
     # -- reads ---------------------------------------------------------------------------------
     def open_read(self, url: StorageURL, byte_range: ByteRange | None = None) -> BinaryIO:
-        target = self.target(url)
-        self._check_key(target)
+        target = self.object_target(url)
         start, stop = 0, None
         if byte_range is not None:
             start, stop = byte_range
@@ -484,8 +463,7 @@ class GCSDriver(StorageDriver):
     ) -> int:
         if byte_range is not None:
             return super().download_file(url, local_path, byte_range=byte_range)
-        target = self.target(url)
-        self._check_key(target)
+        target = self.object_target(url)
         destination = Path(local_path)
         destination.parent.mkdir(parents=True, exist_ok=True)
         if target.transfer.download_chunk_size:
@@ -499,28 +477,27 @@ class GCSDriver(StorageDriver):
             return out.tell()
 
     def stat(self, url: StorageURL) -> ObjectInfo:
-        target = self.target(url)
-        self._check_key(target)
+        target = self.object_target(url)
         try:
             blob = target.bucket().get_blob(target.key, timeout=target.timeout, retry=target.retry)
         except Exception as error:
             raise target.fail(error, "stat") from None
         if blob is None:
             raise ObjectNotFoundError(f"cannot stat {url}: no such object")
-        return ObjectInfo(
-            url=url,
-            size=int(blob.size or 0),
-            mtime=_timestamp(blob.updated),
-            etag=str(blob.etag or "").strip('"') or None,
+        return object_info(
+            url,
+            size=blob.size,
+            modified=blob.updated,
+            etag=blob.etag,
             content_type=blob.content_type,
-            metadata=dict(blob.metadata or {}),
+            metadata=blob.metadata,
         )
 
     def list(self, url: StorageURL, *, recursive: bool = False) -> Iterator[ObjectInfo]:
         folder = url.as_folder()
         target = self.target(folder)
         prefix = target.key
-        in_url = folder.path[: len(folder.path) - len(prefix)] if prefix else folder.path
+        listing = KeyListing(folder, prefix)
         try:
             blobs = target.client.list_blobs(
                 target.bucket_name,
@@ -533,67 +510,28 @@ class GCSDriver(StorageDriver):
                 for blob in page:
                     if blob.name.endswith("/"):
                         continue  # a folder placeholder (the console's "create folder"), not an object
-                    yield ObjectInfo(
-                        url=folder.with_path(in_url + blob.name),
-                        size=int(blob.size or 0),
-                        mtime=_timestamp(blob.updated),
-                        etag=str(blob.etag or "").strip('"') or None,
-                    )
+                    yield listing.object(blob.name, size=blob.size, modified=blob.updated, etag=blob.etag)
                 for sub in getattr(page, "prefixes", ()):
-                    yield ObjectInfo(url=folder.with_path(in_url + sub), is_dir=True)
+                    yield listing.sub_folder(sub)
         except StorageError:
             raise
         except Exception as error:
             raise target.fail(error, "list") from None
 
     # -- writes --------------------------------------------------------------------------------
-    def upload_stream(
-        self,
-        stream: BinaryIO,
-        url: StorageURL,
-        *,
-        size: int | None = None,
-        content_type: str | None = None,
-        extra: Mapping[str, str] | None = None,
-    ) -> None:
-        target = self.target(url)
-        self._check_key(target)
-        data: Any = stream
-        if size is None:
-            head = read_upto(stream, SINGLE_REQUEST_LIMIT + 1)
-            if len(head) <= SINGLE_REQUEST_LIMIT:
-                data, size = io.BytesIO(head), len(head)
-            else:
-                data = io.BufferedReader(PrefixedReader(head, stream), COPY_CHUNK)
-        self._upload(target, data, size, content_type or guess_content_type(url), extra)
+    def single_request_limit(self, target: Target) -> int:
+        return SINGLE_REQUEST_LIMIT
 
-    def upload_file(
-        self,
-        local_path: str | os.PathLike[str],
-        url: StorageURL,
-        *,
-        content_type: str | None = None,
-        extra: Mapping[str, str] | None = None,
-    ) -> None:
-        target = self.target(url)
-        self._check_key(target)
-        path = Path(local_path)
-        try:
-            stream = path.open("rb")
-        except FileNotFoundError:
-            raise ObjectNotFoundError(f"cannot upload {path}: no such file") from None
-        with stream:
-            size = os.fstat(stream.fileno()).st_size
-            self._upload(target, stream, size, content_type or guess_content_type(url), extra)
-
-    def _upload(
+    def upload_object(
         self,
         target: Target,
-        data: Any,
+        data: bytes | BinaryIO,
         size: int | None,
         content_type: str | None,
         extra: Mapping[str, str] | None,
     ) -> None:
+        if isinstance(data, bytes):
+            data = io.BytesIO(data)  # upload_from_file takes a file
         blob = target.blob(chunk_size=target.transfer.upload_chunk_size)
         if extra:
             blob.metadata = {str(k): str(v) for k, v in extra.items()}
@@ -610,8 +548,7 @@ class GCSDriver(StorageDriver):
             raise target.fail(error, "upload") from None
 
     def delete(self, url: StorageURL) -> None:
-        target = self.target(url)
-        self._check_key(target)
+        target = self.object_target(url)
         try:
             target.blob().delete(timeout=target.timeout, retry=target.retry)
         except Exception as error:
@@ -641,8 +578,8 @@ class GCSDriver(StorageDriver):
 
     def copy(self, src: StorageURL, dst: StorageURL) -> None:
         source, target = self.target(src), self.target(dst)
-        self._check_key(source)
-        self._check_key(target)
+        self.check_object(source)
+        self.check_object(target)
         if source.client_key != target.client_key:
             super().copy(src, dst)  # two sets of credentials: the bytes pass through this machine
             return
@@ -667,8 +604,7 @@ class GCSDriver(StorageDriver):
             raise UnsupportedOperationError(
                 f"presigned GCS URLs expire after 1 second to 7 days (604800 s), not {expires} s"
             )
-        target = self.target(url)
-        self._check_key(target)
+        target = self.object_target(url)
         if target.client_key.auth == "anonymous":
             raise UnsupportedOperationError(
                 f"cannot presign {url}: the requests go without credentials; signing needs a "
@@ -711,16 +647,11 @@ class GCSDriver(StorageDriver):
     def _describe_auth(target: Target) -> str:
         return f"the {target.credentials.get('auth')} credentials ({target.credentials.source})"
 
-    @staticmethod
-    def _check_key(target: Target) -> None:
+    def check_object(self, target: Target) -> None:
         if not target.key:
             raise ObjectNotFoundError(
                 f"{target.location.url} names the bucket {target.bucket_name!r}, not an object in it"
             )
-
-    def close(self) -> None:
-        with self._lock:
-            self._targets.clear()
 
 
 __all__ = ["CLIENTS", "GCSDriver", "google_credentials", "reset_clients"]

@@ -19,7 +19,7 @@ import io
 import json
 import os
 import threading
-from collections.abc import Hashable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,9 +37,7 @@ from clearml_core.errors import ConfigError
 from clearml_core.storage.driver import (
     COPY_CHUNK,
     ByteRange,
-    Capabilities,
     ObjectInfo,
-    StorageDriver,
     atomic_file,
     guess_content_type,
     write_atomically,
@@ -49,7 +47,13 @@ from clearml_core.storage.errors import (
     TransientStorageError,
     UnsupportedOperationError,
 )
-from clearml_core.storage.streams import PrefixedReader, read_upto
+from clearml_core.storage.objectstore import (
+    OBJECT_STORE_CAPABILITIES,
+    KeyListing,
+    ObjectStoreDriver,
+    object_info,
+)
+from clearml_core.storage.streams import read_upto
 from clearml_core.storage.url import StorageURL
 from clearml_core_storage_s3.errors import MissingCredentialsError, translate
 from clearml_core_storage_s3.settings import (
@@ -304,29 +308,15 @@ def _code(error: BaseException) -> str:
     return ""
 
 
-class S3Driver(StorageDriver):
+class S3Driver(ObjectStoreDriver[Target]):
     """Amazon S3 and S3-compatible object stores."""
 
-    capabilities = Capabilities(
-        ranges=True,
-        server_side_copy=True,
-        streaming_upload=True,
-        atomic_write=True,
-        listing=True,
-        listing_is_consistent=True,
-        content_type=True,
-        etag=True,
-        mtime=True,
-        metadata=True,
-        directories=False,
-        presign=True,
-    )
+    capabilities = OBJECT_STORE_CAPABILITIES
+    probe_known_size = True  # s3transfer takes a stream of unknown length: a short one stays one PUT
 
     def __init__(self, config: Config, url: StorageURL) -> None:
         super().__init__(config, url)
         self._settings: S3Settings = settings_for(config)
-        self._targets: dict[Hashable, tuple[Options, Credentials, _ClientKey, Resolution]] = {}
-        self._lock = threading.Lock()
 
     # -- resolution -----------------------------------------------------------------------------
     def target(self, url: StorageURL) -> Target:
@@ -335,9 +325,8 @@ class S3Driver(StorageDriver):
         # Credentials and options depend on the endpoint, the bucket and the matching entry only:
         # resolved once for all the keys they cover.
         scope = (location.host, location.port, location.bucket, entry.index if entry else None)
-        with self._lock:
-            cached = self._targets.get(scope)
-        if cached is None:
+
+        def resolve() -> tuple[Options, Credentials, _ClientKey, Resolution]:
             options = self._settings.options(location, entry, os.environ)
             resolution = chain_for("s3").explain(url, self.config)
             credentials = resolution.credentials
@@ -355,10 +344,9 @@ class S3Driver(StorageDriver):
                 verify=options.verify,
                 boto3=self._settings.boto3,
             )
-            cached = (options, credentials, client_key, resolution)
-            with self._lock:
-                self._targets[scope] = cached
-        options, credentials, client_key, _resolution = cached
+            return options, credentials, client_key, resolution
+
+        options, credentials, client_key, _resolution = self.scopes.get(scope, resolve)
         return Target(location, options, credentials, client_key)
 
     @classmethod
@@ -403,8 +391,7 @@ class S3Driver(StorageDriver):
 
     # -- reads ---------------------------------------------------------------------------------
     def open_read(self, url: StorageURL, byte_range: ByteRange | None = None) -> BinaryIO:
-        target = self.target(url)
-        self._check_key(target)
+        target = self.object_target(url)
         request: dict[str, Any] = {"Bucket": target.bucket, "Key": target.key}
         if byte_range is not None:
             start, stop = byte_range
@@ -431,8 +418,7 @@ class S3Driver(StorageDriver):
     ) -> int:
         if byte_range is not None:
             return super().download_file(url, local_path, byte_range=byte_range)
-        target = self.target(url)
-        self._check_key(target)
+        target = self.object_target(url)
         destination = Path(local_path)
         destination.parent.mkdir(parents=True, exist_ok=True)
         part = self._settings.boto3.multipart_chunksize
@@ -500,20 +486,18 @@ class S3Driver(StorageDriver):
         return total
 
     def stat(self, url: StorageURL) -> ObjectInfo:
-        target = self.target(url)
-        self._check_key(target)
+        target = self.object_target(url)
         try:
             head = target.client.head_object(Bucket=target.bucket, Key=target.key)
         except Exception as error:
             raise target.fail(error, "stat") from None
-        modified = head.get("LastModified")
-        return ObjectInfo(
-            url=url,
-            size=int(head.get("ContentLength") or 0),
-            mtime=modified.timestamp() if modified is not None else None,
-            etag=str(head.get("ETag") or "").strip('"') or None,
+        return object_info(
+            url,
+            size=head.get("ContentLength"),
+            modified=head.get("LastModified"),
+            etag=head.get("ETag"),
             content_type=head.get("ContentType"),
-            metadata=dict(head.get("Metadata") or {}),
+            metadata=head.get("Metadata"),
         )
 
     def list(self, url: StorageURL, *, recursive: bool = False) -> Iterator[ObjectInfo]:
@@ -523,48 +507,38 @@ class S3Driver(StorageDriver):
         request: dict[str, Any] = {"Bucket": target.bucket, "Prefix": prefix}
         if not recursive:
             request["Delimiter"] = "/"
-        in_url = folder.path[: len(folder.path) - len(prefix)] if prefix else folder.path
+        listing = KeyListing(folder, prefix)
         try:
             for page in target.client.get_paginator("list_objects_v2").paginate(**request):
                 for item in page.get("Contents", ()):
                     key = item["Key"]
                     if key.endswith("/"):
                         continue  # a folder marker, not an object
-                    modified = item.get("LastModified")
-                    yield ObjectInfo(
-                        url=folder.with_path(in_url + key),
-                        size=int(item.get("Size") or 0),
-                        mtime=modified.timestamp() if modified is not None else None,
-                        etag=str(item.get("ETag") or "").strip('"') or None,
+                    yield listing.object(
+                        key, size=item.get("Size"), modified=item.get("LastModified"), etag=item.get("ETag")
                     )
                 for common in page.get("CommonPrefixes", ()):
-                    yield ObjectInfo(url=folder.with_path(in_url + common["Prefix"]), is_dir=True)
+                    yield listing.sub_folder(common["Prefix"])
         except Exception as error:
             raise target.fail(error, "list") from None
 
     # -- writes --------------------------------------------------------------------------------
-    def upload_stream(
+    def single_request_limit(self, target: Target) -> int:
+        return self._settings.boto3.multipart_threshold if target.options.multipart else MAX_SINGLE_PUT
+
+    def upload_object(
         self,
-        stream: BinaryIO,
-        url: StorageURL,
-        *,
-        size: int | None = None,
-        content_type: str | None = None,
-        extra: Mapping[str, str] | None = None,
+        target: Target,
+        data: bytes | BinaryIO,
+        size: int | None,
+        content_type: str | None,
+        extra: Mapping[str, str] | None,
     ) -> None:
-        target = self.target(url)
-        self._check_key(target)
-        args = target.upload_args(content_type or guess_content_type(url), extra)
-        threshold = self._settings.boto3.multipart_threshold if target.options.multipart else MAX_SINGLE_PUT
-        if size is not None and size <= threshold:
-            self._put(target, read_upto(stream, size), args)
-            return
-        head = read_upto(stream, threshold + 1)
-        if len(head) <= threshold:
-            self._put(target, head, args)
-            return
-        reader = io.BufferedReader(PrefixedReader(head, stream), COPY_CHUNK)
-        self._managed_upload(target, reader, args)
+        args = target.upload_args(content_type, extra)
+        if size is None:
+            self._managed_upload(target, data, args)
+        else:
+            self._put(target, data if isinstance(data, bytes) else read_upto(data, size), args)
 
     def upload_file(
         self,
@@ -574,8 +548,8 @@ class S3Driver(StorageDriver):
         content_type: str | None = None,
         extra: Mapping[str, str] | None = None,
     ) -> None:
-        target = self.target(url)
-        self._check_key(target)
+        """A large file goes to s3transfer by name: its worker threads read the parts themselves."""
+        target = self.object_target(url)
         path = Path(local_path)
         try:
             size = path.stat().st_size
@@ -642,8 +616,8 @@ class S3Driver(StorageDriver):
 
     def copy(self, src: StorageURL, dst: StorageURL) -> None:
         source, target = self.target(src), self.target(dst)
-        self._check_key(source)
-        self._check_key(target)
+        self.check_object(source)
+        self.check_object(target)
         if source.client_key != target.client_key:
             super().copy(src, dst)  # two endpoints or two sets of credentials: bytes pass through here
             return
@@ -670,8 +644,7 @@ class S3Driver(StorageDriver):
             raise UnsupportedOperationError(
                 f"presigned S3 URLs expire after 1 second to 7 days (604800 s), not {expires} s"
             )
-        target = self.target(url)
-        self._check_key(target)
+        target = self.object_target(url)
         try:
             return str(
                 target.client.generate_presigned_url(
@@ -682,8 +655,7 @@ class S3Driver(StorageDriver):
             raise target.fail(error, "presign") from None
 
     # -- helpers -------------------------------------------------------------------------------
-    @staticmethod
-    def _check_key(target: Target) -> None:
+    def check_object(self, target: Target) -> None:
         if not target.key:
             raise ObjectNotFoundError(
                 f"{target.location.url} names the bucket {target.bucket!r}, not an object in it"

@@ -24,9 +24,8 @@ import io
 import os
 import posixpath
 import stat as stat_module
-import threading
 import uuid
-from collections.abc import Hashable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +44,7 @@ from clearml_core.storage.driver import (
     write_atomically,
 )
 from clearml_core.storage.errors import ObjectNotFoundError, StorageError
+from clearml_core.storage.scopes import ScopeMemo
 from clearml_core.storage.url import StorageURL
 from clearml_core_storage_sftp.errors import MissingCredentialsError, is_connection_error, translate
 from clearml_core_storage_sftp.pool import Channel, Login, SFTPPool, pool_for
@@ -212,31 +212,25 @@ class SFTPDriver(StorageDriver):
     def __init__(self, config: Config, url: StorageURL) -> None:
         super().__init__(config, url)
         self._settings: SFTPSettings = settings_for(config)
-        self._targets: dict[Hashable, Target] = {}
-        self._lock = threading.Lock()
+        self._targets: ScopeMemo[Target] = ScopeMemo()
 
     # -- resolution -----------------------------------------------------------------------------
     def target(self, url: StorageURL) -> Target:
         """The login and pool for ``url``'s server, resolved once per server and user."""
-        scope = url.root
-        with self._lock:
-            found = self._targets.get(scope)
-            if found is not None and found.pool.closed:  # reset_pools() ran: resolve afresh
-                del self._targets[scope]
-                found = None
-        if found is not None:
-            return found
-        location = self._settings.locate(url)
-        resolution = chain_for("sftp").explain(url.root, self.config)
-        credentials = resolution.credentials
-        if credentials is None:
-            raise MissingCredentialsError(missing_credentials_message(url, resolution, location))
-        login = Login.build(
-            location.host, location.port, location.user, dict(credentials.values), credentials.source
-        )
-        found = Target(location, login, pool_for(login, self._settings.pool), resolution)
-        with self._lock:
-            return self._targets.setdefault(scope, found)
+
+        def resolve() -> Target:
+            location = self._settings.locate(url)
+            resolution = chain_for("sftp").explain(url.root, self.config)
+            credentials = resolution.credentials
+            if credentials is None:
+                raise MissingCredentialsError(missing_credentials_message(url, resolution, location))
+            login = Login.build(
+                location.host, location.port, location.user, dict(credentials.values), credentials.source
+            )
+            return Target(location, login, pool_for(login, self._settings.pool), resolution)
+
+        # a pool closed by reset_pools() is resolved afresh
+        return self._targets.get(url.root, resolve, stale=lambda found: found.pool.closed)
 
     @classmethod
     def describe(cls, url: StorageURL, config: Config) -> dict[str, Any]:

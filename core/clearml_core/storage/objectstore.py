@@ -1,0 +1,238 @@
+"""A base class for drivers of bucket-style object stores: S3, Azure Blob, GCS and the like.
+
+Such a driver works out, per URL, a *target* — where the object is (bucket, key, endpoint) and
+who may touch it (credentials, a shared client) — and sends requests for it. What is left is the
+same on every object store, and :class:`ObjectStoreDriver` does it once:
+
+* targets are resolved once per *scope* (a bucket and its configuration entry, say) and shared
+  by every key in it: :attr:`ObjectStoreDriver.scopes`, a :class:`~clearml_core.storage.scopes.ScopeMemo`;
+* uploads follow one template: a stream of unknown size is probed one byte past what the store
+  takes in a single request, so a small stream is one request and a large one streams on with
+  its probed head first; a local file is opened and sent with its size. A subclass implements
+  only :meth:`~ObjectStoreDriver.upload_object`;
+* ``stat`` and ``list`` answers are built with :func:`object_info` and :class:`KeyListing`.
+
+A subclass still implements :meth:`~clearml_core.storage.driver.StorageDriver.open_read`,
+``stat``, ``list`` and ``delete`` (and overrides the generic ``download_file``, ``copy``,
+``delete_folder`` and ``presign`` where the store does better), translating every SDK error as
+:mod:`clearml_core.storage.driver` asks.
+"""
+
+from __future__ import annotations
+
+import abc
+import datetime as dt
+import io
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO, Generic, TypeVar
+
+from clearml_core.storage.driver import (
+    COPY_CHUNK,
+    Capabilities,
+    ObjectInfo,
+    StorageDriver,
+    guess_content_type,
+)
+from clearml_core.storage.errors import ObjectNotFoundError
+from clearml_core.storage.scopes import ScopeMemo
+from clearml_core.storage.streams import PrefixedReader, read_upto
+from clearml_core.storage.url import StorageURL
+
+if TYPE_CHECKING:
+    from clearml_core.config.tree import Config
+
+__all__ = [
+    "OBJECT_STORE_CAPABILITIES",
+    "KeyListing",
+    "ObjectStoreDriver",
+    "clean_etag",
+    "object_info",
+    "timestamp",
+]
+
+TargetT = TypeVar("TargetT")
+
+OBJECT_STORE_CAPABILITIES = Capabilities(
+    ranges=True,
+    server_side_copy=True,
+    streaming_upload=True,
+    atomic_write=True,
+    listing=True,
+    listing_is_consistent=True,
+    content_type=True,
+    etag=True,
+    mtime=True,
+    metadata=True,
+    directories=False,
+    presign=True,
+)
+"""What a full-featured object store offers (S3, Azure Blob, GCS): everything but real folders.
+
+Declare it only when your driver really does all of it; the conformance kit checks every flag.
+"""
+
+
+def timestamp(value: Any) -> float | None:
+    """Seconds since the epoch of a ``datetime`` an SDK returns; None for anything else (no date)."""
+    return value.timestamp() if isinstance(value, dt.datetime) else None
+
+
+def clean_etag(value: Any) -> str | None:
+    """An etag as ``stat`` and ``list`` report it: without HTTP's quotes; None when there is none."""
+    return str(value or "").strip('"') or None
+
+
+def object_info(
+    url: StorageURL,
+    *,
+    size: Any,
+    modified: Any,
+    etag: Any,
+    content_type: str | None = None,
+    metadata: Mapping[str, str] | None = None,
+) -> ObjectInfo:
+    """An :class:`ObjectInfo` from the raw fields an SDK returns (``size`` None counts as 0)."""
+    return ObjectInfo(
+        url=url,
+        size=int(size or 0),
+        mtime=timestamp(modified),
+        etag=clean_etag(etag),
+        content_type=content_type,
+        metadata=dict(metadata or {}),
+    )
+
+
+class KeyListing:
+    """The entries of one ``list`` call: keys a store returns for a prefix, as URLs under the folder.
+
+    ``prefix`` is the folder's key (``runs/42/``); a key the store lists (``runs/42/m.pt``) becomes
+    the folder's URL with that key in place of the prefix, so a URL that carries more than the
+    key in its path (an account in Azurite's path-style URLs) keeps it.
+    """
+
+    def __init__(self, folder: StorageURL, prefix: str) -> None:
+        self.folder = folder
+        self._in_url = folder.path[: len(folder.path) - len(prefix)] if prefix else folder.path
+
+    def url(self, key: str) -> StorageURL:
+        """The URL of a listed key (or of a sub-folder, its key ending in ``/``)."""
+        return self.folder.with_path(self._in_url + key)
+
+    def sub_folder(self, key: str) -> ObjectInfo:
+        """The ``is_dir`` entry of a sub-folder (a common prefix, ending in ``/``)."""
+        return ObjectInfo(url=self.url(key), is_dir=True)
+
+    def object(self, key: str, *, size: Any, modified: Any, etag: Any) -> ObjectInfo:
+        """The entry of one listed object, from the fields the store's listing gives."""
+        return object_info(self.url(key), size=size, modified=modified, etag=etag)
+
+
+class ObjectStoreDriver(StorageDriver, Generic[TargetT]):
+    """Base class of bucket-style object-store drivers; ``TargetT`` is the driver's resolved target.
+
+    A subclass implements :meth:`target` (keeping what it resolves in :attr:`scopes`),
+    :meth:`single_request_limit` and :meth:`upload_object`, may override :meth:`check_object`, and
+    implements the reads, ``stat``, ``list`` and ``delete`` of :class:`StorageDriver`.
+    """
+
+    probe_known_size: bool = False
+    """Probe a stream of known size too when that size is above :meth:`single_request_limit`.
+
+    By default a stream whose size the caller gives goes to :meth:`upload_object` with that size.
+    A store whose large uploads take a stream of unknown length anyway (S3's managed upload) may
+    set this: the stream is then probed, and one that ends early still goes in one request.
+    """
+
+    def __init__(self, config: Config, url: StorageURL) -> None:
+        super().__init__(config, url)
+        self.scopes: ScopeMemo[Any] = ScopeMemo()
+        """What :meth:`target` resolves, kept per scope (``self.scopes.get(scope, resolve)``)."""
+
+    # -- what a subclass implements ----------------------------------------------------------
+    @abc.abstractmethod
+    def target(self, url: StorageURL) -> TargetT:
+        """Everything needed to send requests for ``url``; resolve the costly part once per scope.
+
+        Raise the backend's ``MissingCredentialsError`` (a ``UserError``) when no resolver of the
+        chain has credentials for the URL.
+        """
+
+    def check_object(self, target: TargetT) -> None:
+        """Raise :class:`ObjectNotFoundError` when ``target`` names no object (only a bucket)."""
+
+    @abc.abstractmethod
+    def single_request_limit(self, target: TargetT) -> int:
+        """The largest object :meth:`upload_object` sends in one request; a stream of unknown
+        size is probed one byte further."""
+
+    @abc.abstractmethod
+    def upload_object(
+        self,
+        target: TargetT,
+        data: bytes | BinaryIO,
+        size: int | None,
+        content_type: str | None,
+        extra: Mapping[str, str] | None,
+    ) -> None:
+        """Store ``data`` at ``target``, replacing what is there; translate errors.
+
+        ``data`` is ``bytes`` (a probed stream that fits one request; ``size`` is its length), an
+        open local file or a caller's stream of ``size`` bytes, or, with ``size`` None, a stream
+        longer than :meth:`single_request_limit` to send as the store's multi-part upload.
+        ``content_type`` is already guessed from the name when the caller gave none; ``extra`` is
+        user metadata.
+        """
+
+    # -- the template ------------------------------------------------------------------------
+    def object_target(self, url: StorageURL) -> TargetT:
+        """:meth:`target` of a URL that must name an object (checked with :meth:`check_object`)."""
+        target = self.target(url)
+        self.check_object(target)
+        return target
+
+    def upload_stream(
+        self,
+        stream: BinaryIO,
+        url: StorageURL,
+        *,
+        size: int | None = None,
+        content_type: str | None = None,
+        extra: Mapping[str, str] | None = None,
+    ) -> None:
+        target = self.object_target(url)
+        content_type = content_type or guess_content_type(url)
+        limit = self.single_request_limit(target)
+        if size is not None and (size <= limit or not self.probe_known_size):
+            self.upload_object(target, stream, size, content_type, extra)
+            return
+        head = read_upto(stream, limit + 1)
+        if len(head) <= limit:
+            self.upload_object(target, head, len(head), content_type, extra)
+            return
+        rest = io.BufferedReader(PrefixedReader(head, stream), COPY_CHUNK)
+        self.upload_object(target, rest, None, content_type, extra)
+
+    def upload_file(
+        self,
+        local_path: str | os.PathLike[str],
+        url: StorageURL,
+        *,
+        content_type: str | None = None,
+        extra: Mapping[str, str] | None = None,
+    ) -> None:
+        """Upload a local file with its size; the URL is checked before the file is opened."""
+        target = self.object_target(url)
+        path = Path(local_path)
+        try:
+            stream = path.open("rb")
+        except FileNotFoundError:
+            raise ObjectNotFoundError(f"cannot upload {path}: no such file") from None
+        with stream:
+            size = os.fstat(stream.fileno()).st_size
+            self.upload_object(target, stream, size, content_type or guess_content_type(url), extra)
+
+    def close(self) -> None:
+        """Forget the resolved targets (clients shared between drivers are the subclass's)."""
+        self.scopes.clear()
