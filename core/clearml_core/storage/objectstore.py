@@ -30,10 +30,12 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Generic, TypeVar
 
 from clearml_core.storage.driver import (
     COPY_CHUNK,
+    ByteRange,
     Capabilities,
     ObjectInfo,
     StorageDriver,
     guess_content_type,
+    write_atomically,
 )
 from clearml_core.storage.errors import ObjectNotFoundError
 from clearml_core.storage.scopes import ScopeMemo
@@ -191,6 +193,48 @@ class ObjectStoreDriver(StorageDriver, Generic[TargetT]):
         target = self.target(url)
         self.check_object(target)
         return target
+
+    def empty_range(self, url: StorageURL, byte_range: ByteRange | None) -> bool:
+        """Whether ``byte_range`` asks for no bytes at all, of an object that must still exist.
+
+        For :meth:`open_read`: raises :class:`ValueError` for an invalid range, and (through
+        ``stat``) :class:`ObjectNotFoundError` for an empty range of a missing object.
+        """
+        if byte_range is None:
+            return False
+        start, stop = byte_range
+        if start < 0 or (stop is not None and stop < start):
+            raise ValueError(f"invalid byte range {byte_range!r}")
+        if stop is None or stop != start:
+            return False
+        self.stat(url)
+        return True
+
+    def download_file(
+        self,
+        url: StorageURL,
+        local_path: str | os.PathLike[str],
+        *,
+        byte_range: ByteRange | None = None,
+    ) -> int:
+        """A whole object goes to :meth:`download_object`, after its folder is made; a range
+        takes the generic path."""
+        if byte_range is not None:
+            return super().download_file(url, local_path, byte_range=byte_range)
+        target = self.object_target(url)
+        destination = Path(local_path)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        return self.download_object(target, url, destination)
+
+    def download_object(self, target: TargetT, url: StorageURL, destination: Path) -> int:
+        """Download the whole object into ``destination`` (whole or not at all: write it through
+        :func:`~clearml_core.storage.driver.atomic_file`) and return the byte count.
+
+        The default streams :meth:`open_read`; override it with the store's parallel or verified
+        download.
+        """
+        with self.open_read(url) as source:
+            return write_atomically(destination, source)
 
     def upload_stream(
         self,

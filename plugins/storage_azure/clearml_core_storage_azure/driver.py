@@ -15,11 +15,8 @@ ever read whole into memory (a stream of unknown size is probed up to ``max_sing
 from __future__ import annotations
 
 import builtins
-import contextlib
 import datetime as dt
 import io
-import os
-import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
@@ -31,6 +28,7 @@ from azure.storage.blob import BlobServiceClient, ContentSettings, ExponentialRe
 
 from clearml_core.credentials.chain import Credentials, Resolution, chain_for
 from clearml_core.errors import UserError
+from clearml_core.storage.clients import ClientCache
 from clearml_core.storage.driver import (
     COPY_CHUNK,
     ByteRange,
@@ -89,22 +87,14 @@ class _ClientKey:
         return f"_ClientKey({self.account_url!r}, {self.auth!r}, {self.account_name!r})"
 
 
-class _Clients:
+class _Clients(ClientCache[_ClientKey, BlobServiceClient]):
     """``BlobServiceClient`` objects, one per :class:`_ClientKey`; safe from many threads."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._clients: dict[_ClientKey, BlobServiceClient] = {}
+        super().__init__()
         self._default_credential: Any = None
 
-    def client(self, key: _ClientKey) -> BlobServiceClient:
-        with self._lock:
-            client = self._clients.get(key)
-            if client is None:
-                client = self._clients[key] = self._build(key)
-            return client
-
-    def _build(self, key: _ClientKey) -> BlobServiceClient:
+    def build(self, key: _ClientKey) -> BlobServiceClient:
         import requests
         from azure.core.pipeline.transport import RequestsTransport
 
@@ -152,18 +142,6 @@ class _Clients:
             return BlobServiceClient(key.account_url, credential=credential, **options)
         except ValueError as error:
             raise UserError(f"the Azure client for {key.account_url} cannot be built: {error}") from None
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._clients)
-
-    def clear(self) -> None:
-        with self._lock:
-            clients = list(self._clients.values())
-            self._clients.clear()
-        for client in clients:
-            with contextlib.suppress(Exception):
-                client.close()
 
 
 CLIENTS = _Clients()
@@ -351,15 +329,12 @@ class AzureBlobDriver(ObjectStoreDriver[Target]):
     # -- reads ---------------------------------------------------------------------------------
     def open_read(self, url: StorageURL, byte_range: ByteRange | None = None) -> BinaryIO:
         target = self.object_target(url)
+        if self.empty_range(url, byte_range):
+            return io.BytesIO(b"")
         offset: int | None = None
         length: int | None = None
         if byte_range is not None:
             start, stop = byte_range
-            if start < 0 or (stop is not None and stop < start):
-                raise ValueError(f"invalid byte range {byte_range!r}")
-            if stop is not None and stop == start:
-                self.stat(url)  # an empty range of a blob that must still exist
-                return io.BytesIO(b"")
             offset, length = start, (None if stop is None else stop - start)
         blob = target.blob_client()
         # One streaming GET through the SDK's own generated operation: a reader sees one version of
@@ -380,18 +355,7 @@ class AzureBlobDriver(ObjectStoreDriver[Target]):
             raise target.fail(error, "read") from None
         return io.BufferedReader(_Chunks(chunks, target, "read"), COPY_CHUNK)
 
-    def download_file(
-        self,
-        url: StorageURL,
-        local_path: str | os.PathLike[str],
-        *,
-        byte_range: ByteRange | None = None,
-    ) -> int:
-        if byte_range is not None:
-            return super().download_file(url, local_path, byte_range=byte_range)
-        target = self.object_target(url)
-        destination = Path(local_path)
-        destination.parent.mkdir(parents=True, exist_ok=True)
+    def download_object(self, target: Target, url: StorageURL, destination: Path) -> int:
         try:
             downloader = target.blob_client().download_blob(
                 max_concurrency=self._settings.transfer.max_connections

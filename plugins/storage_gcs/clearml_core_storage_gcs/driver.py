@@ -19,7 +19,6 @@ import datetime as dt
 import io
 import json
 import os
-import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -31,6 +30,7 @@ from google.cloud import storage
 from google.cloud.storage.retry import DEFAULT_RETRY
 
 from clearml_core.credentials.chain import Attempt, Credentials, chain_for
+from clearml_core.storage.clients import ClientCache
 from clearml_core.storage.driver import (
     COPY_CHUNK,
     ByteRange,
@@ -133,22 +133,10 @@ def _from_info(info: dict[str, Any]) -> tuple[Any, str | None]:
     )
 
 
-class _Clients:
+class _Clients(ClientCache[_ClientKey, storage.Client]):
     """``storage.Client`` objects, one per :class:`_ClientKey`; safe from many threads."""
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._clients: dict[_ClientKey, storage.Client] = {}
-
-    def client(self, key: _ClientKey) -> storage.Client:
-        with self._lock:
-            client = self._clients.get(key)
-            if client is None:
-                client = self._clients[key] = self._build(key)
-            return client
-
-    @staticmethod
-    def _build(key: _ClientKey) -> storage.Client:
+    def build(self, key: _ClientKey) -> storage.Client:
         import requests
 
         credentials, key_project = google_credentials(key)
@@ -166,18 +154,6 @@ class _Clients:
             # label trace spans: one more request per bucket, refused on public buckets. Not wanted.
             client._bucket_metadata_cache = None
         return client
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._clients)
-
-    def clear(self) -> None:
-        with self._lock:
-            clients = list(self._clients.values())
-            self._clients.clear()
-        for client in clients:
-            with contextlib.suppress(Exception):
-                client.close()
 
 
 CLIENTS = _Clients()
@@ -398,14 +374,9 @@ class GCSDriver(ObjectStoreDriver[Target]):
     # -- reads ---------------------------------------------------------------------------------
     def open_read(self, url: StorageURL, byte_range: ByteRange | None = None) -> BinaryIO:
         target = self.object_target(url)
-        start, stop = 0, None
-        if byte_range is not None:
-            start, stop = byte_range
-            if start < 0 or (stop is not None and stop < start):
-                raise ValueError(f"invalid byte range {byte_range!r}")
-            if stop is not None and stop == start:
-                self.stat(url)  # an empty range of an object that must still exist
-                return io.BytesIO(b"")
+        if self.empty_range(url, byte_range):
+            return io.BytesIO(b"")
+        start, stop = byte_range if byte_range is not None else (0, None)
         return io.BufferedReader(_Response(self._media_get(target, start, stop), target), COPY_CHUNK)
 
     @staticmethod
@@ -454,18 +425,7 @@ class GCSDriver(ObjectStoreDriver[Target]):
         reader = _Ranged(target, first, 0, None, chunk, blob.generation)
         return write_atomically(destination, io.BufferedReader(reader, COPY_CHUNK))
 
-    def download_file(
-        self,
-        url: StorageURL,
-        local_path: str | os.PathLike[str],
-        *,
-        byte_range: ByteRange | None = None,
-    ) -> int:
-        if byte_range is not None:
-            return super().download_file(url, local_path, byte_range=byte_range)
-        target = self.object_target(url)
-        destination = Path(local_path)
-        destination.parent.mkdir(parents=True, exist_ok=True)
+    def download_object(self, target: Target, url: StorageURL, destination: Path) -> int:
         if target.transfer.download_chunk_size:
             return self._ranged_download(target, destination)
         blob = target.blob()

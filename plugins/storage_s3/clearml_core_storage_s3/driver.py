@@ -18,7 +18,6 @@ import contextlib
 import io
 import json
 import os
-import threading
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from s3transfer.manager import TransferManager
 from clearml_core.config.redact import mask_access_key
 from clearml_core.credentials.chain import Credentials, Resolution, chain_for
 from clearml_core.errors import ConfigError
+from clearml_core.storage.clients import ClientCache
 from clearml_core.storage.driver import (
     COPY_CHUNK,
     ByteRange,
@@ -92,21 +92,19 @@ class _ClientKey:
     boto3: Boto3Settings
 
 
-class _Clients:
+class _Clients(ClientCache[_ClientKey, Any]):
     """boto3 clients and transfer managers, one per :class:`_ClientKey`; safe from many threads."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._clients: dict[_ClientKey, Any] = {}
+        super().__init__()
         self._managers: dict[tuple[_ClientKey, bool], TransferManager] = {}
 
-    def client(self, key: _ClientKey) -> Any:
-        with self._lock:
-            client = self._clients.get(key)
-            if client is None:
-                # boto3 sessions are not thread-safe; clients are. Build under the lock.
-                client = self._clients[key] = _build_client(key)
-            return client
+    def build(self, key: _ClientKey) -> Any:
+        # boto3 sessions are not thread-safe; clients are. Built under the lock.
+        return _build_client(key)
+
+    def release(self, client: Any) -> None:
+        """A boto3 client is dropped, not closed (the transfer managers hold the threads)."""
 
     def manager(self, key: _ClientKey, multipart: bool) -> TransferManager:
         client = self.client(key)
@@ -118,15 +116,11 @@ class _Clients:
                 )
             return manager
 
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._clients)
-
     def clear(self) -> None:
         with self._lock:
             managers = list(self._managers.values())
             self._managers.clear()
-            self._clients.clear()
+        super().clear()
         for manager in managers:
             with contextlib.suppress(Exception):
                 manager.shutdown()
@@ -392,14 +386,11 @@ class S3Driver(ObjectStoreDriver[Target]):
     # -- reads ---------------------------------------------------------------------------------
     def open_read(self, url: StorageURL, byte_range: ByteRange | None = None) -> BinaryIO:
         target = self.object_target(url)
+        if self.empty_range(url, byte_range):
+            return io.BytesIO(b"")
         request: dict[str, Any] = {"Bucket": target.bucket, "Key": target.key}
         if byte_range is not None:
             start, stop = byte_range
-            if start < 0 or (stop is not None and stop < start):
-                raise ValueError(f"invalid byte range {byte_range!r}")
-            if stop is not None and stop == start:
-                self.stat(url)  # an empty range of an object that must still exist
-                return io.BytesIO(b"")
             request["Range"] = f"bytes={start}-{'' if stop is None else stop - 1}"
         try:
             response = target.client.get_object(**request)
@@ -409,18 +400,7 @@ class S3Driver(ObjectStoreDriver[Target]):
             raise target.fail(error, "read") from None
         return io.BufferedReader(_Body(response["Body"], target, "read"), COPY_CHUNK)
 
-    def download_file(
-        self,
-        url: StorageURL,
-        local_path: str | os.PathLike[str],
-        *,
-        byte_range: ByteRange | None = None,
-    ) -> int:
-        if byte_range is not None:
-            return super().download_file(url, local_path, byte_range=byte_range)
-        target = self.object_target(url)
-        destination = Path(local_path)
-        destination.parent.mkdir(parents=True, exist_ok=True)
+    def download_object(self, target: Target, url: StorageURL, destination: Path) -> int:
         part = self._settings.boto3.multipart_chunksize
         request: dict[str, Any] = {"Bucket": target.bucket, "Key": target.key}
         if target.options.multipart:
