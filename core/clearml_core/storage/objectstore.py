@@ -194,6 +194,20 @@ class ObjectStoreDriver(StorageDriver, Generic[TargetT]):
         self.check_object(target)
         return target
 
+    def copy(self, src: StorageURL, dst: StorageURL) -> None:
+        """Inside the store through :meth:`copy_object` where it can; else the bytes pass through
+        this machine. Both URLs are resolved before either is checked."""
+        source, target = self.target(src), self.target(dst)
+        self.check_object(source)
+        self.check_object(target)
+        if not self.copy_object(source, target, src, dst):
+            super().copy(src, dst)
+
+    def copy_object(self, source: TargetT, target: TargetT, src: StorageURL, dst: StorageURL) -> bool:
+        """Copy ``src`` to ``dst`` inside the store and return True, or return False where it cannot
+        (two endpoints or two sets of credentials): :meth:`copy` then streams the bytes."""
+        return False
+
     def empty_range(self, url: StorageURL, byte_range: ByteRange | None) -> bool:
         """Whether ``byte_range`` asks for no bytes at all, of an object that must still exist.
 

@@ -480,20 +480,15 @@ class AzureBlobDriver(ObjectStoreDriver[Target]):
                     raise target.fail(error, "delete the folder") from None
         return count
 
-    def copy(self, src: StorageURL, dst: StorageURL) -> None:
-        source, target = self.target(src), self.target(dst)
-        self.check_object(source)
-        self.check_object(target)
+    def copy_object(self, source: Target, target: Target, src: StorageURL, dst: StorageURL) -> bool:
         if source.client_key != target.client_key:
-            super().copy(src, dst)  # two accounts or two sets of credentials: bytes pass through here
-            return
+            return False  # two accounts or two sets of credentials: bytes pass through here
         destination = target.blob_client()
         try:
             started = destination.start_copy_from_url(source.blob_client().url)
         except Exception as error:
             if status_of(error) in (401, 403) and error_code(error) == "CannotVerifyCopySource":
-                super().copy(src, dst)  # the source needs its own authorisation (OAuth): stream it
-                return
+                return False  # the source needs its own authorisation (OAuth): stream it
             raise source.fail(error, f"copy to {dst}") from None
         status = str(started.get("copy_status") or "")
         deadline = time.monotonic() + self._settings.transfer.timeout
@@ -509,6 +504,7 @@ class AzureBlobDriver(ObjectStoreDriver[Target]):
                 raise target.fail(error, f"copy from {src} to") from None
         if status not in ("success", ""):
             raise StorageError(f"cannot copy {src} to {dst}: the server-side copy ended {status}")
+        return True
 
     # -- presigned URLs ------------------------------------------------------------------------
     def presign(self, url: StorageURL, *, method: str = "get", expires: int = 3600) -> str:

@@ -536,13 +536,9 @@ class GCSDriver(ObjectStoreDriver[Target]):
                     raise StorageError(f"cannot delete {name!r} in the folder {folder}: answered {status}")
         return count
 
-    def copy(self, src: StorageURL, dst: StorageURL) -> None:
-        source, target = self.target(src), self.target(dst)
-        self.check_object(source)
-        self.check_object(target)
+    def copy_object(self, source: Target, target: Target, src: StorageURL, dst: StorageURL) -> bool:
         if source.client_key != target.client_key:
-            super().copy(src, dst)  # two sets of credentials: the bytes pass through this machine
-            return
+            return False  # two sets of credentials: the bytes pass through this machine
         destination = target.blob()
         token = None
         try:
@@ -551,7 +547,7 @@ class GCSDriver(ObjectStoreDriver[Target]):
                     source.blob(), token=token, timeout=target.timeout, retry=target.retry
                 )
                 if token is None:
-                    return
+                    return True
         except Exception as error:
             raise source.fail(error, f"copy to {dst}") from None
 

@@ -594,17 +594,13 @@ class S3Driver(ObjectStoreDriver[Target]):
             count += len(batch)
         return count
 
-    def copy(self, src: StorageURL, dst: StorageURL) -> None:
-        source, target = self.target(src), self.target(dst)
-        self.check_object(source)
-        self.check_object(target)
+    def copy_object(self, source: Target, target: Target, src: StorageURL, dst: StorageURL) -> bool:
         if source.client_key != target.client_key:
-            super().copy(src, dst)  # two endpoints or two sets of credentials: bytes pass through here
-            return
+            return False  # two endpoints or two sets of credentials: bytes pass through here
         copy_source = {"Bucket": source.bucket, "Key": source.key}
         try:
             target.client.copy_object(CopySource=copy_source, Bucket=target.bucket, Key=target.key)
-            return
+            return True
         except Exception as error:
             if _code(error) not in ("InvalidRequest", "EntityTooLarge"):
                 raise source.fail(error, f"copy to {dst}") from None
@@ -613,6 +609,7 @@ class S3Driver(ObjectStoreDriver[Target]):
             manager.copy(copy_source, target.bucket, target.key).result()
         except Exception as error:
             raise source.fail(error, f"copy to {dst}") from None
+        return True
 
     # -- presigned URLs ------------------------------------------------------------------------
     def presign(self, url: StorageURL, *, method: str = "get", expires: int = 3600) -> str:
