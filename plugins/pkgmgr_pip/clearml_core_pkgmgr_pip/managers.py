@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from packaging.requirements import InvalidRequirement, Requirement
+
 from clearml_core.environments import (
     BuildContext,
     BuildFailed,
@@ -53,6 +55,8 @@ if TYPE_CHECKING:
     from clearml_core.controlplane import Task
 
 PM = "agent.package_manager."
+PAGE_TIMEOUT_SEC = 30.0
+"""How long reading one page of PyTorch's wheel index may take (``pytorch_resolve: direct``)."""
 BUILD_FOLDER = "clearml-build"
 """Inside each environment: the requirement files of each phase, as they were installed."""
 _INDEX_VARIABLES = (
@@ -98,6 +102,9 @@ class PipRequirements:
     digests: tuple[tuple[str, str], ...] = ()
     torch_index: str = ""
     """The PyTorch index for this machine's CUDA, when the task asks for torch."""
+    torch_wheels: tuple[tuple[str, str], ...] = field(default=(), metadata=NOT_IN_FINGERPRINT)
+    """``pytorch_resolve: direct``: the wheel URL each torch requirement was pinned to (the
+    requirement lines carry them, so they are in the fingerprint already)."""
     lock: UvLock | None = None
     uncacheable_reason: str = ""
     source: str = field(default="", metadata=NOT_IN_FINGERPRINT)
@@ -169,6 +176,56 @@ def pip_requirement_lines(versions: Any) -> tuple[str, ...]:
     return tuple(lines)
 
 
+def _pin_torch_wheels(
+    phases: dict[str, list[str]], root: str, tags: list[str], context: BuildContext, *, nightly: bool
+) -> tuple[dict[str, str], bool]:
+    """``pytorch_resolve: direct``: each torch requirement line of ``phases`` rewritten in place
+    to ``name @ <wheel URL>`` (see :mod:`.torch`); the URLs by name, and whether one was not found."""
+    supported = torch.interpreter_tags(context.python.implementation, context.python.version)
+    variants = torch.variants_to_try(context.cuda_version, tags)
+    pages: dict[str, list[str]] = {}
+    pinned: dict[str, str] = {}
+    unresolved = False
+    for lines in phases.values():
+        for number, text in enumerate(lines):
+            try:
+                requirement = Requirement(text)
+            except InvalidRequirement:
+                continue
+            if canonical_name(requirement.name) not in torch.TORCH_PACKAGES or requirement.url:
+                continue
+            url = None
+            for variant in variants:
+                page = (
+                    f"{torch.index_url(root, variant, nightly=nightly)}/{canonical_name(requirement.name)}/"
+                )
+                if page not in pages:
+                    pages[page] = torch.wheel_links(page, _read_page(page))
+                url = torch.best_wheel(requirement, pages[page], supported, prereleases=nightly)
+                if url:
+                    break
+            if url is None:
+                unresolved = True
+                continue
+            lines[number] = torch.direct_line(requirement, url)
+            pinned[canonical_name(requirement.name)] = url
+    return pinned, unresolved
+
+
+def _read_page(url: str) -> str:
+    """A simple-index page, or "" when it cannot be read (that variant has no such project)."""
+    import urllib.error
+    import urllib.request
+
+    if url.startswith("file:") and url.endswith("/"):
+        url += "index.html"  # a folder index, as pip reads one
+    try:
+        with urllib.request.urlopen(url, timeout=PAGE_TIMEOUT_SEC) as response:  # noqa: S310 (http(s)/file index)
+            return str(response.read().decode("utf-8", "replace"))
+    except (urllib.error.URLError, OSError, ValueError):
+        return ""
+
+
 class _PipFamily(PackageManager):
     """What pip and uv share: requirement phases, torch indexes, the installer commands."""
 
@@ -221,14 +278,18 @@ class _PipFamily(PackageManager):
         explicit_torch = any(
             line.name in torch.TORCH_PACKAGES and line.kind in ("url", "path") for line in found.lines
         ) or any(" @ " in line.text for line in found.lines if line.name in torch.TORCH_PACKAGES)
+        torch_wheels: dict[str, str] = {}
         if resolve != "none" and torch.wants_torch(names) and not explicit_torch:
             root = config.get_str(PM + "pytorch_index_url", "") or ""
             if root:
                 tags = _as_list(config.get(PM + "pytorch_cuda_tags")) or list(torch.KNOWN_CUDA_TAGS)
-                variant = torch.pick_variant(context.cuda_version, tags)
-                torch_index = torch.index_url(
-                    root, variant, nightly=config.get_bool(PM + "torch_nightly", False)
-                )
+                nightly = config.get_bool(PM + "torch_nightly", False)
+                unresolved = True
+                if resolve == "direct":
+                    torch_wheels, unresolved = _pin_torch_wheels(phases, root, tags, context, nightly=nightly)
+                if unresolved:
+                    variant = torch.pick_variant(context.cuda_version, tags)
+                    torch_index = torch.index_url(root, variant, nightly=nightly)
         return PipRequirements(
             options=tuple(options),
             priority=tuple(phases["priority_packages"]),
@@ -239,6 +300,7 @@ class _PipFamily(PackageManager):
             names=tuple(names),
             digests=found.digests,
             torch_index=torch_index,
+            torch_wheels=tuple(sorted(torch_wheels.items())),
             uncacheable_reason=found.uncacheable_reason,
             source=found.source,
         )
@@ -296,6 +358,8 @@ class _PipFamily(PackageManager):
             summary["lock"] = "uv.lock"
         if requirements.torch_index:
             summary["torch_index"] = mask_urls(requirements.torch_index)
+        if requirements.torch_wheels:
+            summary["torch_wheels"] = {name: mask_urls(url) for name, url in requirements.torch_wheels}
         return summary
 
     # -- building ----------------------------------------------------------------------------

@@ -388,3 +388,58 @@ def test_torch_with_the_pip_installer(env_config: ConfigFactory, torch_indexes: 
     assert (
         built.versions()["torch"] == "2.3.0+cu121"
     )  # pip prefers the local version over the default index's
+
+
+@pytest.mark.parametrize("manager", ["pip", "uv"])
+def test_direct_resolution_finds_an_old_torch_in_an_older_cuda_variant(
+    manager: str, env_config: ConfigFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """torch 1.13 has no cu121 build: ``pip`` resolution falls back to the default index's plain
+    build, ``direct`` pins the cu117 wheel (the newest variant that has it)."""
+    root = tmp_path / "whl"
+    wheels = {
+        "cu121": ["2.3.0+cu121"],
+        "cu117": ["1.13.0+cu117", "2.0.0+cu117"],
+        "cpu": ["1.13.0+cpu", "2.3.0+cpu"],
+    }
+    for variant, versions in wheels.items():
+        make_index(
+            root / variant,
+            [make_wheel(tmp_path / "w" / variant, "torch", version, module="torch") for version in versions],
+        )
+    default = make_index(
+        tmp_path / "default",
+        [
+            make_wheel(tmp_path / "w" / "plain", "torch", version, module="torch")
+            for version in ("1.13.0", "2.3.0")
+        ],
+    )
+    offline(monkeypatch, default)
+    settings = {
+        "agent.package_manager.type": manager,
+        "agent.package_manager.pytorch_index_url": root.as_uri(),
+        "agent.cuda_version": "12.2",
+    }
+    if manager == "pip":
+        assert (
+            build(env_config(settings), ["torch==1.13.0"], tmp_path / "env-pip").versions()["torch"]
+            == "1.13.0"
+        )
+    else:  # uv takes torch from the first index that has the project: cu121, without 1.13
+        with pytest.raises(BuildFailed, match="torch"):
+            build(env_config(settings), ["torch==1.13.0"], tmp_path / "env-pip")
+    direct = env_config({**settings, "agent.package_manager.pytorch_resolve": "direct"})
+    built = build(direct, ["torch==1.13.0"], tmp_path / "env-direct")
+    assert built.python("import torch; print(torch.VERSION)") == "1.13.0+cu117"
+    wheel = built.prepared.summary["torch_wheels"]["torch"]
+    assert wheel.startswith(f"{root.as_uri()}/cu117/torch/torch-1.13.0") and "#sha256=" in wheel
+    assert "torch_index" not in built.prepared.summary
+    assert [line for line in built.prepared.frozen if line.startswith("torch")] == [f"torch @ {wheel}"]
+    # what no variant has is left to the extra index, as pip resolution does
+    builder = EnvironmentBuilder(direct, cache=None)
+    plan = builder.plan(
+        Task(requirements=Requirements(pip=["torch==2.0.0", "torchaudio==9.9"])), builder.context()
+    )
+    assert plan.requirements.main[0].startswith(f"torch @ {root.as_uri()}/cu117/torch/torch-2.0.0")
+    assert plan.requirements.main[1] == "torchaudio==9.9"
+    assert plan.requirements.torch_index == f"{root.as_uri()}/cu121"

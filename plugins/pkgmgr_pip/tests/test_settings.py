@@ -240,3 +240,38 @@ def test_the_download_cache_follows_pip_download_cache(env_config: ConfigFactory
     assert PipManager(config).settings(context(config)).download_cache == str(tmp_path / "dl" / "uv")
     off = env_config({"agent.pip_download_cache.enabled": False})
     assert PipManager(off).settings(context(off)).download_cache == ""
+
+
+def test_direct_resolution_tries_every_variant_the_cuda_version_runs() -> None:
+    assert torch.variants_to_try("12.2", ["cu117", "cu121", "cu124", "cu118"]) == [
+        "cu121",
+        "cu118",
+        "cu117",
+        "cpu",
+    ]
+    assert torch.variants_to_try(None) == ["cpu"]
+
+
+def test_the_best_wheel_is_the_newest_that_fits_the_interpreter() -> None:
+    from packaging.requirements import Requirement
+    from packaging.tags import Tag
+
+    supported = [Tag("cp311", "cp311", "manylinux_2_17_x86_64"), Tag("py3", "none", "any")]
+    base = "https://wheels.example/whl/cu121/torch/"
+    links = [
+        base + "torch-2.3.0%2Bcu121-cp311-cp311-manylinux_2_17_x86_64.whl#sha256=aa",
+        base + "torch-2.3.0%2Bcu121-py3-none-any.whl",
+        base + "torch-2.4.0%2Bcu121-cp312-cp312-manylinux_2_17_x86_64.whl",  # another Python
+        base + "torch-2.5.0.dev20240101%2Bcu121-cp311-cp311-manylinux_2_17_x86_64.whl",  # a nightly
+        base + "torchvision-0.18.0%2Bcu121-py3-none-any.whl",
+    ]
+    assert torch.best_wheel(Requirement("torch"), links, supported) == links[0]  # the better tag
+    assert torch.best_wheel(Requirement("torch>2.3"), links, supported) is None
+    assert torch.best_wheel(Requirement("torch>2.3"), links, supported, prereleases=True) == links[3]
+    assert torch.best_wheel(Requirement("Torch==2.3.0"), links, supported) == links[0]
+    page = '<a href="torch-2.3.0%2Bcu121-py3-none-any.whl#sha256=bb">x</a><a href="../other/">up</a>'
+    assert torch.wheel_links(base, page) == [base + "torch-2.3.0%2Bcu121-py3-none-any.whl#sha256=bb"]
+    line = torch.direct_line(Requirement("torch[opt]==2.3.0 ; python_version >= '3.8'"), links[0])
+    assert line == f'torch[opt] @ {links[0]} ; python_version >= "3.8"'
+    assert not torch.interpreter_tags("pypy", "3.10.0")
+    assert Tag("py3", "none", "any") in torch.interpreter_tags("cpython", "3.11.7")
