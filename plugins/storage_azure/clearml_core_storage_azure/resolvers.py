@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from clearml_core.credentials.chain import Credentials
+from clearml_core.storage.settings import text_or_none
 from clearml_core_storage_azure.settings import (
     ENTRIES,
     ENV_ACCESS_KEY,
@@ -25,7 +26,6 @@ from clearml_core_storage_azure.settings import (
     ENV_SAS_TOKEN,
     ConnectionString,
     Entry,
-    _text,
     locate,
     parse_connection_string,
     sas_value,
@@ -63,7 +63,7 @@ def entry_credentials(entry: Entry) -> dict[str, Any] | None:
     own = entry.values
     if entry.connection is not None:
         return _from_connection(entry.connection, str(own.get("connection_string")))
-    key = _text(own.get("account_key"))
+    key = text_or_none(own.get("account_key"))
     if key:
         return {"auth": "account_key", "account_name": entry.account, "account_key": key}
     sas = sas_value(own.get("sas_token"))
@@ -119,15 +119,15 @@ class EnvironmentResolver:
         account = location.account
         notes: list[str] = []
 
-        conn_text = _text(environ.get(ENV_CONNECTION_STRING))
+        conn_text = text_or_none(environ.get(ENV_CONNECTION_STRING))
         if conn_text:
             connection = parse_connection_string(conn_text, f"env {ENV_CONNECTION_STRING}")
             if account is None or connection.account_name is None or _same(connection.account_name, account):
                 return Credentials(_from_connection(connection, conn_text), f"env {ENV_CONNECTION_STRING}")
             notes.append(f"{ENV_CONNECTION_STRING} is for the account {connection.account_name!r}")
 
-        env_account = _text(environ.get(ENV_ACCOUNT))
-        access_key = _text(environ.get(ENV_ACCESS_KEY))
+        env_account = text_or_none(environ.get(ENV_ACCOUNT))
+        access_key = text_or_none(environ.get(ENV_ACCESS_KEY))
         if access_key:
             name = account or env_account
             if name:
@@ -137,7 +137,7 @@ class EnvironmentResolver:
                 )
             notes.append(f"{ENV_ACCESS_KEY} is set but the URL names no account (set {ENV_ACCOUNT})")
 
-        key = _text(environ.get(ENV_KEY))
+        key = text_or_none(environ.get(ENV_KEY))
         sas = sas_value(environ.get(ENV_SAS_TOKEN))
         if env_account and (key or sas):
             if account is None or _same(env_account, account):

@@ -25,15 +25,13 @@ is how Azurite, private endpoints and proxies are reached with the ordinary ``az
 from __future__ import annotations
 
 import logging
-import os
-import threading
-import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from clearml_core.errors import ConfigError
+from clearml_core.storage.settings import FirstTime, SettingsCache, source_file, text_or_none
 
 if TYPE_CHECKING:
     from clearml_core.config import Config
@@ -58,28 +56,6 @@ DEVSTORE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K
 
 KIB = 1024
 MIB = 1024 * KIB
-
-
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    text = str(value).strip()
-    return text or None
-
-
-def home_relative(path: str) -> str:
-    home = os.path.expanduser("~")
-    if home not in ("", "/") and (path == home or path.startswith(home + os.sep)):
-        return "~" + path[len(home) :]
-    return path
-
-
-def source_file(origin: str) -> str:
-    """A config origin (``/home/me/clearml.conf:12``, ``env NAME``, ``default``) without its line."""
-    if origin.startswith("env ") or origin == "default":
-        return origin
-    path, sep, line = origin.rpartition(":")
-    return home_relative(path if sep and line.isdigit() else origin)
 
 
 def _is_ip(host: str) -> bool:
@@ -122,7 +98,7 @@ def normalise_account_url(value: str, where: str) -> str:
 
 
 def sas_value(value: Any) -> str | None:
-    text = _text(value)
+    text = text_or_none(value)
     return text.lstrip("?") if text else None
 
 
@@ -284,8 +260,7 @@ class AzureSettings:
             if entry is not None:
                 self.entries.append(entry)
         self.transfer = _transfer_settings(config)
-        self._warned: set[int] = set()
-        self._warn_lock = threading.Lock()
+        self._first_warning = FirstTime()
 
     def _entry(self, index: int, raw: Any) -> Entry | None:
         where = f"{source_file(self.entries_origin)}: {ENTRIES}[{index}]"
@@ -296,18 +271,18 @@ class AzureSettings:
             )
         own = {str(k): v for k, v in raw.items()}
         connection = None
-        conn_text = _text(own.get("connection_string"))
+        conn_text = text_or_none(own.get("connection_string"))
         if conn_text:
             connection = parse_connection_string(conn_text, f"{where}.connection_string")
-        account_url = _text(own.get("account_url")) or _text(own.get("endpoint"))
+        account_url = text_or_none(own.get("account_url")) or text_or_none(own.get("endpoint"))
         if account_url:
             account_url = normalise_account_url(account_url, where)
         account = (
-            _text(own.get("account_name"))
+            text_or_none(own.get("account_name"))
             or (connection.account_name if connection else None)
             or (account_of_url(account_url) if account_url else None)
         )
-        container = _text(own.get("container_name"))
+        container = text_or_none(own.get("container_name"))
         if container and container.startswith("/"):
             container = container.strip("/") or None
         if not account:
@@ -334,10 +309,8 @@ class AzureSettings:
         return f"{source_file(self.entries_origin)}: {entry.name}"
 
     def warn_unusable(self, entry: Entry) -> None:
-        with self._warn_lock:
-            if entry.index in self._warned:
-                return
-            self._warned.add(entry.index)
+        if not self._first_warning(entry.index):
+            return
         log.warning(
             "%s (%s) has no account_key, sas_token or connection_string; its account_url applies, "
             "its credentials come from the environment or DefaultAzureCredential. Add account_key "
@@ -381,21 +354,12 @@ def _transfer_settings(config: Config) -> TransferSettings:
         timeout=number("timeout", base.timeout),
         connect_timeout=number("connect_timeout", base.connect_timeout),
         max_retries=integer("max_retries", base.max_retries, 0),
-        api_version=_text(config.get(f"{SECTION}.api_version")),
+        api_version=text_or_none(config.get(f"{SECTION}.api_version")),
     )
 
 
-_cache: weakref.WeakKeyDictionary[Any, AzureSettings] = weakref.WeakKeyDictionary()
-_cache_lock = threading.Lock()
-
-
-def settings_for(config: Config) -> AzureSettings:
-    """The parsed Azure settings of ``config`` (parsed once per loaded configuration)."""
-    with _cache_lock:
-        found = _cache.get(config)
-        if found is None:
-            found = _cache[config] = AzureSettings(config)
-        return found
+settings_for = SettingsCache(AzureSettings).get
+"""The parsed Azure settings of a configuration (parsed once per loaded configuration)."""
 
 
 __all__ = [

@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING, Any
 
 from clearml_core.credentials.chain import Credentials
 from clearml_core.errors import ConfigError
+from clearml_core.storage.settings import text_or_none
 from clearml_core_storage_gcs.settings import (
     ENTRIES,
     ENV_CREDENTIALS,
     ENV_EMULATOR,
     SECTION,
     KeyInfo,
-    _text,
     emulator_host,
     home_relative,
     locate,
@@ -82,11 +82,11 @@ class ConfigResolver:
         entry = settings.match(location)
         if entry is not None:
             raw = entry.values.get("credentials_json")
-            if _text(raw) or isinstance(raw, Mapping):
+            if text_or_none(raw) or isinstance(raw, Mapping):
                 key = settings.key_info(raw, settings.entry_source(entry) + ".credentials_json")
                 source = settings.entry_source(entry)
                 if not (
-                    _text(entry.own.get("credentials_json"))
+                    text_or_none(entry.own.get("credentials_json"))
                     or isinstance(entry.own.get("credentials_json"), Mapping)
                 ):
                     source += f" (with {SECTION}.credentials_json)"
@@ -97,7 +97,7 @@ class ConfigResolver:
             )
             return None
         raw = settings.defaults.get("credentials_json")
-        if _text(raw) or isinstance(raw, Mapping):
+        if text_or_none(raw) or isinstance(raw, Mapping):
             key = settings.key_info(raw, settings.section_source())
             return Credentials(key_values(key, raw), settings.section_source())
         self._misses.note = (
@@ -117,7 +117,7 @@ class EnvironmentResolver:
 
     def resolve(self, url: Any, config: Config) -> Credentials | None:
         environ = os.environ if self._environ is None else self._environ
-        path = _text(environ.get(ENV_CREDENTIALS))
+        path = text_or_none(environ.get(ENV_CREDENTIALS))
         if path is None:
             return None
         if not os.path.isfile(os.path.expanduser(path)):

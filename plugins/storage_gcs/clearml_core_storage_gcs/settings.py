@@ -18,7 +18,6 @@ import json
 import logging
 import os
 import threading
-import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from clearml_core.credentials.matching import best_match, inherit, join_prefix
 from clearml_core.errors import ConfigError
+from clearml_core.storage.settings import SettingsCache, home_relative, source_file, text_or_none
 
 if TYPE_CHECKING:
     from clearml_core.config import Config
@@ -47,28 +47,6 @@ ENV_TIMEOUT_DEPRECATED = "MLFLOW_GCS_DEFAULT_TIMEOUT"
 CHUNK_MULTIPLE = 256 * 1024
 DEFAULT_TIMEOUT = 60.0  # google-cloud-storage's own default
 SINGLE_REQUEST_LIMIT = 8 * 1024 * 1024  # google-cloud-storage sends up to 8 MiB in one request
-
-
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    text = str(value).strip()
-    return text or None
-
-
-def home_relative(path: str) -> str:
-    home = os.path.expanduser("~")
-    if home not in ("", "/") and (path == home or path.startswith(home + os.sep)):
-        return "~" + path[len(home) :]
-    return path
-
-
-def source_file(origin: str) -> str:
-    """A config origin (``/home/me/clearml.conf:12``, ``env NAME``, ``default``) without its line."""
-    if origin.startswith("env ") or origin == "default":
-        return origin
-    path, sep, line = origin.rpartition(":")
-    return home_relative(path if sep and line.isdigit() else origin)
 
 
 # -- credentials_json ---------------------------------------------------------------------------
@@ -219,11 +197,11 @@ class GCSSettings:
         if not isinstance(raw, Mapping):
             raise ConfigError(f"{where} must be an object {{ bucket: …, subdir: …, credentials_json: … }}")
         own = {str(k): v for k, v in raw.items()}
-        bucket = _text(own.get("bucket")) or ""
+        bucket = text_or_none(own.get("bucket")) or ""
         if bucket.lower().startswith(("gs://", "gcs://")):
             bucket = bucket.split("://", 1)[1]
         bucket, _, rest = bucket.strip("/").partition("/")
-        subdir = join_prefix(rest, _text(own.get("subdir")))
+        subdir = join_prefix(rest, text_or_none(own.get("subdir")))
         if not bucket:
             message = f"{where} names no bucket, so it never applies; add bucket:"
             log.warning(message)
@@ -253,13 +231,13 @@ class GCSSettings:
 
     def project_for(self, entry: Entry | None, environ: Mapping[str, str]) -> str | None:
         values = entry.values if entry is not None else self.defaults
-        return _text(values.get("project")) or _text(environ.get(ENV_PROJECT))
+        return text_or_none(values.get("project")) or text_or_none(environ.get(ENV_PROJECT))
 
 
 def emulator_host(environ: Mapping[str, str] | None = None) -> str | None:
     """``STORAGE_EMULATOR_HOST`` as an endpoint URL; its scheme is required (the SDK needs one)."""
     environ = os.environ if environ is None else environ
-    value = _text(environ.get(ENV_EMULATOR))
+    value = text_or_none(environ.get(ENV_EMULATOR))
     if value is None:
         return None
     if "://" not in value:
@@ -278,7 +256,7 @@ def _chunk(
     if config.get(key) is not None:
         where = f"{source_file(config.origin(key))}: {key}"
         size = config.get_int(key)  # sizes such as "8 MiB" work; a bad value is a ConfigError
-    elif _text(environ.get(env)):
+    elif text_or_none(environ.get(env)):
         where = f"env {env}"
         try:
             size = int(str(environ[env]).strip())
@@ -305,7 +283,7 @@ def _timeout(config: Config, environ: Mapping[str, str], sources: dict[str, str]
     if config.get(key) is not None:
         candidates.append((config.get(key), f"{source_file(config.origin(key))}: {key}"))
     for env in (ENV_TIMEOUT, ENV_TIMEOUT_DEPRECATED):
-        if _text(environ.get(env)):
+        if text_or_none(environ.get(env)):
             candidates.append((environ[env], f"env {env}"))
     if not candidates:
         sources["timeout"] = "default"
@@ -346,10 +324,6 @@ def _transfer(config: Config, environ: Mapping[str, str]) -> Transfer:
     return Transfer(upload, download, timeout, retry, pool("pool_connections"), pool("pool_maxsize"), sources)
 
 
-_cache: weakref.WeakKeyDictionary[Any, tuple[tuple[str | None, ...], GCSSettings]] = (
-    weakref.WeakKeyDictionary()
-)
-_cache_lock = threading.Lock()
 _ENV_INPUTS = (
     ENV_UPLOAD_CHUNK,
     ENV_DOWNLOAD_CHUNK,
@@ -357,19 +331,8 @@ _ENV_INPUTS = (
     ENV_TIMEOUT_DEPRECATED,
     ENV_PROJECT,
 )
-
-
-def settings_for(config: Config) -> GCSSettings:
-    """The parsed GCS settings of ``config`` and the current environment (parsed once per both)."""
-    state = tuple(os.environ.get(name) for name in _ENV_INPUTS)
-    with _cache_lock:
-        found = _cache.get(config)
-        if found is not None and found[0] == state:
-            return found[1]
-    settings = GCSSettings(config)
-    with _cache_lock:
-        _cache[config] = (state, settings)
-    return settings
+settings_for = SettingsCache(GCSSettings, environ_keys=_ENV_INPUTS).get
+"""The parsed GCS settings of a configuration and the current environment (parsed once per both)."""
 
 
 __all__ = [

@@ -22,10 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
-import threading
-import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +31,7 @@ from urllib.parse import urlsplit
 
 from clearml_core.credentials.matching import best_match, inherit
 from clearml_core.errors import ConfigError
+from clearml_core.storage.settings import FirstTime, SettingsCache, source_file
 
 if TYPE_CHECKING:
     from clearml_core.config import Config
@@ -98,14 +96,6 @@ def verify_value(value: Any) -> bool | str | None:
     if lowered in ("0", "false", "no", "off", "n"):
         return False
     return str(Path(text).expanduser())
-
-
-def home_relative(path: str) -> str:
-    """``/home/me/clearml.conf`` → ``~/clearml.conf`` for messages."""
-    home = os.path.expanduser("~")
-    if home not in ("", "/") and (path == home or path.startswith(home + os.sep)):
-        return "~" + path[len(home) :]
-    return path
 
 
 def default_port(secure: bool) -> int:
@@ -250,8 +240,7 @@ class S3Settings:
             if entry is not None:
                 self.entries.append(entry)
         self.boto3 = _boto3_settings(config)
-        self._warned: set[int] = set()
-        self._warn_lock = threading.Lock()
+        self._first_warning = FirstTime()
 
     # -- entries -------------------------------------------------------------------------------
     def _entry(self, index: int, raw: Any) -> Entry | None:
@@ -279,10 +268,8 @@ class S3Settings:
 
     def warn_unusable(self, entry: Entry) -> None:
         """Say once that ``entry`` brings no credentials (ClearML would drop it without a word)."""
-        with self._warn_lock:
-            if entry.index in self._warned:
-                return
-            self._warned.add(entry.index)
+        if not self._first_warning(entry.index):
+            return
         log.warning(
             "%s: %s (%s) has no key/secret, profile or use_credentials_chain, and %s has none to "
             "inherit; its other settings apply, its credentials come from the environment or "
@@ -382,15 +369,6 @@ class S3Settings:
         return f"{source_file(self.origins.get(key, self.origin))}: {SECTION}.{key}"
 
 
-def source_file(origin: str) -> str:
-    """A config origin (``/home/me/clearml.conf:12``, ``env NAME``, ``default``) without its line."""
-    if origin.startswith("env ") or origin == "default":
-        return origin
-    path, sep, line = origin.rpartition(":")
-    text = path if sep and line.isdigit() else origin
-    return home_relative(text)
-
-
 def _boto3_settings(config: Config) -> Boto3Settings:
     base = Boto3Settings()
 
@@ -430,17 +408,8 @@ def _boto3_settings(config: Config) -> Boto3Settings:
     return settings
 
 
-_cache: weakref.WeakKeyDictionary[Any, S3Settings] = weakref.WeakKeyDictionary()
-_cache_lock = threading.Lock()
-
-
-def settings_for(config: Config) -> S3Settings:
-    """The parsed S3 settings of ``config`` (parsed once per loaded configuration)."""
-    with _cache_lock:
-        found = _cache.get(config)
-        if found is None:
-            found = _cache[config] = S3Settings(config)
-        return found
+settings_for = SettingsCache(S3Settings).get
+"""The parsed S3 settings of a configuration (parsed once per loaded configuration)."""
 
 
 __all__ = [

@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING, Any
 
 from clearml_core.credentials.chain import Credentials
 from clearml_core.errors import ConfigError
+from clearml_core.storage.settings import text_or_none
 from clearml_core_storage_sftp.settings import (
     ENTRIES,
     SECTION,
     Location,
     _paths,
-    _text,
     home_relative,
     key_files_text,
     settings_for,
@@ -59,14 +59,14 @@ def _existing_key_files(paths: tuple[str, ...], where: str) -> list[str]:
 def _configured(values: Mapping[str, Any], where: str, user: str) -> dict[str, Any] | None:
     """The login an entry or the section sets: key files (with a passphrase), else a password."""
     keys = _paths(values.get("key_filename"))
-    password = _text(values.get("password"))
+    password = text_or_none(values.get("password"))
     if keys:
         found: dict[str, Any] = {
             "username": user,
             "auth": "key_file",
             "key_filename": _existing_key_files(keys, where),
         }
-        passphrase = _text(values.get("passphrase"))
+        passphrase = text_or_none(values.get("passphrase"))
         if passphrase:
             found["passphrase"] = passphrase
         if password:

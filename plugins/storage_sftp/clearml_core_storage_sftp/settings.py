@@ -23,13 +23,13 @@ import logging
 import os
 import re
 import threading
-import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from clearml_core.credentials.matching import inherit
 from clearml_core.errors import ConfigError
+from clearml_core.storage.settings import FirstTime, SettingsCache, home_relative, source_file, text_or_none
 
 if TYPE_CHECKING:
     from clearml_core.config import Config
@@ -45,36 +45,12 @@ CREDENTIAL_FIELDS = ("key_filename", "password", "passphrase")
 _HOST_PORT = re.compile(r"^(?P<host>\[[^\]]+\]|[^:\[\]]+)(?::(?P<port>\d+))?$")
 
 
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    text = str(value).strip()
-    return text or None
-
-
 def _paths(value: Any) -> tuple[str, ...]:
     """A path or a list of paths (HOCON list or comma-free string), ``~`` expanded."""
     if value is None:
         return ()
     items = value if isinstance(value, list | tuple) else [value]
-    return tuple(os.path.expanduser(text) for text in (_text(item) for item in items) if text)
-
-
-def home_relative(path: str | os.PathLike[str]) -> str:
-    """``/home/me/.ssh/id_ed25519`` → ``~/.ssh/id_ed25519`` for messages."""
-    text = os.fspath(path)
-    home = os.path.expanduser("~")
-    if home not in ("", "/") and (text == home or text.startswith(home + os.sep)):
-        return "~" + text[len(home) :]
-    return text
-
-
-def source_file(origin: str) -> str:
-    """A config origin (``/home/me/clearml.conf:12``, ``env NAME``, ``default``) without its line."""
-    if origin.startswith("env ") or origin == "default":
-        return origin
-    path, sep, line = origin.rpartition(":")
-    return home_relative(path if sep and line.isdigit() else origin)
+    return tuple(os.path.expanduser(text) for text in (text_or_none(item) for item in items) if text)
 
 
 def local_user() -> str:
@@ -217,7 +193,7 @@ class SFTPSettings:
         for index, raw in enumerate(config.get_list(ENTRIES)):
             self.entries.append(self._entry(index, raw))
         self.ssh_config_path = os.path.expanduser(
-            _text(config.get(f"{SECTION}.ssh_config")) or "~/.ssh/config"
+            text_or_none(config.get(f"{SECTION}.ssh_config")) or "~/.ssh/config"
         )
 
         def number(name: str, default: float, minimum: float) -> float:
@@ -232,8 +208,7 @@ class SFTPSettings:
             channels_per_connection=int(number("channels_per_connection", 8, 1)),
             keepalive=int(number("keepalive", 30, 0)),
         )
-        self._warned: set[int] = set()
-        self._warn_lock = threading.Lock()
+        self._first_warning = FirstTime()
 
     def _entry(self, index: int, raw: Any) -> Entry:
         where = f"{source_file(self.entries_origin)}: {ENTRIES}[{index}]"
@@ -248,7 +223,7 @@ class SFTPSettings:
                 f"{where} has unknown field(s) {', '.join(unknown)}; entries take host, port, username, "
                 "key_filename, password and passphrase"
             )
-        host_text = _text(own.get("host"))
+        host_text = text_or_none(own.get("host"))
         if not host_text:
             raise ConfigError(f'{where} names no host; add host: "server[:port]"')
         host, port = _parse_host(host_text, where)
@@ -261,7 +236,7 @@ class SFTPSettings:
                 raise ConfigError(f"{where}: host says port {port} but port says {explicit}")
             port = explicit
         values = inherit({k: v for k, v in self.defaults.items() if k in CREDENTIAL_FIELDS}, own)
-        return Entry(index, host, port, _text(own.get("username")), values, own)
+        return Entry(index, host, port, text_or_none(own.get("username")), values, own)
 
     # -- matching --------------------------------------------------------------------------------
     def match(self, host: str | None, port: int | None, user: str | None) -> Entry | None:
@@ -291,7 +266,7 @@ class SFTPSettings:
             port, port_source = ssh.port, home_relative(ssh.path or "~/.ssh/config")
         else:
             port, port_source = DEFAULT_PORT, "default"
-        section_user = _text(self.defaults.get("username"))
+        section_user = text_or_none(self.defaults.get("username"))
         if url.user:
             user, user_source = url.user, "the URL"
         elif entry is not None and entry.username:
@@ -307,10 +282,8 @@ class SFTPSettings:
     # -- warnings and sources --------------------------------------------------------------------
     def warn_unusable(self, entry: Entry) -> None:
         """Say once that ``entry`` brings no key or password (its user and port still apply)."""
-        with self._warn_lock:
-            if entry.index in self._warned:
-                return
-            self._warned.add(entry.index)
+        if not self._first_warning(entry.index):
+            return
         log.warning(
             "%s: %s (%s) has no key_filename or password and %s has none to inherit; its username "
             "and port apply, the login comes from the ssh agent or ~/.ssh. Add key_filename (or "
@@ -370,18 +343,18 @@ def ssh_config_for(path: str, host: str) -> SshHost:
         found = parsed.lookup(host)
     except (paramiko.ConfigParseError, paramiko.CouldNotCanonicalize, OSError) as error:
         raise ConfigError(f"{home_relative(path)}: the entry for {host!r} cannot be used: {error}") from None
-    hostname = _text(found.get("hostname"))
-    port_text = _text(found.get("port"))
+    hostname = text_or_none(found.get("hostname"))
+    port_text = text_or_none(found.get("port"))
     port = None
     if port_text is not None:
         if not port_text.isdigit() or not 0 < int(port_text) < 65536:
             raise ConfigError(f"{home_relative(path)}: Port {port_text!r} for {host!r} is not a port number")
         port = int(port_text)
-    identity = tuple(os.path.expanduser(p) for p in found.get("identityfile", []) if _text(p))
+    identity = tuple(os.path.expanduser(p) for p in found.get("identityfile", []) if text_or_none(p))
     return SshHost(
         hostname=hostname if hostname and hostname.lower() != host else None,
         port=port,
-        user=_text(found.get("user")),
+        user=text_or_none(found.get("user")),
         identity_files=identity,
         identities_only=str(found.get("identitiesonly", "no")).lower() == "yes",
         path=path,
@@ -395,17 +368,8 @@ def fingerprint_secret(value: str | None) -> str | None:
     return hashlib.sha256(value.encode("utf-8")).hexdigest()[:16]
 
 
-_cache: weakref.WeakKeyDictionary[Any, SFTPSettings] = weakref.WeakKeyDictionary()
-_cache_lock = threading.Lock()
-
-
-def settings_for(config: Config) -> SFTPSettings:
-    """The parsed SFTP settings of ``config`` (parsed once per loaded configuration)."""
-    with _cache_lock:
-        found = _cache.get(config)
-        if found is None:
-            found = _cache[config] = SFTPSettings(config)
-        return found
+settings_for = SettingsCache(SFTPSettings).get
+"""The parsed SFTP settings of a configuration (parsed once per loaded configuration)."""
 
 
 def key_files_text(paths: Sequence[str]) -> str:
