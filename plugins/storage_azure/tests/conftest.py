@@ -6,19 +6,13 @@ its PID. It failing to start is an error of every test that needs it, never a sk
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from plugins.storage_azure.tests.support import (
-    AZURE_VARIABLES,
-    Azurite,
-    azurite_command,
-    free_port,
-    wait_for_port,
-)
+from clearml_core.testing.servers import free_port, server_process
+from plugins.storage_azure.tests.support import AZURE_VARIABLES, Azurite, azurite_command
 
 
 @pytest.fixture(scope="session")
@@ -26,21 +20,8 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
     port = free_port()
     workspace = tmp_path_factory.mktemp("azurite")
     log = workspace / "azurite.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(azurite_command(port), stdout=out, stderr=subprocess.STDOUT, cwd=workspace)
-    try:
-        try:
-            wait_for_port(port, process)
-        except RuntimeError as error:
-            raise RuntimeError(f"{error}; Azurite's log:\n{log.read_text(errors='replace')}") from None
+    with server_process(azurite_command(port), port, log=log, name="Azurite", cwd=workspace) as process:
         yield Azurite(port, process.pid)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
 
 
 @pytest.fixture(scope="session")

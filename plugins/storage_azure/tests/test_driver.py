@@ -24,6 +24,7 @@ from clearml_core.storage.errors import (
 )
 from clearml_core.storage.url import parse_url
 from clearml_core.testing.proxy import CountingProxy, counting_proxy
+from clearml_core.testing.servers import free_port
 from plugins.storage_azure.tests.support import (
     ACCOUNT,
     KEY,
@@ -31,7 +32,6 @@ from plugins.storage_azure.tests.support import (
     Azurite,
     containers_conf,
     entry,
-    free_port,
     load,
 )
 

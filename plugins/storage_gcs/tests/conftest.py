@@ -8,19 +8,13 @@ never ask the real metadata server from a test: google-auth reads these variable
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from plugins.storage_gcs.tests.support import (
-    GOOGLE_VARIABLES,
-    Emulator,
-    emulator_command,
-    free_port,
-    wait_for_port,
-)
+from clearml_core.testing.servers import free_port, server_process
+from plugins.storage_gcs.tests.support import GOOGLE_VARIABLES, Emulator, emulator_command
 
 os.environ["NO_GCE_CHECK"] = "true"
 os.environ["GCE_METADATA_HOST"] = "127.0.0.1:9"
@@ -32,23 +26,8 @@ def gcs_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]
     port = free_port()
     workspace = tmp_path_factory.mktemp("gcs-emulator")
     log = workspace / "emulator.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            emulator_command(port), stdout=out, stderr=subprocess.STDOUT, cwd=workspace
-        )
-    try:
-        try:
-            wait_for_port(port, process)
-        except RuntimeError as error:
-            raise RuntimeError(f"{error}; the emulator's log:\n{log.read_text(errors='replace')}") from None
+    with server_process(emulator_command(port), port, log=log, name="the emulator", cwd=workspace) as process:
         yield Emulator(port, process.pid)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
 
 
 @pytest.fixture(scope="session")

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
-import subprocess
 import sys
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,25 +21,6 @@ GOOGLE_VARIABLES = (
     "MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT",
     "MLFLOW_GCS_DEFAULT_TIMEOUT",
 )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for_port(port: int, process: subprocess.Popen[bytes] | None = None, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"the server on port {port} exited with code {process.returncode}")
-        with socket.socket() as sock:
-            sock.settimeout(0.5)
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
 
 
 def emulator_executable() -> str:
@@ -141,8 +119,6 @@ __all__ = [
     "emulator_command",
     "entry",
     "fake_service_account",
-    "free_port",
     "google_conf",
     "load",
-    "wait_for_port",
 ]

@@ -23,11 +23,11 @@ from clearml_core.storage.errors import (
 )
 from clearml_core.storage.url import parse_url
 from clearml_core.testing.proxy import CountingProxy, counting_proxy
+from clearml_core.testing.servers import free_port
 from plugins.storage_gcs.tests.support import (
     Emulator,
     entry,
     fake_service_account,
-    free_port,
     google_conf,
     load,
 )

@@ -7,44 +7,21 @@ PID. It failing to start is an error of every test that needs it, never a skip.
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from plugins.storage_s3.tests.support import (
-    AWS_VARIABLES,
-    MotoServer,
-    free_port,
-    moto_executable,
-    wait_for_port,
-)
+from clearml_core.testing.servers import free_port, server_process
+from plugins.storage_s3.tests.support import AWS_VARIABLES, MotoServer, moto_command
 
 
 @pytest.fixture(scope="session")
 def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
     port = free_port()
     log = tmp_path_factory.mktemp("moto") / "moto.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [moto_executable(), "-H", "127.0.0.1", "-p", str(port)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        try:
-            wait_for_port(port, process)
-        except RuntimeError as error:
-            raise RuntimeError(f"{error}; moto's log:\n{log.read_text(errors='replace')}") from None
+    with server_process(moto_command(port), port, log=log, name="moto") as process:
         yield MotoServer(port, process.pid)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
 
 
 @pytest.fixture(scope="session")
@@ -63,18 +40,7 @@ def moto_auth(
     port = free_port()
     log = tmp_path_factory.mktemp("moto-auth") / "moto.log"
     env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "3"}
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [moto_executable(), "-H", "127.0.0.1", "-p", str(port)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    try:
-        try:
-            wait_for_port(port, process)
-        except RuntimeError as error:
-            raise RuntimeError(f"{error}; moto's log:\n{log.read_text(errors='replace')}") from None
+    with server_process(moto_command(port), port, log=log, name="moto", env=env) as process:
         server = MotoServer(port, process.pid)
         common = {"endpoint_url": server.endpoint, "region_name": "us-east-1"}
         iam = boto3.client("iam", aws_access_key_id="bootstrap", aws_secret_access_key="bootstrap", **common)
@@ -99,13 +65,6 @@ def moto_auth(
         s3.create_bucket(Bucket="guarded")
         s3.put_object(Bucket="guarded", Key="readable.txt", Body=b"public")
         yield server, admin, reader, "guarded"
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
 
 
 @pytest.fixture(scope="session")

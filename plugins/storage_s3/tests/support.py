@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import shutil
-import socket
-import subprocess
 import sys
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+# re-exported: benchmarks/storage_cloud.py imports them from here
+from clearml_core.testing.servers import free_port, wait_for_port
 
 # Variables that would let the developer's own AWS / MLflow setup leak into a test.
 AWS_VARIABLES = (
@@ -36,25 +36,6 @@ AWS_VARIABLES = (
 
 KEY = "AKIAMOTOTESTKEY12345"
 SECRET = "moto-test-secret-0123456789abcdefghij"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for_port(port: int, process: subprocess.Popen[bytes] | None = None, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"the server on port {port} exited with code {process.returncode}")
-        with socket.socket() as sock:
-            sock.settimeout(0.5)
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
 
 
 @dataclass
@@ -101,6 +82,10 @@ def moto_executable() -> str:
     return found
 
 
+def moto_command(port: int) -> list[str]:
+    return [moto_executable(), "-H", "127.0.0.1", "-p", str(port)]
+
+
 def load(text: str, folder: Path) -> Any:
     """A configuration from clearml.conf text (and the defaults), ignoring CLEARML__ variables."""
     from clearml_core.config import load_config
@@ -134,6 +119,7 @@ __all__ = [
     "endpoint_conf",
     "free_port",
     "load",
+    "moto_command",
     "moto_executable",
     "wait_for_port",
 ]

@@ -26,7 +26,8 @@ from clearml_core.storage.errors import (
 )
 from clearml_core.storage.url import parse_url
 from clearml_core.testing.proxy import CountingProxy, counting_proxy
-from plugins.storage_s3.tests.support import KEY, SECRET, MotoServer, endpoint_conf, free_port, load
+from clearml_core.testing.servers import free_port
+from plugins.storage_s3.tests.support import KEY, SECRET, MotoServer, endpoint_conf, load
 
 
 @pytest.fixture(scope="module")

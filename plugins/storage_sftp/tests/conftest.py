@@ -16,15 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from plugins.storage_sftp.tests.support import (
-    SSHD_HINT,
-    SSHServer,
-    conf_entry,
-    free_port,
-    keygen,
-    sshd_executable,
-    wait_for_port,
-)
+from clearml_core.testing.servers import free_port, server_process
+from plugins.storage_sftp.tests.support import SSHD_HINT, SSHServer, conf_entry, keygen, sshd_executable
 
 SSHD_CONFIG = """\
 Port {port}
@@ -64,15 +57,10 @@ def running_sshd(folder: Path, extra_config: str = "") -> Iterator[SSHServer]:
     if checked.returncode != 0:
         raise RuntimeError(f"sshd refuses the test config: {checked.stderr.strip()} ({SSHD_HINT})")
     log = folder / "sshd.log"
-    process = subprocess.Popen([executable, "-D", "-f", str(config), "-E", str(log)])
     data = folder / "data"
     data.mkdir()
-    try:
-        try:
-            wait_for_port(port, process)
-        except RuntimeError as error:
-            text = log.read_text(errors="replace") if log.exists() else ""
-            raise RuntimeError(f"{error}; sshd's log:\n{text}") from None
+    command = [executable, "-D", "-f", str(config), "-E", str(log)]
+    with server_process(command, port, log=log, name="sshd", writes_log=True, timeout=30) as process:
         yield SSHServer(
             port=port,
             pid=process.pid,
@@ -83,13 +71,6 @@ def running_sshd(folder: Path, extra_config: str = "") -> Iterator[SSHServer]:
             log=log,
             data=data,
         )
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
 
 
 @pytest.fixture(scope="session")

@@ -27,7 +27,8 @@ from clearml_core.storage.errors import (
     TransientStorageError,
 )
 from clearml_core.storage.url import parse_url
-from plugins.storage_sftp.tests.support import SSHServer, conf_entry, free_port, keygen, load
+from clearml_core.testing.servers import free_port
+from plugins.storage_sftp.tests.support import SSHServer, conf_entry, keygen, load
 
 
 @pytest.fixture
