@@ -10,12 +10,16 @@ same on every object store, and :class:`ObjectStoreDriver` does it once:
   takes in a single request, so a small stream is one request and a large one streams on with
   its probed head first; a local file is opened and sent with its size. A subclass implements
   only :meth:`~ObjectStoreDriver.upload_object`;
+* a whole-object download makes the target's folder and calls
+  :meth:`~ObjectStoreDriver.download_object` (ranges take the generic path); ``copy`` resolves
+  and checks both URLs and asks :meth:`~ObjectStoreDriver.copy_object` for a server-side copy,
+  streaming the bytes where the store cannot; :meth:`~ObjectStoreDriver.empty_range` checks the
+  byte range ``open_read`` is given;
 * ``stat`` and ``list`` answers are built with :func:`object_info` and :class:`KeyListing`.
 
 A subclass still implements :meth:`~clearml_core.storage.driver.StorageDriver.open_read`,
-``stat``, ``list`` and ``delete`` (and overrides the generic ``download_file``, ``copy``,
-``delete_folder`` and ``presign`` where the store does better), translating every SDK error as
-:mod:`clearml_core.storage.driver` asks.
+``stat``, ``list`` and ``delete`` (and overrides ``delete_folder`` and ``presign`` where the
+store does better), translating every SDK error as :mod:`clearml_core.storage.driver` asks.
 """
 
 from __future__ import annotations
@@ -135,8 +139,9 @@ class ObjectStoreDriver(StorageDriver, Generic[TargetT]):
     """Base class of bucket-style object-store drivers; ``TargetT`` is the driver's resolved target.
 
     A subclass implements :meth:`target` (keeping what it resolves in :attr:`scopes`),
-    :meth:`single_request_limit` and :meth:`upload_object`, may override :meth:`check_object`, and
-    implements the reads, ``stat``, ``list`` and ``delete`` of :class:`StorageDriver`.
+    :meth:`single_request_limit` and :meth:`upload_object`, may override :meth:`check_object`,
+    :meth:`download_object` and :meth:`copy_object`, and implements the reads, ``stat``, ``list``
+    and ``delete`` of :class:`StorageDriver`.
     """
 
     probe_known_size: bool = False
@@ -259,6 +264,8 @@ class ObjectStoreDriver(StorageDriver, Generic[TargetT]):
         content_type: str | None = None,
         extra: Mapping[str, str] | None = None,
     ) -> None:
+        """A stream of unknown size (or, with :attr:`probe_known_size`, one above the limit) is
+        probed: one request when it fits :meth:`single_request_limit`, else the rest streams on."""
         target = self.object_target(url)
         content_type = content_type or guess_content_type(url)
         limit = self.single_request_limit(target)
