@@ -52,6 +52,8 @@ ENV_REGION_ALT = "AWS_REGION"
 ENV_PROFILE = "AWS_PROFILE"
 ENV_CA_BUNDLE = "AWS_CA_BUNDLE"
 ENV_MLFLOW_ENDPOINT = "MLFLOW_S3_ENDPOINT_URL"
+ENV_AWS_ENDPOINTS = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
+ENV_IGNORE_ENDPOINTS = "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"
 ENV_MLFLOW_IGNORE_TLS = "MLFLOW_S3_IGNORE_TLS"
 ENV_MLFLOW_EXTRA_ARGS = "MLFLOW_S3_UPLOAD_EXTRA_ARGS"
 
@@ -348,6 +350,11 @@ class S3Settings:
         if location.host is None:
             if mlflow:
                 return mlflow.rstrip("/"), f"env {ENV_MLFLOW_ENDPOINT}"
+            # botocore's own variables, in its order; named here so `storage resolve` shows them
+            if not _flag(environ.get(ENV_IGNORE_ENDPOINTS), False):
+                for name in ENV_AWS_ENDPOINTS:
+                    if value := _text(environ.get(name)):
+                        return value.rstrip("/"), f"env {name}"
             return None, None
         host = f"[{location.host}]" if ":" in location.host else location.host
         netloc = f"{host}:{location.port}" if location.port is not None else host

@@ -431,6 +431,31 @@ def test_mlflow_style_environment_only(moto: MotoServer, bucket: str, conf_folde
     assert moto.client().get_object(Bucket=bucket, Key="mlflow/artifact.txt")["Body"].read() == b"artifact"
 
 
+@pytest.mark.parametrize("variable", ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"])
+def test_botocores_endpoint_variables(
+    moto: MotoServer, bucket: str, conf_folder: Path, monkeypatch, variable: str
+) -> None:
+    from clearml_core_storage_s3.driver import S3Driver
+
+    monkeypatch.setenv(variable, moto.endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", KEY)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
+    config = load("", conf_folder)
+    url = f"s3://{bucket}/env/endpoint.txt"
+    put(config, url, b"through the variable")
+    assert get(config, url) == b"through the variable"
+    found = S3Driver.describe(parse_url(url), config)
+    assert (found["endpoint_url"], found["endpoint_source"]) == (moto.endpoint, f"env {variable}")
+    if variable == "AWS_ENDPOINT_URL":  # the service's own variable wins over the global one
+        monkeypatch.setenv("AWS_ENDPOINT_URL_S3", "http://s3-only.example:9000")
+        assert S3Driver.describe(parse_url(url), config)["endpoint_source"] == "env AWS_ENDPOINT_URL_S3"
+    monkeypatch.setenv("MLFLOW_S3_ENDPOINT_URL", "http://mlflow.example:9000")  # MLflow's comes first
+    assert S3Driver.describe(parse_url(url), config)["endpoint_source"] == "env MLFLOW_S3_ENDPOINT_URL"
+    monkeypatch.delenv("MLFLOW_S3_ENDPOINT_URL")
+    monkeypatch.setenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true")
+    assert S3Driver.describe(parse_url(url), config)["endpoint_url"] is None
+
+
 def test_session_token_region_and_ca_bundle_from_the_environment(monkeypatch, conf_folder: Path) -> None:
     from clearml_core_storage_s3.driver import S3Driver
 
