@@ -47,6 +47,7 @@ from clearml_core.storage.errors import ObjectNotFoundError, StorageError
 from clearml_core.storage.scopes import ScopeMemo
 from clearml_core.storage.url import StorageURL
 from clearml_core_storage_sftp.errors import MissingCredentialsError, is_connection_error, translate
+from clearml_core_storage_sftp.jumps import jump_logins, proxy_command
 from clearml_core_storage_sftp.pool import Channel, Login, SFTPPool, pool_for
 from clearml_core_storage_sftp.settings import (
     ENTRIES,
@@ -225,7 +226,14 @@ class SFTPDriver(StorageDriver):
             if credentials is None:
                 raise MissingCredentialsError(missing_credentials_message(url, resolution, location))
             login = Login.build(
-                location.host, location.port, location.user, dict(credentials.values), credentials.source
+                location.host,
+                location.port,
+                location.user,
+                dict(credentials.values),
+                credentials.source,
+                alias=location.alias,
+                via=jump_logins(self._settings, location.ssh),
+                proxy_command=proxy_command(location),
             )
             return Target(location, login, pool_for(login, self._settings.pool), resolution)
 
@@ -252,6 +260,8 @@ class SFTPDriver(StorageDriver):
             "user_source": location.user_source,
             "port_source": location.port_source,
             "host_alias": location.alias,
+            "proxy_jump": location.ssh.proxy_jump,
+            "proxy_command": proxy_command(location),
             "auth": values.get("auth"),
             "key_files": [home_relative(p) for p in values.get("key_filename") or []],
             "agent": bool(values.get("allow_agent")),

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import socket
 import threading
 import time
@@ -55,6 +56,12 @@ class Login:
     # stand-ins for the secrets, so two logins that differ only in a password do not compare equal
     password_id: str | None = None
     passphrase_id: str | None = None
+    alias: str | None = None
+    """The host as ``~/.ssh/config`` and ``ProxyJump`` name it, for messages (None: ``host``)."""
+    via: tuple[Login, ...] = ()
+    """The ``ProxyJump`` hosts to go through, in order (the first is connected to directly)."""
+    proxy_command: str | None = None
+    """A ``ProxyCommand`` (tokens expanded) whose stdin / stdout carry the connection."""
 
     @classmethod
     def build(
@@ -64,6 +71,10 @@ class Login:
         user: str,
         values: dict[str, Any],
         source: str,
+        *,
+        alias: str | None = None,
+        via: tuple[Login, ...] = (),
+        proxy_command: str | None = None,
     ) -> Login:
         password = values.get("password") or None
         passphrase = values.get("passphrase") or None
@@ -79,12 +90,20 @@ class Login:
             source=source,
             password_id=fingerprint_secret(password),
             passphrase_id=fingerprint_secret(passphrase),
+            alias=alias,
+            via=via,
+            proxy_command=proxy_command,
         )
 
     @property
     def endpoint(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{host}:{self.port}"
+
+    @property
+    def jump_name(self) -> str:
+        """``the ProxyJump host bastion (ml@10.0.0.1:22)``, for the errors of a jump host."""
+        return f"the ProxyJump host {self.alias or self.host} ({self.user}@{self.endpoint})"
 
     def tried(self) -> str:
         """What this login offers the server, for error messages (no secret)."""
@@ -311,9 +330,51 @@ class SFTPPool:
                 connection.client.close()
 
 
+class _Client(paramiko.SSHClient):
+    """An SSH client that, when closed, also closes the jump hosts' connections it goes through."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.jumps: list[paramiko.SSHClient] = []
+
+    def close(self) -> None:
+        super().close()
+        jumps, self.jumps = self.jumps, []
+        for jump in reversed(jumps):
+            with contextlib.suppress(Exception):
+                jump.close()
+
+
 def connect(login: Login, settings: PoolSettings) -> paramiko.SSHClient:
-    """One authenticated SSH connection, its host key checked; errors say what to do."""
-    client = paramiko.SSHClient()
+    """One authenticated SSH connection, its host key checked; errors say what to do.
+
+    With ``login.via`` (``ProxyJump``) the first jump host is connected to directly, each next host
+    through a ``direct-tcpip`` channel of the one before, the target through the last; every jump
+    host's key is checked like any host's, and closing the returned client closes them all. With
+    ``login.proxy_command`` the command's stdin / stdout carry the connection, as ssh does it.
+    """
+    jumps: list[paramiko.SSHClient] = []
+    sock: Any = None
+    try:
+        for index, hop in enumerate(login.via):
+            client = _open(hop, settings, sock, jump=True)
+            jumps.append(client)
+            following = login.via[index + 1] if index + 1 < len(login.via) else login
+            sock = _tunnel(client, hop, following, settings)
+        if sock is None and login.proxy_command:
+            sock = _proxy_command(login)
+        target = _open(login, settings, sock, jump=False)
+    except BaseException:
+        for jump in reversed(jumps):
+            with contextlib.suppress(Exception):
+                jump.close()
+        raise
+    target.jumps = jumps
+    return target
+
+
+def _open(login: Login, settings: PoolSettings, sock: Any, *, jump: bool) -> _Client:
+    client = _Client()
     for path in settings.read_files():
         if not os.path.isfile(path):
             continue
@@ -337,14 +398,59 @@ def connect(login: Login, settings: PoolSettings) -> paramiko.SSHClient:
             banner_timeout=timeout,
             auth_timeout=timeout,
             channel_timeout=timeout,
+            sock=sock,
         )
     except BaseException as error:
         client.close()
-        raise _connect_error(error, login, settings) from None
+        with contextlib.suppress(Exception):
+            if sock is not None:
+                sock.close()
+        found = _connect_error(error, login, settings)
+        if jump and isinstance(found, StorageError):
+            found = type(found)(f"{login.jump_name}: {found}")
+        raise found from None
     transport = client.get_transport()
     if transport is not None and settings.keepalive:
         transport.set_keepalive(settings.keepalive)
     return client
+
+
+def _tunnel(client: paramiko.SSHClient, hop: Login, following: Login, settings: PoolSettings) -> Any:
+    """A ``direct-tcpip`` channel of ``hop``'s connection to the next host (what ``ssh -J`` opens)."""
+    transport = client.get_transport()
+    try:
+        if transport is None:
+            raise paramiko.SSHException("the connection is closed")
+        return transport.open_channel(
+            "direct-tcpip",
+            (following.host, following.port),
+            ("127.0.0.1", 0),
+            timeout=settings.connect_timeout,
+        )
+    except paramiko.ChannelException as error:
+        client.close()
+        raise SFTPConnectionError(
+            f"{hop.jump_name} cannot connect to {following.endpoint} ({error.text or error}); check the "
+            "HostName and Port of that host, and that the jump host allows TCP forwarding "
+            "(AllowTcpForwarding in its sshd_config)"
+        ) from None
+    except (EOFError, OSError, paramiko.SSHException) as error:
+        client.close()
+        raise TransientStorageError(
+            f"{hop.jump_name} cannot connect to {following.endpoint}: {str(error) or type(error).__name__}"
+        ) from None
+
+
+def _proxy_command(login: Login) -> paramiko.ProxyCommand:
+    """``ProxyCommand`` run by the shell, as ssh runs it (``exec``, so it gets the signals)."""
+    assert login.proxy_command is not None
+    shell = os.environ.get("SHELL") or "/bin/sh"
+    try:
+        return paramiko.ProxyCommand(shlex.join([shell, "-c", f"exec {login.proxy_command}"]))
+    except (OSError, paramiko.SSHException) as error:
+        raise SFTPConnectionError(
+            f"cannot connect to {login.endpoint}: the ProxyCommand of ~/.ssh/config does not start ({error})"
+        ) from None
 
 
 def _connect_error(error: BaseException, login: Login, settings: PoolSettings) -> BaseException:

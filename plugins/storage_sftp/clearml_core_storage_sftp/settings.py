@@ -107,6 +107,10 @@ class SshHost:
     identities_only: bool = False
     path: str | None = None
     """The config file that said it (None when there is none)."""
+    proxy_jump: str | None = None
+    """``ProxyJump`` as written (``[user@]host[:port]``, comma-separated); None when unset or ``none``."""
+    proxy_command: str | None = None
+    """``ProxyCommand`` with its ``%`` tokens not yet expanded; None when unset or ``none``."""
 
 
 @dataclass(frozen=True)
@@ -351,6 +355,7 @@ def ssh_config_for(path: str, host: str) -> SshHost:
             raise ConfigError(f"{home_relative(path)}: Port {port_text!r} for {host!r} is not a port number")
         port = int(port_text)
     identity = tuple(os.path.expanduser(p) for p in found.get("identityfile", []) if text_or_none(p))
+    jump = text_or_none(found.get("proxyjump"))
     return SshHost(
         hostname=hostname if hostname and hostname.lower() != host else None,
         port=port,
@@ -358,7 +363,28 @@ def ssh_config_for(path: str, host: str) -> SshHost:
         identity_files=identity,
         identities_only=str(found.get("identitiesonly", "no")).lower() == "yes",
         path=path,
+        proxy_jump=None if jump is None or jump.lower() == "none" else jump,
+        proxy_command=_raw_proxy_command(parsed, host, found),
     )
+
+
+def _raw_proxy_command(parsed: Any, host: str, found: Mapping[str, Any]) -> str | None:
+    """``ProxyCommand`` before paramiko expands ``%p`` / ``%r`` from the config alone.
+
+    ssh expands them with the port and user the connection really uses (a URL may set both), so
+    the tokens are expanded later, by :func:`~clearml_core_storage_sftp.jumps.proxy_command`.
+    """
+    expanded = text_or_none(found.get("proxycommand"))
+    if expanded is None or expanded.lower() == "none":
+        return None
+    raw_lookup = getattr(parsed, "_lookup", None)  # paramiko's lookup without the token expansion
+    if raw_lookup is None:
+        return expanded
+    try:
+        raw = text_or_none(raw_lookup(hostname=host).get("proxycommand"))
+    except Exception:
+        return expanded
+    return raw or expanded
 
 
 def fingerprint_secret(value: str | None) -> str | None:

@@ -32,15 +32,19 @@ PermitRootLogin prohibit-password
 StrictModes no
 UsePAM no
 UseDNS no
-LogLevel VERBOSE
+LogLevel {log_level}
+AllowTcpForwarding yes
 MaxStartups 64:30:128
 Subsystem sftp internal-sftp
 """
 
 
 @contextlib.contextmanager
-def running_sshd(folder: Path, extra_config: str = "") -> Iterator[SSHServer]:
-    """An sshd of our own in ``folder`` (keys, config, log), stopped by its PID when done."""
+def running_sshd(folder: Path, extra_config: str = "", log_level: str = "VERBOSE") -> Iterator[SSHServer]:
+    """An sshd of our own in ``folder`` (keys, config, log), stopped by its PID when done.
+
+    ``log_level="DEBUG"`` makes its log show each channel it opens (``direct-tcpip`` included).
+    """
     import getpass
 
     executable = sshd_executable()
@@ -50,7 +54,7 @@ def running_sshd(folder: Path, extra_config: str = "") -> Iterator[SSHServer]:
     (folder / "authorized_keys").chmod(0o600)
     port = free_port()
     config = folder / "sshd_config"
-    config.write_text(SSHD_CONFIG.format(port=port, folder=folder) + extra_config)
+    config.write_text(SSHD_CONFIG.format(port=port, folder=folder, log_level=log_level) + extra_config)
     if os.geteuid() == 0:
         os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # sshd's privilege separation folder
     checked = subprocess.run([executable, "-t", "-f", str(config)], capture_output=True, text=True)
