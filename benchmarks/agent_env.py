@@ -362,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=None, help="cold runs of each way (default 7, --quick 2)")
     args = parser.parse_args(argv)
     cold_runs = args.runs or (2 if args.quick else 7)
-    warm_runs = 3 if args.quick else 7
+    warm_runs = 5 if args.quick else 15  # medians of many interleaved rounds: this machine is noisy
 
     root = Path(tempfile.mkdtemp(prefix="clearml-bench-env-"))
     saved = {name: os.environ.get(name) for name in ("HOME", "CLEARML_CONFIG_FILE")}
