@@ -21,6 +21,8 @@ class CountingProxy:
     def __init__(self, upstream_port: int) -> None:
         self.upstream_port = upstream_port
         self.requests: list[tuple[str, str, str]] = []
+        self.authorizations: list[str] = []
+        """The ``Authorization`` header of each request, in arrival order (``""`` when unsigned)."""
         self.before_forward: Callable[[str, str, str], None] | None = None
         """Called with (method, path, query) before a request goes on: a test's hook into timing."""
         self._lock = threading.Lock()
@@ -36,6 +38,7 @@ class CountingProxy:
                 parts = urlsplit(self.path)
                 with proxy._lock:
                     proxy.requests.append((self.command, parts.path, parts.query))
+                    proxy.authorizations.append(self.headers.get("Authorization", ""))
                 hook = proxy.before_forward
                 if hook is not None:
                     hook(self.command, parts.path, parts.query)
@@ -86,6 +89,7 @@ class CountingProxy:
     def reset(self) -> None:
         with self._lock:
             self.requests.clear()
+            self.authorizations.clear()
 
     def methods(self) -> list[str]:
         with self._lock:

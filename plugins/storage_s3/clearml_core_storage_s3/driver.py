@@ -90,6 +90,8 @@ class _ClientKey:
     endpoint_url: str | None
     verify: bool | str | None
     boto3: Boto3Settings
+    anonymous: bool = False
+    """Unsigned requests: a public bucket, read without any credentials."""
 
 
 class _Clients(ClientCache[_ClientKey, Any]):
@@ -157,14 +159,18 @@ def _build_client(key: _ClientKey) -> Any:
         "s3": s3_options,
     }
     # SigV4 unless told otherwise: botocore would presign with the deprecated SigV2 in us-east-1.
-    options["signature_version"] = settings.signature_version or "s3v4"
+    options["signature_version"] = (
+        botocore.UNSIGNED if key.anonymous else settings.signature_version or "s3v4"
+    )
     if key.endpoint_url:
         # S3-compatible stores (MinIO, Ceph, R2, older versions of each) often refuse the checksum
         # trailers botocore sends by default since 1.36; they are asked for only where required.
         options["request_checksum_calculation"] = "when_required"
         options["response_checksum_validation"] = "when_required"
     try:
-        if key.chain or key.profile:
+        if key.anonymous:
+            session = boto3.session.Session()  # nothing of the machine's credentials is looked up
+        elif key.chain or key.profile:
             session = (
                 boto3.session.Session(profile_name=key.profile) if key.profile else boto3.session.Session()
             )
@@ -219,7 +225,11 @@ class Target:
 
     def fail(self, error: BaseException, what: str) -> Exception:
         return translate(
-            error, f"{what} {self.location.url}", endpoint=self.options.endpoint_url, key_id=self.key_id
+            error,
+            f"{what} {self.location.url}",
+            endpoint=self.options.endpoint_url,
+            key_id=self.key_id,
+            anonymous=self.client_key.anonymous,
         )
 
     def upload_args(self, content_type: str | None, extra: Mapping[str, str] | None) -> dict[str, Any]:
@@ -337,6 +347,7 @@ class S3Driver(ObjectStoreDriver[Target]):
                 endpoint_url=options.endpoint_url,
                 verify=options.verify,
                 boto3=self._settings.boto3,
+                anonymous=bool(credentials.get("anonymous")),
             )
             return options, credentials, client_key, resolution
 
@@ -380,6 +391,7 @@ class S3Driver(ObjectStoreDriver[Target]):
             "multipart": options.multipart,
             "access_key_id": access,
             "profile": profile,
+            "anonymous": bool(credentials is not None and credentials.get("anonymous")),
             "entry": entry.name if entry is not None else None,
         }
 

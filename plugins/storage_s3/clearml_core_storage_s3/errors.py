@@ -62,11 +62,14 @@ class MissingCredentialsError(StorageError, UserError):
     """No resolver of the ``s3://`` chain found credentials for a URL."""
 
 
-def translate(error: BaseException, what: str, *, endpoint: str | None, key_id: str | None) -> Exception:
+def translate(
+    error: BaseException, what: str, *, endpoint: str | None, key_id: str | None, anonymous: bool = False
+) -> Exception:
     """The storage error for a botocore / s3transfer exception raised while doing ``what``.
 
     ``what`` names the operation and the URL (``download s3://bucket/key``); ``endpoint`` is the
-    endpoint URL in use (None for AWS); ``key_id`` the masked access key id.
+    endpoint URL in use (None for AWS); ``key_id`` the masked access key id; ``anonymous``: the
+    requests were unsigned (a refusal then means the bucket is not public).
     """
     import botocore.exceptions as bx
 
@@ -74,7 +77,8 @@ def translate(error: BaseException, what: str, *, endpoint: str | None, key_id: 
     if isinstance(error, ClearMLCoreError):
         return error  # already says what is wrong (a storage error, a bad profile in the config)
     if isinstance(error, bx.ClientError):
-        return _client_error(error, what, where, key_id)
+        who = "anonymous (unsigned) requests" if anonymous else f"access key {key_id}" if key_id else None
+        return _client_error(error, what, where, who)
     if isinstance(error, bx.SSLError):
         return S3EndpointError(
             f"cannot {what}: TLS verification of {where} failed ({_reason(error)}); set verify to a CA "
@@ -108,7 +112,7 @@ def translate(error: BaseException, what: str, *, endpoint: str | None, key_id: 
     return StorageError(f"cannot {what}: {type(error).__name__}: {error}")
 
 
-def _client_error(error: Any, what: str, where: str, key_id: str | None) -> Exception:
+def _client_error(error: Any, what: str, where: str, who: str | None) -> Exception:
     response = getattr(error, "response", {}) or {}
     details = response.get("Error", {}) or {}
     code = str(details.get("Code", ""))
@@ -121,7 +125,7 @@ def _client_error(error: Any, what: str, where: str, key_id: str | None) -> Exce
     if code in _NOT_FOUND or status == 404:
         return ObjectNotFoundError(f"cannot {what}: no such object")
     if code in _DENIED or status == 403:
-        who = f"access key {key_id}" if key_id else "the credentials in use"
+        who = who or "the credentials in use"
         if code in _BAD_KEYS:
             hint = f"{who} or its secret is wrong for {where} ({code})"
         else:

@@ -41,7 +41,10 @@ class _Misses(threading.local):
 
 
 def credential_values(values: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The credential part of an entry or section: static keys, else a profile, else the chain."""
+    """The credential part of an entry or section: none at all for a public bucket
+    (``anonymous``), else static keys, else a profile, else the chain."""
+    if _flag(values.get("anonymous"), False):
+        return {"anonymous": True}
     key, secret = _text(values.get("key")), _text(values.get("secret"))
     if key and secret:
         found: dict[str, Any] = {"key": key, "secret": secret}
@@ -74,19 +77,19 @@ class ConfigResolver:
             settings.warn_unusable(entry)
             self._misses.note = (
                 f"{settings.entry_source(entry)} ({entry.where}) matches but has no key/secret, "
-                f"profile or use_credentials_chain"
+                f"profile, use_credentials_chain or anonymous"
             )
             return None
         values = credential_values(settings.defaults)
         if values is not None:
-            field = (
-                "key" if "key" in values else "profile" if "profile" in values else "use_credentials_chain"
+            field = next(
+                (name for name in ("anonymous", "key", "profile") if name in values), "use_credentials_chain"
             )
             return Credentials(values, settings.section_source(field) + _how(values))
         what = f"bucket {location.bucket!r}" + (f" at {location.host}" if location.host else "")
         self._misses.note = (
-            f"no {ENTRIES} entry matches {what}, and {SECTION} sets no key/secret, profile "
-            "or use_credentials_chain"
+            f"no {ENTRIES} entry matches {what}, and {SECTION} sets no key/secret, profile, "
+            "use_credentials_chain or anonymous"
         )
         return None
 
@@ -100,6 +103,8 @@ class ConfigResolver:
 
 
 def _how(values: Mapping[str, Any]) -> str:
+    if values.get("anonymous"):
+        return " (anonymous: requests are not signed)"
     if "key" in values:
         return ""
     if "profile" in values:

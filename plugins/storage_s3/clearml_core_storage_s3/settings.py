@@ -130,6 +130,7 @@ class Entry:
             (_text(v.get("key")) and _text(v.get("secret")))
             or _text(v.get("profile"))
             or _flag(v.get("use_credentials_chain"), False)
+            or _flag(v.get("anonymous"), False)
         )
 
     @property
@@ -232,7 +233,7 @@ class S3Settings:
         self.entries_origin = config.origin(ENTRIES)
         self.origins = {
             name: config.origin(f"{SECTION}.{name}")
-            for name in ("key", "secret", "token", "profile", "use_credentials_chain")
+            for name in ("key", "secret", "token", "profile", "use_credentials_chain", "anonymous")
         }
         raw_entries = config.get_list(ENTRIES)
         self.entries: list[Entry] = []
@@ -275,7 +276,8 @@ class S3Settings:
         log.warning(
             "%s: %s (%s) has no key/secret, profile or use_credentials_chain, and %s has none to "
             "inherit; its other settings apply, its credentials come from the environment or "
-            "boto3's chain. Add key and secret (or profile, or use_credentials_chain: true) to use it.",
+            "boto3's chain. Add key and secret (or profile, use_credentials_chain: true, or anonymous: true for a "
+            "public bucket) to use it.",
             source_file(self.entries_origin),
             entry.name,
             entry.where,

@@ -415,6 +415,34 @@ def test_forbidden_is_not_retried(moto_auth, conf_folder: Path) -> None:
         assert reader[1] not in str(raised.value)
 
 
+def test_a_public_bucket_is_read_without_signing(
+    moto: MotoServer, proxy: CountingProxy, bucket: str, conf_folder: Path, monkeypatch
+) -> None:
+    from clearml_core_storage_s3.driver import S3Driver
+
+    owner = moto.client()
+    owner.put_object(Bucket=bucket, Key="public/data.csv", Body=b"a,b\n1,2\n")
+    url = f"s3://{proxy.netloc}/{bucket}/public/data.csv"
+    anonymous = f'sdk.aws.s3.credentials: [ {{ host: "{proxy.netloc}", bucket: "{bucket}", anonymous: true, secure: false }} ]'
+    with pytest.raises(PermissionDeniedError, match=r"anonymous \(unsigned\) requests may not do this"):
+        get(load(anonymous, conf_folder), url)  # the bucket is private: an unsigned request is refused
+    owner.put_bucket_acl(Bucket=bucket, ACL="public-read")
+    owner.put_object_acl(Bucket=bucket, Key="public/data.csv", ACL="public-read")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", KEY)  # on the machine, and still not used
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
+    config = load(anonymous, conf_folder)
+    proxy.reset()
+    assert get(config, url) == b"a,b\n1,2\n"
+    assert [
+        info.url.path.rsplit("/", 1)[-1]
+        for info in driver_for(parse_url(url), config).list(parse_url(url).parent)
+    ] == ["data.csv"]
+    assert proxy.requests and proxy.authorizations == [""] * len(proxy.requests)
+    found = S3Driver.describe(parse_url(url), config)
+    assert found["anonymous"] is True and found["access_key_id"] is None
+    assert found["source"].endswith("(anonymous: requests are not signed)")
+
+
 # -- the environment (AWS and MLflow variables) --------------------------------------------------------
 
 
