@@ -19,7 +19,11 @@ start, in one run, as a table with PASS/FAIL.
 3. Warm start: a running daemon, the task's environment (and code, for the git task) cached; from
    enqueueing to the first line of its script, median (target ≤ 500 ms); its overhead (that time
    minus what plain ``python script.py`` takes to its first line) ≤ 1.5x the overhead of the same
-   folder task without requirements (the agent's loop without environments).
+   folder task without requirements (the agent's loop without environments). The git task is the
+   one ``task create --repo`` makes: branch and commit recorded, the commit already in the VCS
+   cache, so its code comes from the cache alone. A task that names only a branch must ask the
+   server for the branch's head on every run (a fetch: a network round trip in real use); it is
+   measured too and held to the 500 ms target, its ratio shown for information.
 
 Packages come from the default index (uv's) or the machine's pip configuration (pip's); nothing
 here names a registry. Everything happens in a temporary home folder. Run from the workspace venv:
@@ -46,6 +50,7 @@ COLD_PIP_SPEEDUP = 5.0
 KEY_TARGET_MS = 20.0
 WARM_TARGET_MS = 500.0
 WARM_RATIO = 1.5
+BRANCH_ONLY = "git task naming only a branch (fetches)"
 
 REQUIREMENTS = ["requests", "six", "packaging", "attrs", "tomli"]
 """Five lines, nine packages once resolved (requests brings four)."""
@@ -275,6 +280,9 @@ def warm_start(root: Path, runs: int, stages: dict[str, dict[str, list[float]]])
     subprocess.run([*git, "init", "--quiet", "-b", "main", str(repo)], check=True)
     subprocess.run([*git, "-C", str(repo), "add", "-A"], check=True)
     subprocess.run([*git, "-C", str(repo), "commit", "--quiet", "-m", "bench"], check=True)
+    head = subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
 
     plane = open_control_plane()
     plane.create_queue("warm")
@@ -299,13 +307,15 @@ def warm_start(root: Path, runs: int, stages: dict[str, dict[str, list[float]]])
         "folder task, no requirements": lambda: Script(folder=str(folder), entry_point="script.py"),
         "folder task, cached environment": lambda: Script(folder=str(folder), entry_point="script.py"),
         "git task, cached code and environment": lambda: Script(
-            repository=repo.as_uri(), branch="main", entry_point="script.py"
+            repository=repo.as_uri(), branch="main", commit=head, entry_point="script.py"
         ),
+        BRANCH_ONLY: lambda: Script(repository=repo.as_uri(), branch="main", entry_point="script.py"),
     }
     requirements = {
         "folder task, no requirements": [],
         "folder task, cached environment": ["six", "idna"],
         "git task, cached code and environment": ["six", "idna"],
+        BRANCH_ONLY: ["six", "idna"],
     }
     times: dict[str, list[float]] = {kind: [] for kind in kinds}
     times["plain python"] = [plain_python(folder, 7)]
@@ -419,16 +429,17 @@ def main(argv: list[str] | None = None) -> int:
             key_ms <= KEY_TARGET_MS,
         ),
     ]
-    for kind in ("folder task, cached environment", "git task, cached code and environment"):
+    for kind in ("folder task, cached environment", "git task, cached code and environment", BRANCH_ONLY):
         value = warm_med[kind]
         overhead = value - plain
+        ratio_applies = kind != BRANCH_ONLY
         rows.append(
             (
                 f"warm start: {kind}",
                 f"{value:.0f} ms median (max {max(warm[kind]):.0f}); overhead {overhead:.0f} ms = "
                 f"{overhead / reference:.2f}x the folder task's",
-                f"<= {WARM_TARGET_MS:g} ms, <= {WARM_RATIO}x",
-                value <= WARM_TARGET_MS and overhead <= WARM_RATIO * reference,
+                f"<= {WARM_TARGET_MS:g} ms" + (f", <= {WARM_RATIO}x" if ratio_applies else ""),
+                value <= WARM_TARGET_MS and (not ratio_applies or overhead <= WARM_RATIO * reference),
             )
         )
     print(
