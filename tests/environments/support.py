@@ -12,7 +12,6 @@ import hashlib
 import http.server
 import os
 import re
-import socket
 import threading
 import zipfile
 from collections.abc import Iterable, Iterator, Mapping
@@ -23,6 +22,7 @@ from typing import Any
 import pytest
 
 from clearml_core.config import Config, load_config
+from clearml_core.testing.servers import free_port
 
 INDEX_VARIABLES = (
     "PIP_INDEX_URL",
@@ -154,12 +154,6 @@ def make_config(path: Path, settings: Mapping[str, Any]) -> Config:
         "".join(f"{key}: {hocon_value(value)}\n" for key, value in settings.items()), encoding="utf-8"
     )
     return load_config(path)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class IndexServer:

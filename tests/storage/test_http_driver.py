@@ -20,6 +20,7 @@ from clearml_core.storage.errors import (
     UnsupportedOperationError,
 )
 from clearml_core.storage.url import parse_url
+from clearml_core.testing.servers import free_port
 from tests.storage.fileserver import FileServer, serve
 from tests.storage.kit_support import defaults_only_config
 
@@ -169,9 +170,7 @@ def test_a_short_stream_is_an_error(config: Config, server: FileServer) -> None:
 
 
 def test_connection_refused_is_transient(config: Config) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     with pytest.raises(TransientStorageError, match="ConnectionRefusedError"):
         _driver(config).stat(parse_url(f"http://127.0.0.1:{port}/x"))
 

@@ -177,12 +177,9 @@ def test_fsspec_ftp_wrong_password_is_permission_denied(config: Config, tmp_path
 
 
 def test_fsspec_ftp_unreachable_is_transient(config: Config) -> None:
-    import socket
+    from clearml_core.testing.servers import free_port
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    url = parse_url(f"ftp://u:p@127.0.0.1:{port}/x")
+    url = parse_url(f"ftp://u:p@127.0.0.1:{free_port()}/x")
     with pytest.raises(TransientStorageError):
         FsspecDriver(config, url).stat(url)
 

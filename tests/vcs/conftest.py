@@ -11,10 +11,8 @@ from __future__ import annotations
 import base64
 import os
 import shutil
-import socket
 import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -22,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from clearml_core.config import Config, load_config
+from clearml_core.testing.servers import free_port, wait_for_port
 
 IDENTITY = {
     "GIT_AUTHOR_NAME": "Test",
@@ -93,25 +92,6 @@ def make_config(clearml_conf: Path, text: str) -> Config:
     return load_config()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_port(port: int, process: subprocess.Popen[bytes] | None = None, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise AssertionError(f"server exited with {process.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise AssertionError(f"nothing listens on 127.0.0.1:{port}")
-
-
 class GitDaemon:
     def __init__(self, base: Path, port: int, process: subprocess.Popen[bytes]) -> None:
         self.base = base
@@ -136,7 +116,7 @@ def git_daemon(tmp_path: Path) -> Iterator[GitDaemon]:
         stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        wait_port(port, process)
+        wait_for_port(port, process, 20.0, name="git daemon")
         yield GitDaemon(base, port, process)
     finally:
         process.terminate()
