@@ -69,26 +69,11 @@ def branch_commit(repo: Path, ref: str) -> str | None:
     commits, so no object needs reading)."""
     if not ref.startswith("refs/heads/") or ".." in ref or not _plain(repo):
         return None
-    try:
-        loose = (repo / ref).read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        loose = ""
-    except (OSError, UnicodeDecodeError):
-        return None
-    if loose:
-        return loose if _SHA.match(loose) else None
-    try:
-        packed = (repo / "packed-refs").read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return ""
-    except (OSError, UnicodeDecodeError):
-        return None
-    suffix = f" {ref}"
-    for line in packed.splitlines():
-        if line.endswith(suffix):
-            sha = line[: -len(suffix)]
-            return sha if _SHA.match(sha) else None
-    return ""
+    loose = _loose_ref(repo / ref)
+    if loose != "":
+        return loose  # the commit, or None for a symbolic ref or an unreadable file
+    packed = _packed_refs(repo)
+    return None if packed is None else packed.get(ref, "")
 
 
 def config_quote(value: str) -> str:
@@ -130,20 +115,9 @@ def _plain(mirror: Path) -> bool:
 def _read_refs(mirror: Path) -> dict[str, str] | None:
     """Branches and tags of ``mirror``: ``packed-refs`` overlaid with loose refs (loose ones
     win, as in git); ``None`` for anything unexpected."""
-    refs: dict[str, str] = {}
-    try:
-        packed = (mirror / "packed-refs").read_text(encoding="utf-8")
-    except FileNotFoundError:
-        packed = ""
-    except (OSError, UnicodeDecodeError):
+    refs = _packed_refs(mirror)
+    if refs is None:
         return None
-    for line in packed.splitlines():
-        if not line or line.startswith(("#", "^")):
-            continue
-        sha, _, name = line.partition(" ")
-        if not _SHA.match(sha) or not name.startswith("refs/"):
-            return None
-        refs[name] = sha
     for kind in ("heads", "tags"):
         top = mirror / "refs" / kind
         for folder, _dirs, files in os.walk(top):
@@ -151,14 +125,43 @@ def _read_refs(mirror: Path) -> dict[str, str] | None:
                 if file.endswith(".lock"):
                     continue  # left by a killed fetch; git ignores it too
                 path = Path(folder, file)
-                try:
-                    sha = path.read_text(encoding="utf-8").strip()
-                except (OSError, UnicodeDecodeError):
-                    return None
-                if not _SHA.match(sha):
-                    return None  # a symbolic ref, a lock file: let git make sense of it
+                sha = _loose_ref(path)
+                if not sha:
+                    return None  # a symbolic ref, an unreadable file: let git make sense of it
                 refs[path.relative_to(mirror).as_posix()] = sha
     return refs
+
+
+def _packed_refs(repo: Path) -> dict[str, str] | None:
+    """The refs in ``repo``'s ``packed-refs`` (none when it has no such file); ``None`` for
+    anything unexpected in it."""
+    try:
+        packed = (repo / "packed-refs").read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError):
+        return None
+    refs: dict[str, str] = {}
+    for line in packed.splitlines():
+        if not line or line.startswith(("#", "^")):
+            continue
+        sha, _, name = line.partition(" ")
+        if not _SHA.match(sha) or not name.startswith("refs/"):
+            return None
+        refs[name] = sha
+    return refs
+
+
+def _loose_ref(path: Path) -> str | None:
+    """The commit a loose ref file names; ``""`` when there is no such file, ``None`` when it is
+    not a plain hash (a symbolic ref) or cannot be read."""
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return ""
+    except (OSError, UnicodeDecodeError):
+        return None
+    return text if _SHA.match(text) else None
 
 
 def _default_branch(mirror: Path) -> str:
