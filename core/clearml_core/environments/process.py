@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import selectors
 import shlex
 import signal
 import subprocess
@@ -27,7 +26,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from clearml_core.runners.output import collapse_carriage_returns
+from clearml_core.runners.output import read_lines
 from clearml_core.runners.prctl import die_with_parent
 
 TAIL_LINES = 60
@@ -212,44 +211,10 @@ class BuildLog:
         In the calling thread, like ``communicate``: a reader thread costs ~15 ms a command in
         hand-overs, which is 10% of a small cached install.
         """
-        selector = selectors.DefaultSelector()
-        buffers: dict[str, bytearray] = {}
-        pipes = {"stdout": process.stdout, "stderr": process.stderr}
-        try:
-            for name, pipe in pipes.items():
-                assert pipe is not None
-                os.set_blocking(pipe.fileno(), False)
-                selector.register(pipe, selectors.EVENT_READ, name)
-                buffers[name] = bytearray()
-            while selector.get_map():
-                for key, _events in selector.select(self._poll):
-                    name = key.data
-                    try:
-                        chunk = os.read(key.fd, 65536)
-                    except BlockingIOError:
-                        continue
-                    except OSError:
-                        chunk = b""
-                    buffer = buffers[name]
-                    if not chunk:
-                        selector.unregister(key.fileobj)
-                        if buffer:
-                            emit(name, _decode(bytes(buffer)))
-                            buffer.clear()
-                        continue
-                    buffer += chunk
-                    start = 0
-                    while (end := buffer.find(b"\n", start)) >= 0:
-                        emit(name, _decode(bytes(buffer[start:end])))
-                        start = end + 1
-                    del buffer[:start]
-                self.check()
-        finally:
-            selector.close()
-            for pipe in pipes.values():
-                if pipe is not None:
-                    with contextlib.suppress(OSError):
-                        pipe.close()
+        assert process.stdout is not None and process.stderr is not None
+        read_lines(
+            {"stdout": process.stdout, "stderr": process.stderr}, emit, poll=self._poll, between=self.check
+        )
 
     def _kill(self, process: subprocess.Popen[bytes]) -> None:
         if process.poll() is not None:
@@ -263,10 +228,6 @@ class BuildLog:
             os.killpg(process.pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(5)
-
-
-def _decode(raw: bytes) -> str:
-    return collapse_carriage_returns(raw.decode("utf-8", errors="replace").rstrip("\r"))
 
 
 def _quote(arg: str) -> str:

@@ -39,8 +39,91 @@ def collapse_carriage_returns(text: str) -> str:
     return frames[-1] if frames else ""
 
 
+def read_lines(
+    pipes: dict[str, IO[bytes]],
+    emit: Callable[[str, str], None],
+    *,
+    collapse_cr: bool = True,
+    poll: float | None = None,
+    between: Callable[[], None] | None = None,
+) -> None:
+    """Read ``pipes`` to EOF in this thread, splitting into lines and calling ``emit(stream, line)``;
+    closes them. With ``poll``, ``between()`` runs at least every ``poll`` seconds while waiting
+    (an abort check: what it raises stops the reading)."""
+    lines = _LineSplitter(emit, collapse_cr)
+    selector = selectors.DefaultSelector()
+    buffers: dict[str, bytearray] = {}
+    try:
+        for stream, pipe in pipes.items():
+            os.set_blocking(pipe.fileno(), False)
+            selector.register(pipe, selectors.EVENT_READ, stream)
+            buffers[stream] = bytearray()
+        while selector.get_map():
+            for key, _events in selector.select(poll):
+                stream = key.data
+                try:
+                    chunk = os.read(key.fd, 65536)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    chunk = b""
+                buffer = buffers[stream]
+                if not chunk:
+                    selector.unregister(key.fileobj)
+                    if buffer:
+                        lines.line(stream, bytes(buffer))
+                        buffer.clear()
+                    continue
+                buffer += chunk
+                lines.split(stream, buffer)
+            if between is not None:
+                between()
+    finally:
+        selector.close()
+        for pipe in pipes.values():
+            with contextlib.suppress(OSError):
+                pipe.close()
+
+
+class _LineSplitter:
+    """Complete lines out of a stream's buffer, with memory bounded by :data:`MAX_LINE_BYTES`."""
+
+    def __init__(self, emit: Callable[[str, str], None], collapse_cr: bool) -> None:
+        self._emit = emit
+        self._collapse_cr = collapse_cr
+
+    def split(self, stream: str, buffer: bytearray) -> None:
+        start = 0
+        while True:
+            end = buffer.find(b"\n", start)
+            if end < 0:
+                break
+            self.line(stream, bytes(buffer[start:end]))
+            start = end + 1
+        del buffer[:start]
+        if self._collapse_cr and b"\r" in buffer:
+            # a progress bar redrawing itself: keep only the latest frame in memory
+            last = buffer.rstrip(b"\r").rfind(b"\r")
+            if last >= 0:
+                del buffer[: last + 1]
+        while len(buffer) > MAX_LINE_BYTES:
+            self.line(stream, bytes(buffer[:MAX_LINE_BYTES]))
+            del buffer[:MAX_LINE_BYTES]
+
+    def line(self, stream: str, raw: bytes) -> None:
+        while len(raw) > MAX_LINE_BYTES:
+            self.line(stream, raw[:MAX_LINE_BYTES])
+            raw = raw[MAX_LINE_BYTES:]
+        text = raw.decode("utf-8", errors="replace")
+        if text.endswith("\r"):
+            text = text[:-1]
+        if self._collapse_cr:
+            text = collapse_carriage_returns(text)
+        self._emit(stream, text)
+
+
 class LineReader(threading.Thread):
-    """Reads the given pipes to EOF, splitting into lines and calling ``emit(stream, line)``."""
+    """:func:`read_lines` in a thread of its own (a task's output, read while the agent waits)."""
 
     def __init__(
         self,
@@ -55,65 +138,7 @@ class LineReader(threading.Thread):
         self._collapse_cr = collapse_cr
 
     def run(self) -> None:
-        selector = selectors.DefaultSelector()
-        buffers: dict[str, bytearray] = {}
-        for stream, pipe in self._pipes.items():
-            os.set_blocking(pipe.fileno(), False)
-            selector.register(pipe, selectors.EVENT_READ, stream)
-            buffers[stream] = bytearray()
-        try:
-            while selector.get_map():
-                for key, _events in selector.select():
-                    stream = key.data
-                    try:
-                        chunk = os.read(key.fd, 65536)
-                    except BlockingIOError:
-                        continue
-                    except OSError:
-                        chunk = b""
-                    buffer = buffers[stream]
-                    if not chunk:
-                        selector.unregister(key.fileobj)
-                        if buffer:
-                            self._line(stream, bytes(buffer))
-                            buffer.clear()
-                        continue
-                    buffer += chunk
-                    self._split(stream, buffer)
-        finally:
-            selector.close()
-            for pipe in self._pipes.values():
-                with contextlib.suppress(OSError):
-                    pipe.close()
-
-    def _split(self, stream: str, buffer: bytearray) -> None:
-        start = 0
-        while True:
-            end = buffer.find(b"\n", start)
-            if end < 0:
-                break
-            self._line(stream, bytes(buffer[start:end]))
-            start = end + 1
-        del buffer[:start]
-        if self._collapse_cr and b"\r" in buffer:
-            # a progress bar redrawing itself: keep only the latest frame in memory
-            last = buffer.rstrip(b"\r").rfind(b"\r")
-            if last >= 0:
-                del buffer[: last + 1]
-        while len(buffer) > MAX_LINE_BYTES:
-            self._line(stream, bytes(buffer[:MAX_LINE_BYTES]))
-            del buffer[:MAX_LINE_BYTES]
-
-    def _line(self, stream: str, raw: bytes) -> None:
-        while len(raw) > MAX_LINE_BYTES:
-            self._line(stream, raw[:MAX_LINE_BYTES])
-            raw = raw[MAX_LINE_BYTES:]
-        text = raw.decode("utf-8", errors="replace")
-        if text.endswith("\r"):
-            text = text[:-1]
-        if self._collapse_cr:
-            text = collapse_carriage_returns(text)
-        self._emit(stream, text)
+        read_lines(self._pipes, self._emit, collapse_cr=self._collapse_cr)
 
 
 class FileSink:
