@@ -116,6 +116,9 @@ DOCKER_ONLY = [
     ("daemon", ["--podman"], "--podman"),
     ("daemon", ["--force-current-version"], "--force-current-version"),
     ("execute", ["--docker", "python:3.12"], "--docker"),
+    ("build", ["--docker"], "--docker"),
+    ("build", ["--force-docker"], "--force-docker"),
+    ("build", ["--entry-point", "reuse_task"], "--entry-point"),
 ]
 
 

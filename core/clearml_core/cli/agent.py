@@ -593,31 +593,75 @@ def _register_execute_worker(
     return wid, Heartbeat(plane, wid, period, stats=stats, gpus=devices)
 
 
-@app.command("build")
+@app.command("build", cls=MultiValueCommand)
 def build(
     task_id: str = typer.Option(..., "--id", help="The task whose Python environment to build."),
     target: Path = typer.Option(..., "--target", help="A new or empty folder to build it in."),
-    docker: bool = typer.Option(False, "--docker", help="Build a container image instead (docker plugin)."),
-    entry_point: str | None = typer.Option(
-        None, "--entry-point", help="With --docker: reuse_task or clone_task (what the image runs)."
+    python_version: str | None = typer.Option(
+        None, "--python-version", help="Build with this Python (3.11: python3.11 on PATH)."
     ),
+    install_globally: bool = typer.Option(
+        False,
+        "--install-globally",
+        help="Install the packages into the Python itself; the environment sees them (system site packages).",
+    ),
+    gpus: str | None = typer.Option(
+        None, "--gpus", help="Build for these GPUs' CUDA, even with agent.cpu_only."
+    ),
+    cpu_only: bool = typer.Option(False, "--cpu-only", help="Build for CPU only (CPU wheels of PyTorch)."),
+    docker: list[str] | None = typer.Option(
+        None, "--docker", help="Build a container image instead: [IMAGE [ARGS...]] (docker plugin)."
+    ),
+    force_docker: bool = typer.Option(
+        False, "--force-docker", help="Docker mode: use the --docker image, not the task's."
+    ),
+    entry_point: str | None = typer.Option(
+        None, "--entry-point", help="Docker mode: reuse_task or clone_task (what the image runs)."
+    ),
+    git_user: str | None = _git_user_option(),
+    git_pass: str | None = _git_pass_option(),
+    log_level: str | None = _log_level_option(),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Build a task's Python environment in a folder, exactly as the agent would run it."""
+    from clearml_core.agent.execution_env import DOCKER_ENVIRONMENT, first_flag
+    from clearml_core.agent.gpus import parse_gpus
+    from clearml_core.cli import agent_flags
     from clearml_core.cli.output import is_terminal
     from clearml_core.config import get_config
     from clearml_core.controlplane import open_control_plane
     from clearml_core.environments.materialize import build_task_environment
+    from clearml_core.runners.base import load_environment
 
-    if docker or entry_point is not None:
+    if entry_point is not None and entry_point not in ("reuse_task", "clone_task"):
+        raise UserError(f"--entry-point is reuse_task or clone_task, not {entry_point!r}")
+    docker_flag = first_flag(
+        {"--docker": docker, "--force-docker": force_docker, "--entry-point": entry_point}
+    )
+    if docker_flag is not None:
+        load_environment(DOCKER_ENVIRONMENT, asked_by=docker_flag)  # missing: says to install it
         raise UserError(
-            "building a container image (--docker, --entry-point) needs the docker execution environment, "
-            "which cannot build images yet; build the Python environment in a folder without --docker"
+            f"building a container image ({docker_flag}) is not supported yet: the docker execution environment "
+            "runs tasks but does not build images; build the Python environment in a folder without the docker flags"
         )
+    if cpu_only and gpus is not None:
+        raise UserError("--cpu-only cannot go with --gpus")
+    agent_flags.apply_git_credentials(git_user, git_pass)
+    agent_flags.apply_log_level(log_level)
+    if install_globally:
+        agent_flags.apply_system_site_packages()
+    devices = [] if cpu_only else parse_gpus(gpus)
     config = get_config()
     plane = open_control_plane(config=config)
     prepared = build_task_environment(
-        plane, task_id, target, config=config, interactive=is_terminal() and not as_json
+        plane,
+        task_id,
+        target,
+        config=config,
+        interactive=is_terminal() and not as_json,
+        python_version=python_version,
+        install_globally=install_globally,
+        gpus=devices,
     )
     env = prepared.env
     assert env is not None
