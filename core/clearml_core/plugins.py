@@ -254,7 +254,12 @@ class PluginRegistry:
         return self._specs("clearml_execution_environments", ExecutionEnvSpec)
 
     def execution_environment(self, name: str) -> ExecutionEnvSpec:
-        return _named(self.execution_environments(), name, "execution environment", "--docker")
+        return _named(
+            self.execution_environments(),
+            name,
+            "execution environment",
+            "--execution-env or agent.execution_env",
+        )
 
     def control_planes(self) -> list[ControlPlaneSpec]:
         return self._specs("clearml_control_planes", ControlPlaneSpec)

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from clearml_core.controlplane import ControlPlane, Parameters, Script, Task, open_control_plane
+from tests.vcs.conftest import http_git, repos  # noqa: F401  (fixtures: git servers for the agent's git tests)
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, interval: float = 0.05) -> Any:

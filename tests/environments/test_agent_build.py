@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from clearml_core.controlplane import ControlPlane, Requirements
+from clearml_core.environments.python import current_python
 from tests.agent.conftest import Tasks
 from tests.environments.conftest import ConfigFactory
-from tests.helpers import run_cli
+from tests.environments.support import make_index, make_wheel
+from tests.helpers import Result, run_cli
 
 
 @pytest.fixture
@@ -93,3 +98,137 @@ def test_on_a_terminal_a_status_line_shows_the_latest_line() -> None:
     assert out.getvalue() == (
         "\r\033[Kinstalling the task's requirements with uv\r\033[KResolved 9 packages in 200ms\r\033[K"
     )
+
+
+# -- clearml-agent's build flags ------------------------------------------------------------------
+
+
+def _build(task_id: str, target: Path, *flags: str, env: dict[str, str]) -> Result:
+    return run_cli("agent", "build", "--id", task_id, "--target", str(target), *flags, env=env, timeout=300)
+
+
+def _python_reports(python: Path, code: str, env: dict[str, str] | None = None) -> str:
+    done = subprocess.run(
+        [str(python), "-c", code],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, **(env or {})},
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def _another_python() -> Path | None:
+    """A working CPython of another minor version than the one running the tests, if the machine
+    has one (on PATH, or installed by pyenv or uv in the real home)."""
+    import pwd
+
+    home = Path(pwd.getpwuid(os.getuid()).pw_dir)
+    current = f"{sys.version_info.major}.{sys.version_info.minor}"
+    for minor in range(8, 15):
+        version = f"3.{minor}"
+        if version == current:
+            continue
+        found = shutil.which(f"python{version}")
+        candidates = [Path(found)] if found else []
+        candidates += sorted(home.glob(f".pyenv/versions/{version}.*/bin/python{version}"))
+        candidates += sorted(home.glob(f".local/share/uv/python/cpython-{version}.*/bin/python{version}"))
+        for candidate in candidates:
+            if (
+                subprocess.run([str(candidate), "-c", "pass"], capture_output=True, check=False).returncode
+                == 0
+            ):
+                return candidate
+    return None
+
+
+def test_python_version_picks_the_interpreter(
+    plane: ControlPlane, tasks: Tasks, conf: dict[str, str], tmp_path: Path
+) -> None:
+    task = tasks.create("print(1)")
+    plane.update_task(task.id, requirements=Requirements(pip=["beta"]))
+    missing = _build(task.id, tmp_path / "none", "--python-version", "3.4", env=conf)
+    assert missing.code == 2, missing.text
+    assert "no Python 3.4 on this machine: none of python3.4, python3, python on PATH is one" in missing.err
+    assert not (tmp_path / "none").exists()
+    other = _another_python()
+    if other is None:
+        pytest.skip("this machine has no CPython of another minor version")
+    version = _python_reports(other, "import sys; print('%d.%d' % sys.version_info[:2])")
+    target = tmp_path / "other"
+    path = f"{other.parent}{os.pathsep}{os.environ['PATH']}"
+    result = _build(task.id, target, "--python-version", version, env={**conf, "PATH": path})
+    assert result.code == 0, result.text
+    assert (
+        _python_reports(target / "bin" / "python", "import sys, beta; print('%d.%d' % sys.version_info[:2])")
+        == version
+    )
+
+
+def test_install_globally_installs_into_the_python_and_the_environment_sees_it(
+    plane: ControlPlane, tasks: Tasks, env_config: ConfigFactory, offline_index: Path, tmp_path: Path
+) -> None:
+    base = current_python().executable
+    if subprocess.run([base, "-m", "pip", "--version"], capture_output=True, check=False).returncode != 0:
+        pytest.skip(f"{base} has no pip to install globally with")
+    config = env_config({"agent.package_manager.installer": "pip"})
+    # pip's --user: "globally" lands in a user site of this test, not in the machine's Python
+    user = {"PIP_USER": "1", "PYTHONUSERBASE": str(tmp_path / "userbase")}
+    task = tasks.create("print(1)")
+    plane.update_task(task.id, requirements=Requirements(pip=["alpha"]))
+    target = tmp_path / "env"
+    conf = {"CLEARML_CONFIG_FILE": str(config.files[0]), **user}
+    result = _build(task.id, target, "--install-globally", "--json", env=conf)
+    assert result.code == 0, result.text
+    data = json.loads(result.out)
+    assert data["summary"]["installed_into"] == base
+    assert not [line for line in data["packages"] if line.startswith(("alpha", "tinypkg"))]
+    assert "include-system-site-packages = true" in (target / "pyvenv.cfg").read_text()
+    assert list((tmp_path / "userbase").glob("lib/python*/site-packages/alpha/__init__.py"))
+    assert not list(target.glob("lib/python*/site-packages/alpha"))
+    seen = _python_reports(target / "bin" / "python", "import alpha, tinypkg; print(alpha.__file__)", user)
+    assert seen.startswith(str(tmp_path / "userbase"))
+
+
+@pytest.fixture
+def torch_index(tmp_path: Path) -> Path:
+    """PyTorch's layout, locally: <root>/<variant>/torch/torch-2.3.0+<variant>."""
+    root = tmp_path / "whl"
+    for variant in ("cpu", "cu121"):
+        make_index(
+            root / variant,
+            [make_wheel(tmp_path / "w" / variant, "torch", f"2.3.0+{variant}", module="torch")],
+        )
+    return root
+
+
+@pytest.mark.parametrize(
+    ("flags", "environ", "variant"),
+    [
+        (["--cpu-only"], {}, "cpu"),
+        (["--gpus", "0"], {"CLEARML_CPU_ONLY": "1"}, "cu121"),
+        ([], {"CLEARML_CPU_ONLY": "1"}, "cpu"),
+    ],
+    ids=["cpu-only", "gpus-win-over-cpu_only", "cpu_only-setting"],
+)
+def test_gpus_and_cpu_only_decide_the_cuda_of_the_packages(
+    plane: ControlPlane,
+    tasks: Tasks,
+    env_config: ConfigFactory,
+    offline_index: Path,
+    torch_index: Path,
+    tmp_path: Path,
+    flags: list[str],
+    environ: dict[str, str],
+    variant: str,
+) -> None:
+    config = env_config(
+        {"agent.cuda_version": "12.2", "agent.package_manager.pytorch_index_url": torch_index.as_uri()}
+    )
+    task = tasks.create("print(1)")
+    plane.update_task(task.id, requirements=Requirements(pip=["torch==2.3.0"]))
+    conf = {"CLEARML_CONFIG_FILE": str(config.files[0]), **environ}
+    result = _build(task.id, tmp_path / "env", *flags, "--json", env=conf)
+    assert result.code == 0, result.text
+    assert json.loads(result.out)["packages"] == [f"torch==2.3.0+{variant}"]

@@ -35,7 +35,7 @@ from clearml_core import __version__
 from clearml_core.agent.execute import Outcome, execute_task
 from clearml_core.agent.gpus import GpuAllocator, GpuSpecError, QueueRequest
 from clearml_core.agent.identity import agent_dir, gpu_suffix, worker_id, worker_name
-from clearml_core.agent.pipeline import Stage, StopSignal
+from clearml_core.agent.pipeline import RunOptions, Stage, StopSignal
 from clearml_core.agent.schedule import WorkSchedule, may_pull
 from clearml_core.controlplane.protocol import (
     QueueNotFoundError,
@@ -86,6 +86,12 @@ class DaemonOptions:
     report_period: float | None = None
     abort_grace: float | None = None
     detached_log: str | None = None
+    run_options: RunOptions = field(default_factory=RunOptions)
+    """-O, --standalone-mode and the variables the tasks get (see :class:`RunOptions`)."""
+    worker_tags: list[str] = field(default_factory=list)
+    """--child-report-tags: reported with the worker (``info["tags"]``)."""
+    use_owner_token: bool = False
+    """Accepted from clearml-agent; the control planes here have no users, so it changes nothing."""
 
 
 def setting_float(config: Config, key: str, default: float) -> float:
@@ -279,6 +285,8 @@ class Daemon:
             "execution_environment": options.execution_environment,
             "started": self.clock(),
         }
+        if options.worker_tags:
+            info["tags"] = list(options.worker_tags)
         self._worker = plane.register_worker(
             self.worker_id, name=worker_name(self.config), queues=options.queues, info=info
         )
@@ -288,6 +296,12 @@ class Daemon:
         self._refresh_queue_tags()
         self._last_report = self.clock()
         self._write_run_record()
+        if options.use_owner_token:
+            log.warning(
+                "--use-owner-token has no effect on the control plane %s: it has no users, so every task "
+                "runs with this agent's identity",
+                plane.url,
+            )
         self._probe = change_probe(plane)
         self._marker = self._probe() if self._probe is not None else None
         log.info(
@@ -567,6 +581,7 @@ class Daemon:
                 image=self.options.docker_image,
                 image_args=self.options.docker_args,
                 stages=self._stages,
+                options=self.options.run_options,
             )
             outcome = running.outcome
             log.info(
@@ -623,27 +638,40 @@ class Daemon:
 
 
 class Heartbeat(threading.Thread):
-    """Heartbeats of a worker from a thread (``agent execute``: no loop of its own), with stats."""
+    """Heartbeats of a worker from a thread (``agent execute``: no loop of its own), with machine
+    stats unless ``stats`` is false (``--disable-monitoring``: only the sign of life)."""
 
-    def __init__(self, plane: ControlPlane, worker_id: str, period: float) -> None:
+    def __init__(
+        self,
+        plane: ControlPlane,
+        worker_id: str,
+        period: float,
+        *,
+        stats: bool = True,
+        gpus: list[str] | None = None,
+    ) -> None:
         super().__init__(name="clearml-heartbeat", daemon=True)
         self._plane = plane
         self._worker_id = worker_id
         self._period = period
+        self._with_stats = stats
+        self._gpus = gpus
         self._done = threading.Event()
 
     def run(self) -> None:
         from clearml_core.agent.stats import MachineStats
 
-        stats = MachineStats()
+        stats = MachineStats(gpus=self._gpus) if self._with_stats else None
         try:
             while not self._done.wait(self._period):
                 try:
-                    self._plane.heartbeat(self._worker_id, machine_stats=stats.snapshot())
+                    snapshot = stats.snapshot() if stats is not None else None
+                    self._plane.heartbeat(self._worker_id, machine_stats=snapshot)
                 except Exception as error:
                     log.warning("heartbeat failed (will retry): %s", error)
         finally:
-            stats.close()
+            if stats is not None:
+                stats.close()
 
     def finish(self) -> None:
         self._done.set()
@@ -734,16 +762,17 @@ def run_records() -> list[RunRecord]:
 
 
 def stop_daemons(
-    queues: Sequence[str] = (), *, force: bool = False, worker: str | None = None, wait: float = 10.0
+    names: Sequence[str] = (), *, force: bool = False, worker: str | None = None, wait: float = 10.0
 ) -> list[tuple[RunRecord, bool]]:
-    """Signal the daemons serving ``queues`` (all when empty): SIGTERM drains, ``force`` sends
+    """Signal the daemons that ``names`` name (all when empty): a worker id, as clearml-agent's
+    ``--stop WORKER_ID`` takes, or a queue the daemon serves. SIGTERM drains, ``force`` sends
     SIGUSR1 (abort the running tasks). Waits up to ``wait`` seconds; returns (record, exited)."""
-    wanted = set(queues)
+    wanted = set(names)
     chosen = [
         record
         for record in run_records()
         if record.pid != os.getpid()
-        and (not wanted or wanted & set(record.queues))
+        and (not wanted or record.worker_id in wanted or wanted & set(record.queues))
         and (worker is None or record.worker_id == worker)
     ]
     for record in chosen:

@@ -4,8 +4,8 @@ Used by the daemon for every task it pops and by ``clearml-core agent execute``.
 :mod:`~clearml_core.agent.pipeline` it adds what a run needs from the control plane:
 
 * the task log: every line goes to ``~/.clearml-core/tasks/<id>/task.log`` at once and to the
-  control plane in batches (a line shows in ``task logs --follow`` within a second), and to the
-  console in the daemon's ``--foreground`` mode;
+  control plane in batches (a line shows in ``task logs --follow`` within a second), to the
+  console in the daemon's ``--foreground`` mode, and to ``agent execute --log-file``;
 * an abort watcher: a thread asks the plane every quarter second whether someone aborted the
   task (one indexed read), so the process tree is stopped within the grace period after that;
 * the outcome: exit 0 → ``completed``; an abort → ``stopped``; anything else → ``failed`` with the
@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from clearml_core.agent.identity import state_dir
 from clearml_core.agent.pipeline import (
     Pipeline,
+    RunOptions,
     Stage,
     StopSignal,
     TaskAborted,
@@ -161,14 +162,18 @@ def execute_task(
     log_interval: float = LOG_BATCH_SEC,
     image: str | None = None,
     image_args: Sequence[str] = (),
+    options: RunOptions | None = None,
+    log_file: Path | None = None,
 ) -> Outcome:
-    """Run ``task`` (``in_progress`` for ``worker_id``) to its end and record the outcome."""
+    """Run ``task`` (``in_progress`` for ``worker_id``) to its end and record the outcome;
+    ``log_file`` gets a copy of its log."""
     stop = stop or StopSignal()
     work_dir = task_dir(task.id)
     work_dir.mkdir(parents=True, exist_ok=True)
     file_sink = FileSink(work_dir / "task.log")
     plane_sink = ControlPlaneSink(plane, task.id, interval=log_interval)
-    sink = TeeSink(file_sink, plane_sink, ConsoleSink() if console else None)
+    copy_sink = FileSink(log_file) if log_file is not None else None
+    sink = TeeSink(file_sink, plane_sink, ConsoleSink() if console else None, copy_sink)
     watcher = AbortWatcher(plane, task.id, stop)
     watcher.start()
     started = time.monotonic()
@@ -195,6 +200,7 @@ def execute_task(
             abort_grace=abort_grace,
             default_image=image,
             default_image_args=tuple(image_args),
+            options=options or RunOptions(),
         )
         ctx.log(f"task {task.id} ({task.name or 'unnamed'}) on worker {worker_id}")
         try:

@@ -86,6 +86,24 @@ class RunResult:
 # -- context ----------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class RunOptions:
+    """How the agent was asked to run its tasks: the command-line flags that reach the stages."""
+
+    optimization: int = 0
+    """``-O`` given N times: the task's Python runs with ``-O`` (``-OO`` for 2)."""
+    standalone: bool = False
+    """``--standalone-mode``: nothing is installed; the task runs with the interpreter as it is."""
+    environ: Mapping[str, str] = field(default_factory=dict)
+    """Variables the agent adds to every task (``CLEARML_LOG_LEVEL``, ``CLEARML_WORKER_TAGS``)."""
+    launch_extra: Mapping[str, Any] = field(default_factory=dict)
+    """Passed to the execution environment in :attr:`LaunchSpec.extra` (``--podman``, …)."""
+
+    @property
+    def python_options(self) -> list[str]:
+        return [f"-{'O' * self.optimization}"] if self.optimization > 0 else []
+
+
 class StopSignal:
     """Why a running task should stop, set from another thread (abort watcher, the daemon)."""
 
@@ -131,6 +149,7 @@ class TaskContext:
     default_image: str | None = None
     """The daemon's container image (``--docker IMAGE``) for tasks that name none."""
     default_image_args: Sequence[str] = ()
+    options: RunOptions = field(default_factory=RunOptions)
     clock: Callable[[], float] = time.monotonic
 
     def log(self, message: str) -> None:
@@ -248,14 +267,21 @@ class PythonEnvironment:
         release_environment(ctx)
 
 
-def entry_point_argv(python: str, entry_point: str, args: Sequence[str], cwd: Path) -> list[str]:
-    """The command line of an entry point: ``train.py`` and ``-m pkg.mod`` run with ``python``,
-    ``*.sh`` with bash, an executable file directly."""
+def entry_point_argv(
+    python: str,
+    entry_point: str,
+    args: Sequence[str],
+    cwd: Path,
+    python_options: Sequence[str] = (),
+) -> list[str]:
+    """The command line of an entry point: ``train.py`` and ``-m pkg.mod`` run with ``python``
+    (and ``python_options``, such as ``-O``), ``*.sh`` with bash, an executable file directly."""
     entry = entry_point.strip()
+    interpreter = [python, *python_options]
     if not entry:
         raise TaskFailed("the task has no entry point (set its script, e.g. task create --script train.py)")
     if entry.startswith("-m ") or entry.startswith("-m\t"):
-        return [python, "-m", entry[2:].strip(), *args]
+        return [*interpreter, "-m", entry[2:].strip(), *args]
     path = Path(entry).expanduser()
     target = path if path.is_absolute() else cwd / path
     if not target.exists():
@@ -263,12 +289,12 @@ def entry_point_argv(python: str, entry_point: str, args: Sequence[str], cwd: Pa
     if target.suffix == ".py" or target.suffix == "":
         if target.suffix == "" and os.access(target, os.X_OK) and _has_shebang(target):
             return [str(target), *args]
-        return [python, str(target), *args]
+        return [*interpreter, str(target), *args]
     if target.suffix == ".sh":
         return ["bash", str(target), *args]
     if os.access(target, os.X_OK):
         return [str(target), *args]
-    return [python, str(target), *args]
+    return [*interpreter, str(target), *args]
 
 
 def _has_shebang(path: Path) -> bool:
@@ -299,6 +325,7 @@ def task_environment(ctx: TaskContext) -> dict[str, str]:
                 f"the task sets {', '.join(sorted(task_env))}; not applied because agent.enable_task_env "
                 "is false (set it to true in clearml.conf to apply a task's environment)"
             )
+    env.update(ctx.options.environ)
     env.update(ctx.env)
     env.update(gpu_environment(ctx.gpus))
     env["PYTHONUNBUFFERED"] = "1"
@@ -327,7 +354,11 @@ class RunEntryPoint:
         if not cwd.is_dir():
             raise TaskFailed(f"the task's working dir {task.script.working_dir!r} does not exist in its code")
         argv = ctx.argv or entry_point_argv(
-            ctx.python or sys.executable, task.script.entry_point, task.parameters.argv, cwd
+            ctx.python or sys.executable,
+            task.script.entry_point,
+            task.parameters.argv,
+            cwd,
+            ctx.options.python_options,
         )
         spec = LaunchSpec(
             argv=argv,
@@ -336,6 +367,7 @@ class RunEntryPoint:
             task_id=task.id,
             image=task.container.image or ctx.default_image or None,
             image_args=tuple(task.container.arguments or ctx.default_image_args),
+            extra=dict(ctx.options.launch_extra),
         )
         try:
             spec = ctx.environment.prepare(spec, ctx.sink)

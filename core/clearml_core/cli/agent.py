@@ -1,9 +1,11 @@
 """``clearml-core agent``: the daemon that pulls tasks from queues, running one task by id, and
 building a task's environment in a folder (``agent build``).
 
-``--queue``, ``--uptime``, ``--downtime`` and ``--docker`` take several values after one flag, as
-clearml-agent's do (``--queue high low``); ``--services-mode`` and ``--docker`` may also stand
-alone. The agent modules load inside the commands so ``--help`` stays fast.
+``--queue``, ``--uptime``, ``--downtime``, ``--docker``, ``--podman``, ``--stop`` and
+``--child-report-tags`` take several values after one flag, as clearml-agent's do (``--queue high
+low``); ``--services-mode``, ``--docker``, ``--podman`` and ``--stop`` may also stand alone. The
+flags all three commands share with clearml-agent are in :mod:`clearml_core.cli.agent_flags`. The
+agent modules load inside the commands so ``--help`` stays fast.
 """
 
 from __future__ import annotations
@@ -25,8 +27,17 @@ from clearml_core.errors import UserError
 
 app = typer.Typer(help="The agent: run a daemon that executes queued tasks, or execute one task.")
 
-MULTI_VALUE = ("--queue", "-q", "--uptime", "--downtime", "--docker")
-OPTIONAL_VALUE = {"--services-mode": "0", "--docker": ""}
+MULTI_VALUE = (
+    "--queue",
+    "-q",
+    "--uptime",
+    "--downtime",
+    "--docker",
+    "--podman",
+    "--stop",
+    "--child-report-tags",
+)
+OPTIONAL_VALUE = {"--services-mode": "0", "--docker": "", "--podman": "", "--stop": ""}
 DETACHED_LOG_VARIABLE = "CLEARML_CORE_DAEMON_LOG"
 
 
@@ -79,6 +90,44 @@ def _daemon_logging(detached: bool) -> None:
                 handler.setStream(sys.stdout)
 
 
+def _git_user_option() -> Any:
+    return typer.Option(None, "--git-user", help="Git user for the tasks' repositories (agent.git_user).")
+
+
+def _git_pass_option() -> Any:
+    return typer.Option(
+        None,
+        "--git-pass",
+        help="Git password or token (agent.git_pass); CLEARML_AGENT_GIT_PASS keeps it off the command line.",
+    )
+
+
+def _log_level_option() -> Any:
+    return typer.Option(
+        None,
+        "--log-level",
+        help="Level of the agent's messages, also given to the tasks as CLEARML_LOG_LEVEL.",
+    )
+
+
+def _optimization_option() -> Any:
+    return typer.Option(0, "-O", count=True, help="Run the task's Python with -O (repeat: -OO).")
+
+
+def _standalone_option() -> Any:
+    return typer.Option(
+        False, "--standalone-mode", help="Install nothing: the task runs with the agent's Python as it is."
+    )
+
+
+def _execution_env_option() -> Any:
+    return typer.Option(
+        None,
+        "--execution-env",
+        help="The execution environment to run tasks in: venv, or one a plugin provides (agent.execution_env).",
+    )
+
+
 @app.command("daemon", cls=MultiValueCommand)
 def daemon(
     queue: list[str] | None = typer.Option(
@@ -98,8 +147,10 @@ def daemon(
         "-d",
         help="Run in the background (pid and log files under ~/.clearml-core/agent).",
     ),
-    stop: bool = typer.Option(
-        False, "--stop", help="Stop running daemons (of the given queues): they finish their task first."
+    stop: list[str] | None = typer.Option(
+        None,
+        "--stop",
+        help="Stop running daemons (all, or those named: worker ids or queues); they finish their task first.",
     ),
     force: bool = typer.Option(False, "--force", help="With --stop: abort the running tasks."),
     stop_when_empty: bool = typer.Option(False, "--stop-when-empty", help="Exit once the queues are empty."),
@@ -120,21 +171,47 @@ def daemon(
     docker: list[str] | None = typer.Option(
         None, "--docker", help="Run tasks in containers: [IMAGE [ARGS...]] (needs the docker plugin)."
     ),
+    podman: list[str] | None = typer.Option(
+        None, "--podman", help="As --docker, with podman: [IMAGE [ARGS...]] (needs the docker plugin)."
+    ),
+    force_current_version: bool = typer.Option(
+        False, "--force-current-version", help="Docker mode: run this agent's version in the container."
+    ),
+    execution_env: str | None = _execution_env_option(),
+    standalone_mode: bool = _standalone_option(),
+    child_report_tags: list[str] | None = typer.Option(
+        None, "--child-report-tags", help="Tags reported with the worker that runs the tasks: TAG [TAG ...]."
+    ),
+    use_owner_token: bool = typer.Option(
+        False,
+        "--use-owner-token",
+        help="Accepted from clearml-agent; no effect here (the control plane has no users).",
+    ),
+    optimization: int = _optimization_option(),
+    git_user: str | None = _git_user_option(),
+    git_pass: str | None = _git_pass_option(),
+    log_level: str | None = _log_level_option(),
     status: bool = typer.Option(False, "--status", help="List the daemons running on this machine."),
     as_json: bool = typer.Option(False, "--json", help="With --status: print JSON."),
 ) -> None:
     """Pull tasks from queues and run them, like clearml-agent daemon."""
     from clearml_core.agent import daemon as daemon_module
+    from clearml_core.agent.pipeline import RunOptions
+    from clearml_core.cli import agent_flags
 
     queues = list(queue or [])
     if status:
         _print_status(as_json)
         return
-    if stop:
-        _stop(queues, force)
+    if stop is not None:
+        _stop([name for name in stop if name] + queues, force)
         return
     if force:
         raise UserError("--force goes with --stop (clearml-core agent daemon --stop --force)")
+    agent_flags.apply_git_credentials(git_user, git_pass)
+    task_environ = agent_flags.apply_log_level(log_level)
+    tags = list(child_report_tags or [])
+    task_environ.update(agent_flags.worker_tags_environ(tags))
     options = _options(
         queues,
         order_fairness=order_fairness,
@@ -149,6 +226,17 @@ def daemon(
         downtime=downtime or [],
         services_mode=services_mode,
         docker=docker,
+        podman=podman,
+        force_current_version=force_current_version,
+        execution_env=execution_env,
+    )
+    options.worker_tags = tags
+    options.use_owner_token = use_owner_token
+    options.run_options = RunOptions(
+        optimization=optimization,
+        standalone=standalone_mode,
+        environ=task_environ,
+        launch_extra=options.run_options.launch_extra,
     )
     if detached:
         _detach()
@@ -161,6 +249,7 @@ def daemon(
 def _options(queues: list[str], **flags: Any) -> Any:
     from clearml_core.agent.daemon import DaemonOptions
     from clearml_core.agent.gpus import parse_gpus, parse_queue_requests
+    from clearml_core.agent.pipeline import RunOptions
     from clearml_core.agent.schedule import join_entries
 
     if not queues:
@@ -183,13 +272,12 @@ def _options(queues: list[str], **flags: Any) -> Any:
             "--services-mode and --dynamic-gpus cannot be combined (clearml-agent refuses it too)"
         )
     gpus = [] if flags["cpu_only"] else parse_gpus(flags["gpus"])
-    docker = flags["docker"]
-    environment, image, image_args = "venv", None, []
-    if docker is not None:
-        environment = "docker"
-        values = [value for value in docker if value]
-        image = values[0] if values else None
-        image_args = values[1:]
+    environment, image, image_args, extra = _environment_flags(
+        flags["execution_env"],
+        docker=flags["docker"],
+        podman=flags["podman"],
+        force_current_version=flags["force_current_version"],
+    )
     return DaemonOptions(
         queues=queues,
         queue_requests=requests,
@@ -206,17 +294,47 @@ def _options(queues: list[str], **flags: Any) -> Any:
         execution_environment=environment,
         docker_image=image,
         docker_args=image_args,
+        run_options=RunOptions(launch_extra=extra),
     )
 
 
+def _environment_flags(
+    execution_env: str | None,
+    *,
+    docker: list[str] | None,
+    podman: list[str] | None = None,
+    force_current_version: bool = False,
+) -> tuple[str, str | None, list[str], dict[str, Any]]:
+    """The execution environment the flags ask for, loaded now so a missing plugin or an unknown
+    name stops the command at once: (name, image, image arguments, what else it is told)."""
+    from clearml_core.agent.execution_env import first_flag, open_environment
+    from clearml_core.config import get_config
+
+    docker_flag = first_flag(
+        {"--docker": docker, "--podman": podman, "--force-current-version": force_current_version}
+    )
+    name, _environment = open_environment(get_config(), execution_env, docker_flag)
+    values = [value for value in (docker if docker is not None else podman or []) if value]
+    extra: dict[str, Any] = {}
+    if podman is not None:
+        extra["podman"] = True
+    if force_current_version:
+        extra["force_current_version"] = True
+    return name, (values[0] if values else None), values[1:], extra
+
+
 def _child_argv() -> list[str]:
-    """This command line again, without --detached / -d."""
+    """This command line again, without --detached / -d, and without --git-user / --git-pass,
+    which reach the background daemon through its environment (see agent_flags)."""
+    from clearml_core.cli.agent_flags import without_options
+
     argv = sys.argv[1:]
     if "daemon" not in argv:
         raise UserError("cannot work out the daemon's command line to start it in the background")
     at = argv.index("daemon")
     head = [arg for arg in argv[:at] if arg == "--debug"]
     rest = [arg for arg in argv[at + 1 :] if arg not in ("--detached", "-d")]
+    rest = without_options(rest, {"--git-user", "--git-pass"})
     return [sys.executable, "-m", "clearml_core.cli.main", *head, "agent", "daemon", *rest]
 
 
@@ -264,13 +382,14 @@ def _tail(path: Path, lines: int = 20) -> str:
     return "\n".join(text.rstrip().splitlines()[-lines:])
 
 
-def _stop(queues: list[str], force: bool) -> None:
+def _stop(names: list[str], force: bool) -> None:
+    """``--stop [NAME ...]`` (and ``--stop --queue Q``): a name is a worker id or a queue."""
     from clearml_core.agent.daemon import stop_daemons
 
-    names = [name.split("=")[0] for name in queues]
+    names = [name.split("=")[0] for name in names]
     results = stop_daemons(names, force=force, wait=10.0 if not force else 15.0)
     if not results:
-        which = f" serving {', '.join(names)}" if names else ""
+        which = f" with worker id or queue {', '.join(names)}" if names else ""
         raise UserError(f"no clearml-core daemon{which} runs on this machine for this user")
     for record, exited in results:
         if exited:
@@ -314,35 +433,70 @@ def execute(
     docker: list[str] | None = typer.Option(
         None, "--docker", help="Run in a container: [IMAGE [ARGS...]] (needs the docker plugin)."
     ),
+    execution_env: str | None = _execution_env_option(),
     gpus: str | None = typer.Option(None, "--gpus", help="Pin the task to these GPUs: 0,1 or 0-3."),
     cpu_only: bool = typer.Option(False, "--cpu-only", help="Hide every GPU from the task."),
+    log_file: Path | None = typer.Option(
+        None, "--log-file", help="Also write the task's output (stdout and stderr) to this file."
+    ),
+    disable_monitoring: bool = typer.Option(
+        False, "--disable-monitoring", help="Report no machine stats (heartbeats only say the worker lives)."
+    ),
+    full_monitoring: bool = typer.Option(
+        False,
+        "--full-monitoring",
+        help="Report as a daemon's worker does: version, environment, GPUs, queue.",
+    ),
+    require_queue: bool = typer.Option(
+        False, "--require-queue", help="Fail (exit 2) unless the task waits in a queue."
+    ),
+    standalone_mode: bool = _standalone_option(),
+    optimization: int = _optimization_option(),
+    git_user: str | None = _git_user_option(),
+    git_pass: str | None = _git_pass_option(),
+    log_level: str | None = _log_level_option(),
     quiet: bool = typer.Option(False, "--quiet", help="Do not print the task's output."),
     as_json: bool = typer.Option(False, "--json", help="Print the outcome as JSON."),
 ) -> None:
     """Run one task now, without a queue; exits with 0 when it completes."""
-    from clearml_core.agent.daemon import DEFAULT_REPORT_PERIOD, Heartbeat, setting_float
     from clearml_core.agent.execute import execute_task
     from clearml_core.agent.gpus import parse_gpus
-    from clearml_core.agent.identity import gpu_suffix, worker_id, worker_name
+    from clearml_core.agent.pipeline import RunOptions
+    from clearml_core.cli import agent_flags
     from clearml_core.config import get_config
-    from clearml_core.controlplane import open_control_plane
-    from clearml_core.runners.base import load_environment
+    from clearml_core.controlplane import TaskStatus, open_control_plane
 
+    if disable_monitoring and full_monitoring:
+        raise UserError("--disable-monitoring and --full-monitoring ask for opposite things; give one")
+    if require_queue and clone:
+        raise UserError("--require-queue cannot go with --clone: a clone is new and waits in no queue")
+    agent_flags.apply_git_credentials(git_user, git_pass)
+    task_environ = agent_flags.apply_log_level(log_level)
     config = get_config()
     plane = open_control_plane(config=config)
     devices = [] if cpu_only else parse_gpus(gpus)
     if devices is None and config.get_bool("agent.cpu_only", False):
         devices = []
-    environment = load_environment("venv" if docker is None else "docker", config)
+    environment, image, image_args, extra = _environment_flags(execution_env, docker=docker)
     task = plane.get_task(task_id)
+    if require_queue and task.status != TaskStatus.QUEUED:
+        raise UserError(
+            f"task {task.id} is not queued (it is {TaskStatus(task.status).value}); "
+            "--require-queue runs a task only while it waits in a queue"
+        )
+    log_path = _writable_log_file(log_file)
     if clone:
         task = plane.clone(task_id)
         echo(f"running a clone of {task_id}: {task.id}", err=as_json)
-    wid = worker_id(config, suffix=gpu_suffix(devices))
-    info = {"hostname": socket.gethostname(), "pid": os.getpid(), "mode": "execute"}
-    plane.register_worker(wid, name=worker_name(config), info=info)
-    period = setting_float(config, "agent.report_period_sec", DEFAULT_REPORT_PERIOD)
-    heartbeat = Heartbeat(plane, wid, period)
+    wid, heartbeat = _register_execute_worker(
+        plane,
+        config,
+        devices,
+        environment=environment,
+        queue=task.queue,
+        stats=not disable_monitoring,
+        full=full_monitoring,
+    )
     try:
         heartbeat.start()
         task = plane.start(task.id, wid)
@@ -353,9 +507,16 @@ def execute(
             worker_id=wid,
             gpus=devices,
             environment=environment,
-            image=next((value for value in docker or [] if value), None),
-            image_args=[value for value in docker or [] if value][1:],
+            image=image,
+            image_args=image_args,
             console=not quiet and not as_json,
+            options=RunOptions(
+                optimization=optimization,
+                standalone=standalone_mode,
+                environ=task_environ,
+                launch_extra=extra,
+            ),
+            log_file=log_path,
         )
     finally:
         heartbeat.finish()
@@ -378,31 +539,129 @@ def execute(
         raise typer.Exit(outcome.exit_code if outcome.exit_code and outcome.exit_code > 0 else 1)
 
 
-@app.command("build")
+def _writable_log_file(path: Path | None) -> Path | None:
+    """``--log-file``: checked before the task starts (a typo must not cost a run)."""
+    if path is None:
+        return None
+    path = path.expanduser().absolute()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a", encoding="utf-8"):
+            pass
+    except OSError as error:
+        raise UserError(f"--log-file {path}: cannot write it ({error.strerror or error})") from None
+    return path
+
+
+def _register_execute_worker(
+    plane: Any,
+    config: Any,
+    devices: list[str] | None,
+    *,
+    environment: str,
+    queue: str | None,
+    stats: bool,
+    full: bool,
+) -> tuple[str, Any]:
+    """The worker ``agent execute`` runs the task as, and its heartbeat thread (not started).
+
+    Heartbeats carry machine stats unless ``stats`` is false (``--disable-monitoring``); the
+    tags a daemon handed down (``CLEARML_WORKER_TAGS``) go with them. ``full``
+    (``--full-monitoring``) makes the record a daemon's: version, environment, GPUs, its queue.
+    """
+    from clearml_core import __version__
+    from clearml_core.agent.daemon import DEFAULT_REPORT_PERIOD, Heartbeat, setting_float
+    from clearml_core.agent.identity import gpu_suffix, worker_id, worker_name
+    from clearml_core.cli.agent_flags import worker_tags_from_environment
+
+    wid = worker_id(config, suffix=gpu_suffix(devices))
+    info: dict[str, Any] = {"hostname": socket.gethostname(), "pid": os.getpid(), "mode": "execute"}
+    tags = worker_tags_from_environment() if stats else []
+    if tags:
+        info["tags"] = tags
+    if full:
+        info.update(
+            version=__version__,
+            gpus=devices,
+            execution_environment=environment,
+            started=time.time(),
+            monitoring="full",
+        )
+    queues = [queue] if full and queue else []
+    plane.register_worker(wid, name=worker_name(config), queues=queues, info=info)
+    period = setting_float(config, "agent.report_period_sec", DEFAULT_REPORT_PERIOD)
+    return wid, Heartbeat(plane, wid, period, stats=stats, gpus=devices)
+
+
+@app.command("build", cls=MultiValueCommand)
 def build(
     task_id: str = typer.Option(..., "--id", help="The task whose Python environment to build."),
     target: Path = typer.Option(..., "--target", help="A new or empty folder to build it in."),
-    docker: bool = typer.Option(False, "--docker", help="Build a container image instead (docker plugin)."),
-    entry_point: str | None = typer.Option(
-        None, "--entry-point", help="With --docker: reuse_task or clone_task (what the image runs)."
+    python_version: str | None = typer.Option(
+        None, "--python-version", help="Build with this Python (3.11: python3.11 on PATH)."
     ),
+    install_globally: bool = typer.Option(
+        False,
+        "--install-globally",
+        help="Install the packages into the Python itself; the environment sees them (system site packages).",
+    ),
+    gpus: str | None = typer.Option(
+        None, "--gpus", help="Build for these GPUs' CUDA, even with agent.cpu_only."
+    ),
+    cpu_only: bool = typer.Option(False, "--cpu-only", help="Build for CPU only (CPU wheels of PyTorch)."),
+    docker: list[str] | None = typer.Option(
+        None, "--docker", help="Build a container image instead: [IMAGE [ARGS...]] (docker plugin)."
+    ),
+    force_docker: bool = typer.Option(
+        False, "--force-docker", help="Docker mode: use the --docker image, not the task's."
+    ),
+    entry_point: str | None = typer.Option(
+        None, "--entry-point", help="Docker mode: reuse_task or clone_task (what the image runs)."
+    ),
+    git_user: str | None = _git_user_option(),
+    git_pass: str | None = _git_pass_option(),
+    log_level: str | None = _log_level_option(),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Build a task's Python environment in a folder, exactly as the agent would run it."""
+    from clearml_core.agent.execution_env import DOCKER_ENVIRONMENT, first_flag
+    from clearml_core.agent.gpus import parse_gpus
+    from clearml_core.cli import agent_flags
     from clearml_core.cli.output import is_terminal
     from clearml_core.config import get_config
     from clearml_core.controlplane import open_control_plane
     from clearml_core.environments.materialize import build_task_environment
+    from clearml_core.runners.base import load_environment
 
-    if docker or entry_point is not None:
+    if entry_point is not None and entry_point not in ("reuse_task", "clone_task"):
+        raise UserError(f"--entry-point is reuse_task or clone_task, not {entry_point!r}")
+    docker_flag = first_flag(
+        {"--docker": docker, "--force-docker": force_docker, "--entry-point": entry_point}
+    )
+    if docker_flag is not None:
+        load_environment(DOCKER_ENVIRONMENT, asked_by=docker_flag)  # missing: says to install it
         raise UserError(
-            "building a container image (--docker, --entry-point) needs the docker execution environment, "
-            "which cannot build images yet; build the Python environment in a folder without --docker"
+            f"building a container image ({docker_flag}) is not supported yet: the docker execution environment "
+            "runs tasks but does not build images; build the Python environment in a folder without the docker flags"
         )
+    if cpu_only and gpus is not None:
+        raise UserError("--cpu-only cannot go with --gpus")
+    agent_flags.apply_git_credentials(git_user, git_pass)
+    agent_flags.apply_log_level(log_level)
+    if install_globally:
+        agent_flags.apply_system_site_packages()
+    devices = [] if cpu_only else parse_gpus(gpus)
     config = get_config()
     plane = open_control_plane(config=config)
     prepared = build_task_environment(
-        plane, task_id, target, config=config, interactive=is_terminal() and not as_json
+        plane,
+        task_id,
+        target,
+        config=config,
+        interactive=is_terminal() and not as_json,
+        python_version=python_version,
+        install_globally=install_globally,
+        gpus=devices,
     )
     env = prepared.env
     assert env is not None

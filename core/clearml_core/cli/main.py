@@ -63,9 +63,32 @@ def main(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks and debug logs."),
+    config_file: str | None = typer.Option(
+        None,
+        "--config-file",
+        metavar="PATH",
+        help="Use this clearml.conf (as CLEARML_CONFIG_FILE does, for this command and what it starts).",
+    ),
 ) -> None:
     """clearml-core: ClearML-compatible storage, credentials and agent."""
     _setup_logging(debug)
+    if config_file is not None:
+        _use_config_file(config_file)
+
+
+def _use_config_file(value: str) -> None:
+    """``--config-file``: through ``CLEARML_CONFIG_FILE``, so every process the command starts (a
+    detached daemon, the tasks) reads the same file, as clearml-agent's ``--config-file`` does."""
+    from pathlib import Path
+
+    from clearml_core.config import reset_config
+    from clearml_core.config.environment import CONFIG_FILE_VARIABLE
+
+    path = Path(os.path.expandvars(value)).expanduser().absolute()
+    if not path.is_file():
+        raise UserError(f"--config-file {value}: there is no file {path}; give the path of a clearml.conf")
+    os.environ[CONFIG_FILE_VARIABLE] = str(path)
+    reset_config()
 
 
 def _setup_logging(debug: bool) -> None:

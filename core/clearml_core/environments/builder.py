@@ -74,7 +74,8 @@ class PreparedEnvironment:
     manager: str = ""
     key: str = ""
     source: str = "none"
-    """``none`` (the agent's interpreter), ``cache-hit``, ``cache-build``, ``private`` or ``target``."""
+    """``none`` (the agent's interpreter), ``cache-hit``, ``cache-build``, ``private``, ``target``
+    (``agent build``) or ``standalone`` (``--standalone-mode``: the interpreter as it is)."""
     frozen: list[str] = field(default_factory=list)
     seconds: float = 0.0
     summary: dict[str, Any] = field(default_factory=dict)
@@ -170,8 +171,10 @@ class EnvironmentBuilder:
         gpus: list[str] | None = None,
         image: str = "",
         scratch_dir: Path | None = None,
+        python: PythonInfo | None = None,
     ) -> BuildContext:
-        python = find_python(
+        """What the manager may look at; ``python`` replaces ``agent.python_binary``."""
+        python = python or find_python(
             self.config.get_str("agent.python_binary", "") or "",
             cache_dir=self.cache.root if self.cache is not None else None,
         )
@@ -272,8 +275,21 @@ class EnvironmentBuilder:
             private_path=private_dir,
         )
 
-    def build_at(self, task: Task, context: BuildContext, log: BuildLog, target: Path) -> PreparedEnvironment:
-        """Build ``task``'s environment at ``target`` (a new or empty folder), outside the cache."""
+    def build_at(
+        self,
+        task: Task,
+        context: BuildContext,
+        log: BuildLog,
+        target: Path,
+        *,
+        install_globally: bool = False,
+    ) -> PreparedEnvironment:
+        """Build ``task``'s environment at ``target`` (a new or empty folder), outside the cache.
+
+        ``install_globally`` (``agent build --install-globally``, clearml-agent's meaning): the
+        requirements go into the interpreter itself first, and the environment at ``target`` is
+        made empty; with ``agent.package_manager.system_site_packages`` on, it sees them.
+        """
         started = time.monotonic()
         target = Path(target).expanduser().absolute()
         if target.exists() and (not target.is_dir() or any(target.iterdir())):
@@ -281,15 +297,20 @@ class EnvironmentBuilder:
                 f"{target} exists and is not an empty folder; give a new or empty folder as --target"
             )
         plan = self.plan(task, context, log)
+        if install_globally and plan.requirements:
+            self._install_into_interpreter(plan, log)
         if target.exists():
             target.rmdir()
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
-            metadata = self._build(plan, target, log, None)
+            metadata = self._build(plan, target, log, None, install=not install_globally)
         except BaseException:
             shutil.rmtree(target, ignore_errors=True)
             raise
         env = PythonEnv(target)
+        summary = plan.manager.describe(plan.requirements, plan.settings)
+        if install_globally:
+            summary["installed_into"] = plan.python.executable
         return PreparedEnvironment(
             python=str(env.python),
             environ=env.activation(),
@@ -299,17 +320,32 @@ class EnvironmentBuilder:
             source="target",
             frozen=list(metadata["frozen"]),
             seconds=time.monotonic() - started,
-            summary=plan.manager.describe(plan.requirements, plan.settings),
+            summary=summary,
         )
 
-    def _build(self, plan: Plan, path: Path, log: BuildLog, lock_fd: int | None) -> dict[str, Any]:
+    def _install_into_interpreter(self, plan: Plan, log: BuildLog) -> None:
+        """Install the plan's requirements into ``plan.python`` itself (its site-packages, or the
+        user's when the installer is told so: ``PIP_USER``). The manager installs into an
+        environment folder; a scratch folder whose ``bin/python`` is that interpreter is one."""
+        import tempfile
+
+        log.info(f"installing the requirements into {plan.python.executable} itself (--install-globally)")
+        with tempfile.TemporaryDirectory(prefix="clearml-global-") as scratch:
+            interpreter = PythonEnv(Path(scratch))
+            interpreter.bin_dir.mkdir()
+            interpreter.python.symlink_to(plan.python.executable)
+            plan.manager.install(interpreter, plan.requirements, plan.settings, log)
+
+    def _build(
+        self, plan: Plan, path: Path, log: BuildLog, lock_fd: int | None, *, install: bool = True
+    ) -> dict[str, Any]:
         started = time.monotonic()
         manager = plan.manager
         log.keep_fds = (lock_fd,) if lock_fd is not None else ()
         try:
             env = manager.create(path, plan.python, plan.settings, log)
             log.check()
-            if plan.requirements:
+            if plan.requirements and install:
                 manager.install(env, plan.requirements, plan.settings, log)
             log.check()
             frozen = manager.freeze(env)

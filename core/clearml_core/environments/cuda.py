@@ -3,7 +3,8 @@
 ``agent.cuda_version`` (also set by ``CUDA_VERSION`` / ``CLEARML_CUDA_VERSION``) wins; it may be
 written ``12.1``, ``"12.1.105"`` or ``121``; ``0``, ``cpu`` or ``none`` mean CPU only. Without it
 the driver is asked (``cuDriverGetVersion`` from libcuda, no process started), then
-``nvidia-smi``. ``agent.cpu_only`` or a task given no GPUs means CPU only. Package managers turn
+``nvidia-smi``. A task given no GPUs means CPU only; so does ``agent.cpu_only`` unless the task
+was given devices explicitly (``--gpus``, which wins over the setting as it does for pinning). Package managers turn
 the answer into an index or a channel (the pip plugin: PyTorch's ``cu121`` index).
 """
 
@@ -102,7 +103,7 @@ def cuda_version_for(config: Any, gpus: list[str] | None = None) -> str | None:
     """
     from clearml_core.errors import ConfigError
 
-    if gpus == [] or config.get_bool("agent.cpu_only", False):
+    if gpus == [] or (gpus is None and config.get_bool("agent.cpu_only", False)):
         return None
     configured = config.get("agent.cuda_version")
     if configured is not None:

@@ -6,6 +6,11 @@ A local-folder task's requirements file is read from its folder; a git task's re
 from its record (the repository is not checked out). On a terminal a status line shows what the
 installer is doing; in a pipe only the result is printed. Every line also goes to
 ``<target>/clearml-build/build.log`` (``<target>.build.log`` when the build fails).
+
+clearml-agent's build flags: ``--python-version`` picks the interpreter (see
+:func:`~clearml_core.environments.python.find_python_version`), ``--install-globally`` installs
+into that interpreter itself (:meth:`EnvironmentBuilder.build_at`), ``--gpus`` / ``--cpu-only``
+decide the CUDA the packages are for (:func:`~clearml_core.environments.cuda.cuda_version_for`).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from clearml_core.environments.builder import EnvironmentBuilder, PreparedEnvironment
 from clearml_core.environments.process import BuildFailed, BuildLog, mask_urls
+from clearml_core.environments.python import find_python_version
 from clearml_core.errors import UserError
 
 if TYPE_CHECKING:
@@ -59,8 +65,15 @@ def build_task_environment(
     *,
     config: Config,
     interactive: bool = False,
+    python_version: str | None = None,
+    install_globally: bool = False,
+    gpus: list[str] | None = None,
 ) -> PreparedEnvironment:
-    """Build the environment of task ``task_id`` at ``target``; raises :class:`UserError` on failure."""
+    """Build the environment of task ``task_id`` at ``target``; raises :class:`UserError` on failure.
+
+    ``gpus``: None builds for the machine's CUDA (unless ``agent.cpu_only``), [] for CPU only,
+    devices for their CUDA even where ``agent.cpu_only`` is set.
+    """
     task = plane.get_task(task_id)
     target = Path(target).expanduser().absolute()
     code_dir: Path | None = None
@@ -81,8 +94,9 @@ def build_task_environment(
         log.info("the repository is not checked out for a build: the requirements come from the task record")
     builder = EnvironmentBuilder(config, cache=None)
     try:
-        context = builder.context(code_dir=code_dir, working_dir=working_dir)
-        prepared = builder.build_at(task, context, log, target)
+        python = find_python_version(python_version) if python_version else None
+        context = builder.context(code_dir=code_dir, working_dir=working_dir, gpus=gpus, python=python)
+        prepared = builder.build_at(task, context, log, target, install_globally=install_globally)
     except BuildFailed as failed:
         saved = _save_log(target.with_name(target.name + ".build.log"), lines)
         raise UserError(f"building the environment of task {task_id} failed: {failed}" + saved) from None

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -127,6 +128,34 @@ def find_python(binary: str | None, *, cache_dir: Path | None = None) -> PythonI
     with _memo_lock:
         _memo[memo_key] = info
     return info
+
+
+def find_python_version(version: str, *, cache_dir: Path | None = None) -> PythonInfo:
+    """An interpreter of ``version`` (``3.11``, ``3.11.7``, ``3``), found as clearml-agent finds the
+    one ``--python-version`` asks for: ``python3.11.7``, ``python3.11``, ``python3``, ``python`` on
+    ``PATH``, then the agent's own; the first that runs and reports that version."""
+    wanted = version.strip().removeprefix("python")
+    if not re.fullmatch(r"\d+(\.\d+){0,2}", wanted):
+        raise UserError(f"{version!r} is not a Python version; write it like 3.11")
+    parts = wanted.split(".")
+    names = [f"python{'.'.join(parts[:count])}" for count in range(len(parts), 0, -1)] + ["python"]
+    for name in names:
+        path = shutil.which(name)
+        if path is None:
+            continue
+        try:
+            info = find_python(path, cache_dir=cache_dir)
+        except PythonNotFoundError:
+            continue  # a shim of a version manager that does not serve this version, say
+        if info.version.split(".")[: len(parts)] == parts:
+            return info
+    own = current_python()
+    if own.version.split(".")[: len(parts)] == parts:
+        return own
+    raise PythonNotFoundError(
+        f"no Python {wanted} on this machine: none of {', '.join(names)} on PATH is one, nor the agent's "
+        f"own ({own.version}); install it or put it on PATH"
+    )
 
 
 def _locate(binary: str) -> Path:

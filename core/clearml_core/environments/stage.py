@@ -6,11 +6,16 @@ the cache key, leases a cached environment or builds one, and points the ``run``
 record (``requirements.frozen``) and a summary into ``runtime["environment"]``. A build that
 fails ends the task with the installer's own one-line reason; an abort stops the installer.
 The lease is given back (or a private environment deleted) when the task's stages clean up.
+
+In standalone mode (``--standalone-mode``, as clearml-agent's) nothing is built or installed and
+nothing is fetched for the environment: the task runs with ``agent.python_binary`` or the agent's
+own interpreter, as it is, whatever requirements it records.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,6 +41,9 @@ def private_environment_dir(ctx: TaskContext) -> Path:
 def run_environment_stage(ctx: TaskContext) -> None:
     from clearml_core.agent.pipeline import TaskAborted, TaskFailed
 
+    if ctx.options.standalone:
+        _standalone(ctx)
+        return
     build_log = BuildLog(
         ctx.sink.write, should_stop=lambda: (ctx.stop.reason or "aborted") if ctx.stop.is_set() else None
     )
@@ -61,6 +69,14 @@ def run_environment_stage(ctx: TaskContext) -> None:
     ctx.state[STATE_KEY] = prepared
     ctx.python = prepared.python
     ctx.env.update(prepared.environ)
+    _record(ctx, prepared)
+
+
+def _standalone(ctx: TaskContext) -> None:
+    python = ctx.config.get_str("agent.python_binary", "") or sys.executable
+    prepared = PreparedEnvironment(python=python, source="standalone")
+    ctx.python = prepared.python
+    ctx.log(f"standalone mode: the task runs with {prepared.python} as it is; nothing is installed")
     _record(ctx, prepared)
 
 

@@ -105,23 +105,32 @@ class ExecutionEnvironment(abc.ABC):
         return stages
 
 
-INSTALL_HINTS = {"docker": "install it with: pip install 'clearml-core[docker]'"}
+INSTALL_HINTS = {"docker": "pip install 'clearml-core[docker]'"}
+"""Environments that a plugin of this project provides: the command that installs each."""
 
 
 class ExecutionError(Exception):
     """The task's process could not be prepared or started; the message is the task's failure reason."""
 
 
-def load_environment(name: str, config: Config | None = None) -> ExecutionEnvironment:
-    """The installed execution environment called ``name`` (``venv``, ``docker``, …)."""
+def load_environment(name: str, config: Config | None = None, *, asked_by: str = "") -> ExecutionEnvironment:
+    """The installed execution environment called ``name`` (``venv``, ``docker``, …).
+
+    ``asked_by`` names what asked for it (``--docker``), for the message when it is missing.
+    """
     from clearml_core.errors import NotFoundError
     from clearml_core.plugins import get_registry
 
     try:
         spec = get_registry().execution_environment(name)
-    except NotFoundError as error:
+    except NotFoundError:
         hint = INSTALL_HINTS.get(name)
-        raise NotFoundError(f"{error}; {hint}" if hint else str(error)) from None
+        if hint is None:
+            raise
+        asker = f" ({asked_by})" if asked_by else ""
+        raise NotFoundError(
+            f"{name} mode{asker} needs the {name} plugin, which is not installed: {hint}"
+        ) from None
     factory = spec.load()
     environment = factory(config)
     if not isinstance(environment, ExecutionEnvironment):
