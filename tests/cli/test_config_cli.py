@@ -102,6 +102,20 @@ def test_every_command_reports_a_broken_config_in_one_line(clearml_conf):
     assert result.code == 2 and "Traceback" in result.err
 
 
+def test_a_syntax_error_is_one_line_everywhere_and_doctor_says_it_once(clearml_conf, tmp_path):
+    clearml_conf.write_text('sdk {\n  aws.s3.region: "eu"\n  a = = 1\n}\n')
+    expected = f"error: {clearml_conf}:3: HOCON syntax error: unexpected '='; the line reads: 'a = = 1'"
+    for args in (["config", "show"], ["storage", "ls", tmp_path.as_uri()], ["task", "list"]):
+        result = run_cli(*args)
+        assert result.code == 2, (args, result.text)
+        assert result.err.strip() == expected, args
+    result = run_cli("doctor")
+    assert result.code == 1
+    assert result.out.count("HOCON syntax error") == 1, result.out
+    checks = json.loads(run_cli("doctor", "--json").out)
+    assert [c["name"] for c in checks if c["status"] == "error"] == ["configuration"]
+
+
 def test_init_writes_a_private_file_and_never_overwrites(clearml_home):
     target = clearml_home / "new.conf"
     result = run_cli(
