@@ -116,6 +116,17 @@ def test_a_syntax_error_is_one_line_everywhere_and_doctor_says_it_once(clearml_c
     assert [c["name"] for c in checks if c["status"] == "error"] == ["configuration"]
 
 
+def test_a_missing_optional_include_is_our_warning_not_pyhocons(clearml_conf):
+    clearml_conf.write_text('include "extra.conf"\nsdk.aws.s3.region: "eu"\n')
+    result = run_cli("config", "show", "sdk.aws.s3.region")
+    assert result.code == 0 and result.out == 'sdk.aws.s3.region: "eu"\n'
+    missing = clearml_conf.parent / "extra.conf"
+    assert result.err == (
+        f"warning: {clearml_conf}:1: the included file {missing} does not exist; skipped "
+        '(write include required("…") to make that an error)\n'
+    )
+
+
 def test_init_writes_a_private_file_and_never_overwrites(clearml_home):
     target = clearml_home / "new.conf"
     result = run_cli(

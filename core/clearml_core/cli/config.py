@@ -26,7 +26,6 @@ def show(
 ) -> None:
     """Print the effective configuration, secrets masked."""
     from clearml_core.config import get_config
-    from clearml_core.config.redact import mask_tree
     from clearml_core.config.tree import leaves
     from clearml_core.errors import NotFoundError
 
@@ -35,7 +34,7 @@ def show(
     if key:
         if key not in config:
             raise NotFoundError(f"no configuration key {key!r}; see `clearml-core config show` for all keys")
-        tree = mask_tree(config.get(key), key.rsplit(".", 1)[-1])
+        tree = config.masked(key)
     rows = (
         [(f"{key}.{k}" if key and k else key or k, v) for k, v in leaves(tree)]
         if isinstance(tree, dict)
