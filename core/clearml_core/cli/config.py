@@ -57,17 +57,24 @@ def show(
 def validate(
     file: Path = typer.Argument(None, help="The file to check (default: the active clearml.conf)."),
 ) -> None:
-    """Check a clearml.conf: syntax, types, unset variables; warn about unknown keys."""
-    from clearml_core.config import config_file_path, validate_file
+    """Check a clearml.conf: syntax, types, unset variables; warn about unknown keys.
+
+    ClearML keys that clearml-core knows but does not use get one note per section.
+    """
+    from clearml_core.config import config_file_path
+    from clearml_core.config.validate import check_file
     from clearml_core.errors import ConfigError
 
     if file is None:
         file, _named = config_file_path()
         if not file.exists():
             raise ConfigError(f"{file} does not exist; create it with `clearml-core config init`")
-    warnings = validate_file(file)
-    for message in warnings:
+    result = check_file(file)
+    for message in result.warnings:
         warn(message)
+    for message in result.notes:
+        echo(f"note: {message}", err=True)
+    warnings = result.warnings
     echo(f"{file}: valid" + (f", {len(warnings)} warning(s)" if warnings else ""))
 
 

@@ -199,6 +199,15 @@ def load_defaults(files: list[Path] | None = None) -> dict[str, Any]:
     return values
 
 
+NOT_USED_KEYS_FILE = Path(__file__).parent / "clearml_keys.conf"
+
+
+def load_not_used_keys() -> dict[str, Any]:
+    """ClearML keys that clearml-core knows but does not use (``clearml_keys.conf``), with their
+    defaults: a schema for typing and ``config validate``, never merged into the values."""
+    return _parse_defaults_file(NOT_USED_KEYS_FILE)
+
+
 def _defaults_cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "clearml-core" / "defaults"
@@ -253,6 +262,9 @@ def load_config(
     environ = os.environ if environ is None else environ
     default_values = load_defaults(defaults)
     values = _plain(default_values)
+    # what user values are typed against: the defaults, and the ClearML keys that are not used
+    schema = _plain(load_not_used_keys())
+    _merge(schema, default_values)
 
     origins: dict[str, str] = {}
     files: list[Path] = []
@@ -266,21 +278,17 @@ def load_config(
         for key, _value in leaves(user):
             line = line_of(lines, key)
             origins[key] = f"{path}:{line}" if line else str(path)
-        _typed_layer(default_values, user, origins)
+        _typed_layer(schema, user, origins)
         _merge(values, user)
         files.append(path)
 
     env_layer: dict[str, Any] = {}
-    for name, key, value in overrides(environ, lambda key: isinstance(lookup(default_values, key), str)):
-        if (
-            name in FIXED_VARIABLES
-            and isinstance(value, str)
-            and isinstance(lookup(default_values, key), list)
-        ):
+    for name, key, value in overrides(environ, lambda key: isinstance(lookup(schema, key), str)):
+        if name in FIXED_VARIABLES and isinstance(value, str) and isinstance(lookup(schema, key), list):
             value = _split_list_variable(name, value)
         stored = _set(env_layer, key, value)
         origins[stored] = f"env {name}"
-    _typed_layer(default_values, env_layer, origins)
+    _typed_layer(schema, env_layer, origins)
     _merge(values, env_layer)
 
     redactor.add_tree(values)
