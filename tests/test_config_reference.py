@@ -3,6 +3,7 @@ and read back as written; every documented environment variable lands on a key t
 
 from __future__ import annotations
 
+import copy
 import functools
 import os
 from pathlib import Path
@@ -13,6 +14,8 @@ from pyhocon import ConfigFactory
 
 from clearml_core.config import load_config, validate_file
 from clearml_core.config.fixed_env import FIXED_VARIABLES
+from clearml_core.config.loader import _merge, load_not_used_keys
+from clearml_core.config.validate import check_file
 from clearml_core.errors import ConfigError
 
 DEFAULTS = Path(__file__).parents[1] / "core" / "clearml_core" / "config" / "defaults"
@@ -181,10 +184,20 @@ def test_our_settings_have_their_defaults(defaults: dict[str, Any]) -> None:
     assert _at(defaults, "sdk.azure.storage.timeout") == 600
 
 
+@pytest.fixture
+def schema(defaults: dict[str, Any]) -> dict[str, Any]:
+    """Every key clearml-core knows: the defaults, and the ClearML keys it does not use."""
+    merged = copy.deepcopy(load_not_used_keys())
+    _merge(merged, defaults)
+    return merged
+
+
 @pytest.mark.parametrize("name, key", sorted(FIXED_VARIABLES.items()))
-def test_fixed_variable_names_a_default_key(name: str, key: str, defaults: dict[str, Any]) -> None:
+def test_fixed_variable_names_a_known_key(name: str, key: str, schema: dict[str, Any]) -> None:
     assert name != "CLEARML_CONFIG_FILE"
-    assert _at(defaults, key) is not _ABSENT, f"{name} sets {key}, which the defaults do not have"
+    assert _at(schema, key) is not _ABSENT, (
+        f"{name} sets {key}, which neither the defaults nor clearml_keys.conf have"
+    )
 
 
 def _text_for(default: Any) -> str:
@@ -196,7 +209,7 @@ def _text_for(default: Any) -> str:
     return "from-env"
 
 
-def test_every_fixed_variable_overrides_its_key(defaults: dict[str, Any], empty_conf: Path) -> None:
+def test_every_fixed_variable_overrides_its_key(schema: dict[str, Any], empty_conf: Path) -> None:
     # one load per round, each key set by one variable per round (CUDA_VERSION / CLEARML_CUDA_VERSION)
     rounds: list[dict[str, str]] = []
     for name, key in FIXED_VARIABLES.items():
@@ -206,7 +219,7 @@ def test_every_fixed_variable_overrides_its_key(defaults: dict[str, Any], empty_
             rounds.append(free)
         free[name] = key
     for names in rounds:
-        environ = {name: _text_for(_at(defaults, key)) for name, key in names.items()}
+        environ = {name: _text_for(_at(schema, key)) for name, key in names.items()}
         config = load_config(empty_conf, environ=environ)
         for name, key in names.items():
             assert config.origin(key) == f"env {name}"
@@ -230,4 +243,36 @@ def test_a_value_of_the_wrong_type_is_an_error(tmp_path: Path) -> None:
     path = tmp_path / "clearml.conf"
     path.write_text('sdk.aws.boto3.max_multipart_concurrency: "lots"\n')
     with pytest.raises(ConfigError, match="max_multipart_concurrency"):
+        load_config(path, environ={})
+
+
+def test_keys_clearml_core_does_not_use_get_one_note_per_section(tmp_path: Path) -> None:
+    path = tmp_path / "clearml.conf"
+    path.write_text(
+        'api { api_server: "https://api.example", http.retries.total: 10 }\n'
+        "api.credentials.access_key: AKIAEXAMPLE000\n"
+        "sdk.metrics.images.quality: 70\n"
+        "sdk.aws.s3.region: eu-west-1\n"
+        "agent { docker_force_pull: true, package_manager.conda_channels: [defaults] }\n"
+        "api.http.retries.totl: 3\n"
+    )
+    result = check_file(path)
+    assert result.warnings == [
+        f"{path}:6: unknown key api.http.retries.totl; did you mean api.http.retries.total?"
+    ]
+    assert [note.split(": ", 2)[1] for note in result.notes] == ["api", "sdk", "agent"]
+    api_note = result.notes[0]
+    assert "api.api_server, api.http, api.credentials" in api_note
+    assert 'docs/configuration.md, "ClearML settings clearml-core does not use"' in api_note
+    assert "agent.docker_force_pull, agent.package_manager.conda_channels" in result.notes[2]
+
+
+def test_keys_clearml_core_does_not_use_are_typed_but_not_merged(tmp_path: Path, empty_conf: Path) -> None:
+    config = load_config(empty_conf, environ={})
+    assert "api.api_server" not in config and "sdk.metrics" not in config
+    path = tmp_path / "clearml.conf"
+    path.write_text("api.http.retries.backoff_max: 60\n")
+    assert load_config(path, environ={}).get("api.http.retries.backoff_max") == 60.0
+    path.write_text('sdk.metrics.images.quality: "high"\n')
+    with pytest.raises(ConfigError, match="sdk.metrics.images.quality must be an integer"):
         load_config(path, environ={})

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from clearml_core.errors import UserError
+from clearml_core.errors import ConfigError, UserError
 
 FREE_SPACE_WARNING_BYTES = 5 * 1024**3
 
@@ -128,16 +128,23 @@ def _disk_checks() -> Iterator[Check]:
 
 def run_checks() -> list[Check]:
     checks: list[Check] = []
-    sections: list[tuple[str, Callable[[], Iterator[Check]]]] = [
-        ("plugins", _plugin_checks),
-        ("configuration", _config_checks),
-        ("storage", _storage_checks),
-        ("tools", _tool_checks),
-        ("disk", _disk_checks),
+    # (name, checks, whether it reads the configuration): once the configuration fails to load,
+    # the sections that read it would only repeat that error, so they say they were not run
+    sections: list[tuple[str, Callable[[], Iterator[Check]], bool]] = [
+        ("plugins", _plugin_checks, False),
+        ("configuration", _config_checks, True),
+        ("storage", _storage_checks, True),
+        ("tools", _tool_checks, False),
+        ("disk", _disk_checks, True),
     ]
-    for name, section in sections:
+    config_failed = False
+    for name, section, reads_config in sections:
+        if reads_config and config_failed:
+            checks.append(Check(name, "warning", "not checked: the configuration does not load"))
+            continue
         try:
             checks.extend(section())
         except UserError as error:
             checks.append(Check(name, "error", str(error)))
+            config_failed = config_failed or (reads_config and isinstance(error, ConfigError))
     return checks

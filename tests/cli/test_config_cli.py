@@ -102,6 +102,31 @@ def test_every_command_reports_a_broken_config_in_one_line(clearml_conf):
     assert result.code == 2 and "Traceback" in result.err
 
 
+def test_a_syntax_error_is_one_line_everywhere_and_doctor_says_it_once(clearml_conf, tmp_path):
+    clearml_conf.write_text('sdk {\n  aws.s3.region: "eu"\n  a = = 1\n}\n')
+    expected = f"error: {clearml_conf}:3: HOCON syntax error: unexpected '='; the line reads: 'a = = 1'"
+    for args in (["config", "show"], ["storage", "ls", tmp_path.as_uri()], ["task", "list"]):
+        result = run_cli(*args)
+        assert result.code == 2, (args, result.text)
+        assert result.err.strip() == expected, args
+    result = run_cli("doctor")
+    assert result.code == 1
+    assert result.out.count("HOCON syntax error") == 1, result.out
+    checks = json.loads(run_cli("doctor", "--json").out)
+    assert [c["name"] for c in checks if c["status"] == "error"] == ["configuration"]
+
+
+def test_a_missing_optional_include_is_our_warning_not_pyhocons(clearml_conf):
+    clearml_conf.write_text('include "extra.conf"\nsdk.aws.s3.region: "eu"\n')
+    result = run_cli("config", "show", "sdk.aws.s3.region")
+    assert result.code == 0 and result.out == 'sdk.aws.s3.region: "eu"\n'
+    missing = clearml_conf.parent / "extra.conf"
+    assert result.err == (
+        f"warning: {clearml_conf}:1: the included file {missing} does not exist; skipped "
+        '(write include required("…") to make that an error)\n'
+    )
+
+
 def test_init_writes_a_private_file_and_never_overwrites(clearml_home):
     target = clearml_home / "new.conf"
     result = run_cli(

@@ -16,7 +16,7 @@ from clearml_core.vcs.errors import (
     RevisionNotFoundError,
 )
 
-from .conftest import GitDaemon, Repos, free_port, git, serve
+from .conftest import GitDaemon, Repos, free_port, git, make_config, serve
 
 
 def checkout(tmp_path: Path, *, cache: bool = True, lines: list[str] | None = None) -> Checkout:
@@ -249,3 +249,45 @@ def test_origin_is_set_without_git_as_git_would(
         git("config", "--get", "remote.origin.fetch", cwd=tmp_path / "copy")
         == "+refs/heads/*:refs/remotes/origin/*"
     )
+
+
+def test_git_fetch_args_shape_the_mirror_fetch(
+    tmp_path: Path, repos: Repos, project: Path, clearml_conf: Path
+) -> None:
+    # a tag on a commit no branch holds: only an explicit tags fetch brings it (git's tag
+    # auto-following takes tags of fetched history only)
+    def tag_a_dangling_commit(name: str) -> str:
+        git("checkout", "-q", "-b", f"tmp-{name}", cwd=project)
+        commit = repos.commit(project, {"main.py": f"print('{name}')\n"})
+        git("tag", name, cwd=project)
+        git("checkout", "-q", "main", cwd=project)
+        git("branch", "-q", "-D", f"tmp-{name}", cwd=project)
+        return commit
+
+    with_tags = Checkout.from_config(
+        make_config(clearml_conf, f'agent.vcs_cache.path: "{tmp_path / "c1"}"\n')
+    )
+    with_tags.run(project.as_uri(), tmp_path / "a", branch="main")  # creates the mirror
+    tagged = tag_a_dangling_commit("t1")
+    assert with_tags.run(project.as_uri(), tmp_path / "b", tag="t1").commit == tagged  # the default: --tags
+
+    no_tags = Checkout.from_config(
+        make_config(
+            clearml_conf,
+            f'agent.vcs_cache.path: "{tmp_path / "c2"}"\nagent.git_fetch_args: ["--all", "--recurse-submodules"]\n',
+        )
+    )
+    no_tags.run(project.as_uri(), tmp_path / "c", branch="main")
+    tag_a_dangling_commit("t2")
+    with pytest.raises(RevisionNotFoundError):
+        no_tags.run(project.as_uri(), tmp_path / "d", tag="t2")
+
+    # any other argument reaches git as it is
+    odd = Checkout.from_config(
+        make_config(
+            clearml_conf,
+            f'agent.vcs_cache.path: "{tmp_path / "c1"}"\nagent.git_fetch_args: ["--no-such-flag"]\n',
+        )
+    )
+    with pytest.raises(GitCommandError, match="cannot fetch"):  # git refuses the unknown flag
+        odd.run(project.as_uri(), tmp_path / "e", branch="main")

@@ -26,7 +26,6 @@ def show(
 ) -> None:
     """Print the effective configuration, secrets masked."""
     from clearml_core.config import get_config
-    from clearml_core.config.redact import mask_tree
     from clearml_core.config.tree import leaves
     from clearml_core.errors import NotFoundError
 
@@ -35,7 +34,7 @@ def show(
     if key:
         if key not in config:
             raise NotFoundError(f"no configuration key {key!r}; see `clearml-core config show` for all keys")
-        tree = mask_tree(config.get(key), key.rsplit(".", 1)[-1])
+        tree = config.masked(key)
     rows = (
         [(f"{key}.{k}" if key and k else key or k, v) for k, v in leaves(tree)]
         if isinstance(tree, dict)
@@ -58,17 +57,24 @@ def show(
 def validate(
     file: Path = typer.Argument(None, help="The file to check (default: the active clearml.conf)."),
 ) -> None:
-    """Check a clearml.conf: syntax, types, unset variables; warn about unknown keys."""
-    from clearml_core.config import config_file_path, validate_file
+    """Check a clearml.conf: syntax, types, unset variables; warn about unknown keys.
+
+    ClearML keys that clearml-core knows but does not use get one note per section.
+    """
+    from clearml_core.config import config_file_path
+    from clearml_core.config.validate import check_file
     from clearml_core.errors import ConfigError
 
     if file is None:
         file, _named = config_file_path()
         if not file.exists():
             raise ConfigError(f"{file} does not exist; create it with `clearml-core config init`")
-    warnings = validate_file(file)
-    for message in warnings:
+    result = check_file(file)
+    for message in result.warnings:
         warn(message)
+    for message in result.notes:
+        echo(f"note: {message}", err=True)
+    warnings = result.warnings
     echo(f"{file}: valid" + (f", {len(warnings)} warning(s)" if warnings else ""))
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import logging
 import os
 import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,8 @@ from clearml_core.config.coerce import BOOL_WORDS, CoercionError, coerce_like
 from clearml_core.config.environment import CONFIG_FILE_VARIABLE, overrides
 from clearml_core.config.fixed_env import FIXED_VARIABLES
 from clearml_core.config.origins import key_lines, line_of
-from clearml_core.config.redact import mask_url, mask_value, redactor
+from clearml_core.config.redact import mask_value, redactor
+from clearml_core.config.syntax import bad_include, include_line, syntax_error_message
 from clearml_core.config.tree import _MISSING, Config, leaves, lookup, split_key
 from clearml_core.errors import ConfigError
 
@@ -32,7 +35,7 @@ def config_file_path(environ: Mapping[str, str] | None = None) -> tuple[Path, bo
 
 
 def parse_hocon_file(path: Path) -> dict[str, Any]:
-    """Parse one HOCON file; any problem becomes a :class:`ConfigError` naming file and line."""
+    """Parse one HOCON file; any problem becomes a one-line :class:`ConfigError` naming file and line."""
     from pyhocon import ConfigFactory
     from pyhocon.exceptions import ConfigException
     from pyparsing import ParseBaseException
@@ -44,29 +47,60 @@ def parse_hocon_file(path: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as error:
         reason = error.strerror if isinstance(error, OSError) else "it is not UTF-8 text"
         raise ConfigError(f"cannot read configuration file {path}: {reason}") from None
+    include = bad_include(text)
+    if include is not None:
+        raise ConfigError(f"{path}:{include[0]}: {include[1]}")
     try:
-        tree = ConfigFactory.parse_string(text, basedir=str(path.parent), resolve=True)
+        with _missing_includes_reported(path, text):
+            tree = ConfigFactory.parse_string(text, basedir=str(path.parent), resolve=True)
     except ParseBaseException as error:
-        raise ConfigError(
-            f"{path}:{error.lineno}: HOCON syntax error at column {error.col}: {error.msg}; "
-            f"the line reads: {_printable_line(error.line)!r}"
-        ) from None
+        raise ConfigError(syntax_error_message(path, text, error)) from None
     except ConfigException as error:
         raise ConfigError(f"{path}{_substitution_problem(str(error))}") from None
+    except OSError as error:  # include required("…") of a file that is missing or unreadable
+        target = str(error.filename or "")
+        line = include_line(text, target)
+        problem = (
+            "does not exist" if isinstance(error, FileNotFoundError) else f"cannot be read ({error.strerror})"
+        )
+        raise ConfigError(
+            f"{path}{f':{line}' if line else ''}: the included file {target} {problem}"
+        ) from None
     return tree.as_plain_ordered_dict() if hasattr(tree, "as_plain_ordered_dict") else dict(tree)
 
 
-_KEY_VALUE_LINE = re.compile(r"^\s*(?P<key>[\w.\-\"]+)\s*(?P<sep>[:=])\s*(?P<value>.*)$")
+class _IncludeWarnings(logging.Handler):
+    """Turns pyhocon's raw "Cannot include file" record into one of ours naming file and line."""
+
+    def __init__(self, path: Path, text: str) -> None:
+        super().__init__(logging.WARNING)
+        self.path, self.text = path, text
+
+    def emit(self, record: logging.LogRecord) -> None:
+        target = str(record.args[0]) if isinstance(record.args, tuple) and record.args else "?"
+        line = include_line(self.text, target)
+        logging.getLogger("clearml_core.config").warning(
+            '%s%s: the included file %s does not exist; skipped (write include required("…") '
+            "to make that an error)",
+            self.path,
+            f":{line}" if line else "",
+            target,
+        )
 
 
-def _printable_line(line: str) -> str:
-    """A file line for an error message, with the value masked when its key holds a secret."""
-    match = _KEY_VALUE_LINE.match(line.strip())
-    if match is None:
-        return mask_url(line.strip())
-    key = match.group("key").strip('"').rsplit(".", 1)[-1]
-    masked = mask_value(key, match.group("value"))
-    return f"{match.group('key')}{match.group('sep')} {masked}"
+@contextlib.contextmanager
+def _missing_includes_reported(path: Path, text: str) -> Iterator[None]:
+    """HOCON skips a missing optional include; pyhocon says so raw on stderr, this says it our way."""
+    logger = logging.getLogger("pyhocon.config_parser")
+    handler = _IncludeWarnings(path, text)
+    propagate = logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
 
 
 def _substitution_problem(message: str) -> str:
@@ -157,14 +191,21 @@ def load_defaults(files: list[Path] | None = None) -> dict[str, Any]:
     for path in files:
         if not path.is_file():
             # a plugin that names a defaults file it does not ship is reported, not fatal (DESIGN §3)
-            import logging
-
             logging.getLogger("clearml_core.config").warning(
                 "defaults file %s does not exist (its plugin is broken); skipped", path
             )
             continue
         _merge(values, _parse_defaults_file(path))
     return values
+
+
+NOT_USED_KEYS_FILE = Path(__file__).parent / "clearml_keys.conf"
+
+
+def load_not_used_keys() -> dict[str, Any]:
+    """ClearML keys that clearml-core knows but does not use (``clearml_keys.conf``), with their
+    defaults: a schema for typing and ``config validate``, never merged into the values."""
+    return _parse_defaults_file(NOT_USED_KEYS_FILE)
 
 
 def _defaults_cache_dir() -> Path:
@@ -221,6 +262,9 @@ def load_config(
     environ = os.environ if environ is None else environ
     default_values = load_defaults(defaults)
     values = _plain(default_values)
+    # what user values are typed against: the defaults, and the ClearML keys that are not used
+    schema = _plain(load_not_used_keys())
+    _merge(schema, default_values)
 
     origins: dict[str, str] = {}
     files: list[Path] = []
@@ -234,21 +278,17 @@ def load_config(
         for key, _value in leaves(user):
             line = line_of(lines, key)
             origins[key] = f"{path}:{line}" if line else str(path)
-        _typed_layer(default_values, user, origins)
+        _typed_layer(schema, user, origins)
         _merge(values, user)
         files.append(path)
 
     env_layer: dict[str, Any] = {}
-    for name, key, value in overrides(environ):
-        if (
-            name in FIXED_VARIABLES
-            and isinstance(value, str)
-            and isinstance(lookup(default_values, key), list)
-        ):
+    for name, key, value in overrides(environ, lambda key: isinstance(lookup(schema, key), str)):
+        if name in FIXED_VARIABLES and isinstance(value, str) and isinstance(lookup(schema, key), list):
             value = _split_list_variable(name, value)
         stored = _set(env_layer, key, value)
         origins[stored] = f"env {name}"
-    _typed_layer(default_values, env_layer, origins)
+    _typed_layer(schema, env_layer, origins)
     _merge(values, env_layer)
 
     redactor.add_tree(values)

@@ -13,7 +13,8 @@ import os
 import re
 import threading
 from collections.abc import Iterable, Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 MASK = "****"
 
@@ -66,14 +67,34 @@ def mask_url(text: str) -> str:
     return _URL_USERINFO.sub(lambda m: f"{m.group('prefix')}:{MASK}@", text)
 
 
-def mask_value(key: str, value: Any) -> Any:
-    """The printable form of ``value`` stored under ``key``."""
-    if value is None or value == "":
+def names_the_secret(key: str) -> bool:
+    """A key named for the secret itself (``secret``, ``git_pass``, ``api_token``), not one that
+    only mentions it (``token_expiration_threshold_sec``, ``enable_git_ask_pass``)."""
+    lowered, words = key.lower(), _words(key)
+    if lowered in _SECRET_NAMES or lowered.endswith(tuple(f"_{n}" for n in _SECRET_NAMES)):
+        return True
+    if words[-1:] == ["key"]:
+        words = words[:-1]  # secret_key, account_key: the word before "key" tells
+        return bool(words) and (words[-1] in _SECRET_WORDS or words[-1] in ("account", "storage"))
+    return bool(words) and words[-1] in _SECRET_WORDS
+
+
+def mask_value(key: str, value: Any, *, hidden: bool = False) -> Any:
+    """The printable form of ``value`` stored under ``key``; ``hidden``: a printout rule hides it.
+
+    Booleans are never masked; a number only under a key named for the secret (``pass: 1234``
+    in free-form entries, where nothing typed it as text).
+    """
+    if value is None or value == "" or isinstance(value, bool):
         return value
+    if isinstance(value, (int, float)):
+        if names_the_secret(key):
+            return MASK
+        return mask_access_key(str(value)) if is_access_key(key) else value
     if key.lower() == "credentials_json":
         # a path to a key file is fine to show; inline JSON is the key itself
         return MASK if isinstance(value, str) and value.lstrip().startswith("{") else value
-    if is_secret_key(key):
+    if hidden or is_secret_key(key):
         return MASK
     if is_access_key(key) and isinstance(value, str):
         return mask_access_key(value)
@@ -82,13 +103,66 @@ def mask_value(key: str, value: Any) -> Any:
     return value
 
 
-def mask_tree(tree: Any, key: str = "") -> Any:
-    """A copy of a nested dict / list with every secret masked."""
+@dataclass(frozen=True)
+class PrintoutRules:
+    """``agent.sanitize_config_printout``, read as clearml-agent's ``print_configuration`` reads it.
+
+    A key whose name a ``hide_secrets`` or ``hide_secrets_recursive`` pattern finds (``re.search``)
+    is hidden with everything under it, unless a ``dont_hide_secrets`` pattern finds it too. What
+    is hidden prints as ``****``, except booleans and numbers. The built-in secret names are
+    masked whatever the patterns say.
+    """
+
+    hide: tuple[re.Pattern[str], ...] = ()
+    dont_hide: tuple[re.Pattern[str], ...] = ()
+
+    SECTION: ClassVar[str] = "agent.sanitize_config_printout"
+
+    @classmethod
+    def from_tree(cls, values: Mapping[str, Any]) -> PrintoutRules:
+        """The rules a configuration tree sets; a pattern that is no regexp is a :class:`ConfigError`."""
+        node: Any = values
+        for part in cls.SECTION.split("."):
+            node = node.get(part, {}) if isinstance(node, Mapping) else {}
+        settings = node if isinstance(node, Mapping) else {}
+
+        def patterns(name: str) -> tuple[re.Pattern[str], ...]:
+            listed = settings.get(name) or []
+            compiled = []
+            for pattern in listed if isinstance(listed, list) else [listed]:
+                try:
+                    compiled.append(re.compile(str(pattern)))
+                except re.error as error:
+                    from clearml_core.errors import ConfigError
+
+                    raise ConfigError(
+                        f"{cls.SECTION}.{name}: {str(pattern)!r} is not a regular expression ({error})"
+                    ) from None
+            return tuple(compiled)
+
+        return cls(
+            hide=patterns("hide_secrets") + patterns("hide_secrets_recursive"),
+            dont_hide=patterns("dont_hide_secrets"),
+        )
+
+    def hides(self, key: str) -> bool:
+        return any(p.search(key) for p in self.hide) and not any(p.search(key) for p in self.dont_hide)
+
+
+def mask_tree(tree: Any, key: str = "", rules: PrintoutRules | None = None) -> Any:
+    """A copy of a nested dict / list with every secret masked; ``key`` is where ``tree`` sits
+    (a dotted path: a printout rule on any part of it hides the whole tree)."""
+    rules = rules or PrintoutRules()
+    parts = [part for part in key.split(".") if part]
+    return _masked(tree, parts[-1] if parts else "", rules, any(rules.hides(part) for part in parts))
+
+
+def _masked(tree: Any, key: str, rules: PrintoutRules, hidden: bool) -> Any:
     if isinstance(tree, Mapping):
-        return {k: mask_tree(v, str(k)) for k, v in tree.items()}
+        return {k: _masked(v, str(k), rules, hidden or rules.hides(str(k))) for k, v in tree.items()}
     if isinstance(tree, list):
-        return [mask_tree(item, key) for item in tree]
-    return mask_value(key, tree)
+        return [_masked(item, key, rules, hidden) for item in tree]
+    return mask_value(key, tree, hidden=hidden)
 
 
 def secret_values(tree: Any, key: str = "") -> Iterable[tuple[str, str]]:
@@ -99,6 +173,9 @@ def secret_values(tree: Any, key: str = "") -> Iterable[tuple[str, str]]:
     elif isinstance(tree, list):
         for item in tree:
             yield from secret_values(item, key)
+    elif isinstance(tree, (int, float)) and not isinstance(tree, bool) and names_the_secret(key):
+        if len(str(tree)) >= _MIN_SECRET_LENGTH:
+            yield str(tree), MASK
     elif isinstance(tree, str) and tree:
         masked = mask_value(key, tree)
         if masked != tree and len(tree) >= _MIN_SECRET_LENGTH:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from clearml_core.config.coerce import CoercionError, to_bool, to_float, to_int
-from clearml_core.config.redact import mask_tree, mask_value
+from clearml_core.config.redact import PrintoutRules, mask_tree, mask_value
 from clearml_core.errors import ConfigError
 
 _MISSING: Any = object()
@@ -106,7 +106,15 @@ class Config:
 
     def as_dict(self, *, masked: bool = False) -> dict[str, Any]:
         values = copy.deepcopy(self._values)
-        return mask_tree(values) if masked else values
+        return mask_tree(values, rules=self.printout_rules()) if masked else values
+
+    def masked(self, key: str) -> Any:
+        """The value at ``key`` as printed: secrets masked, ``agent.sanitize_config_printout`` applied."""
+        return mask_tree(self.get(key), key, self.printout_rules())
+
+    def printout_rules(self) -> PrintoutRules:
+        """What ``agent.sanitize_config_printout`` hides when the configuration is printed."""
+        return PrintoutRules.from_tree(self._values)
 
     def leaves(self) -> Iterator[tuple[str, Any]]:
         return leaves(self._values)

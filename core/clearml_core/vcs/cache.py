@@ -159,13 +159,38 @@ class FileLock:
             os.close(fd)
 
 
+DEFAULT_FETCH_ARGS = ("--all", "--tags", "--recurse-submodules")
+"""clearml-agent's ``agent.git_fetch_args``."""
+_NOT_FOR_A_MIRROR = {"--all", "--tags", "--recurse-submodules"}
+
+
+def mirror_fetch_args(fetch_args: tuple[str, ...]) -> tuple[list[str], list[str]]:
+    """``agent.git_fetch_args`` for a mirror's fetch: (options, refspecs).
+
+    A mirror fetches its one remote by URL, which ``--all`` cannot take, and has no working tree
+    for ``--recurse-submodules`` (submodules are checked out from their own mirrors); ``--tags``
+    becomes the tags refspec, so leaving it out fetches no tags git would not follow anyway.
+    Every other argument is passed on as it is.
+    """
+    refspecs = [HEADS_REFSPEC, TAGS_REFSPEC] if "--tags" in fetch_args else [HEADS_REFSPEC]
+    return [arg for arg in fetch_args if arg not in _NOT_FOR_A_MIRROR], refspecs
+
+
 class VcsCache:
     """Mirrors under ``root``; see the module docstring."""
 
-    def __init__(self, root: Path, git: Git, *, clone_on_pull_fail: bool = False) -> None:
+    def __init__(
+        self,
+        root: Path,
+        git: Git,
+        *,
+        clone_on_pull_fail: bool = False,
+        fetch_args: tuple[str, ...] = DEFAULT_FETCH_ARGS,
+    ) -> None:
         self.root = root.expanduser()
         self.git = git
         self.clone_on_pull_fail = clone_on_pull_fail
+        self.fetch_args = fetch_args
 
     def mirror_path(self, access: GitAccess) -> Path:
         return self.root / access.url.cache_dir_name()
@@ -252,8 +277,9 @@ class VcsCache:
             shutil.rmtree(staging, ignore_errors=True)
 
     def _fetch(self, mirror: Path, access: GitAccess) -> None:
+        options, refspecs = mirror_fetch_args(self.fetch_args)
         result = self.git.run(
-            "fetch", *FETCH_OPTIONS, "--prune", "--force", access.url.public(), HEADS_REFSPEC, TAGS_REFSPEC,
+            "fetch", *FETCH_OPTIONS, "--prune", "--force", *options, access.url.public(), *refspecs,
             cwd=mirror, access=access, check=False, show=True,
         )  # fmt: skip
         if not result.ok:

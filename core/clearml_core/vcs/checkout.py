@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from clearml_core.vcs.auth import GitAccess, GitAuth
-from clearml_core.vcs.cache import Revision, VcsCache, is_full_hash, resolve
+from clearml_core.vcs.cache import DEFAULT_FETCH_ARGS, Revision, VcsCache, is_full_hash, resolve
 from clearml_core.vcs.errors import DiffError, RevisionNotFoundError, VcsError
 from clearml_core.vcs.git import Git, classify
 from clearml_core.vcs.urls import parse_repo_url
@@ -82,6 +82,7 @@ class Checkout:
         *,
         cache_root: Path | None,
         clone_on_pull_fail: bool = False,
+        fetch_args: tuple[str, ...] = DEFAULT_FETCH_ARGS,
         log: Callable[[str], None] | None = None,
         check_stop: Callable[[], None] | None = None,
     ) -> None:
@@ -89,7 +90,7 @@ class Checkout:
         self.check_stop = check_stop
         self.git = Git(log=log, check_stop=check_stop, secrets=auth.secrets())
         self.cache = (
-            VcsCache(cache_root, self.git, clone_on_pull_fail=clone_on_pull_fail)
+            VcsCache(cache_root, self.git, clone_on_pull_fail=clone_on_pull_fail, fetch_args=fetch_args)
             if cache_root is not None
             else None
         )
@@ -108,6 +109,9 @@ class Checkout:
             GitAuth.from_config(config),
             cache_root=root,
             clone_on_pull_fail=config.get_bool("agent.vcs_cache.clone_on_pull_fail", False),
+            fetch_args=tuple(str(arg) for arg in config.get_list("agent.git_fetch_args"))
+            if "agent.git_fetch_args" in config
+            else DEFAULT_FETCH_ARGS,
             log=log,
             check_stop=check_stop,
         )
