@@ -16,7 +16,7 @@ from __future__ import annotations
 import importlib.metadata
 import logging
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -274,6 +274,12 @@ class PluginRegistry:
         info.status = "conflict"
         info.error = f"{info.error}; {message}" if info.error else message
 
+    def _offered_pairs(self) -> Iterator[tuple[str, _Spec]]:
+        for hook_name in SPEC_TYPES:
+            for key, item in self._collect()[hook_name]:
+                if (key, id(item)) not in self._ignored:
+                    yield key, item
+
     def _offered(self, hook_name: str, spec_type: type[SpecT]) -> list[SpecT]:
         """Every spec of one kind the plugins offer, less claims on the built-in names."""
         return [
@@ -294,6 +300,11 @@ class PluginRegistry:
         """One message per name two plugins claim (each such name fails when used)."""
         self._collect()
         return list(dict.fromkeys(self._clashes.values()))
+
+    def provider_of(self, spec: _Spec) -> PluginInfo | None:
+        """The plugin that offers ``spec`` (None for a spec this registry did not collect)."""
+        key = next((key for key, item in self._offered_pairs() if item is spec), None)
+        return self._infos[key] if key is not None else None
 
     def plugins(self) -> list[PluginInfo]:
         """Every plugin seen, with its status and what it provides."""
