@@ -253,3 +253,52 @@ def test_plugins_list_imports_no_sdk_with_every_plugin_installed(full_venv):
     assert "clearml_test_memo" in modules
     bad = offending(modules, HEAVY)
     assert not bad, f"`plugins list` in a full install imported: {', '.join(bad)}"
+
+
+KIT_TEST = """\
+from clearml_core.testing.environments import PackageManagerContract
+
+
+class TestTinyManager(PackageManagerContract):
+    manager_name = "tiny"
+"""
+
+
+@pytest.fixture(scope="module")
+def kit_project(dist, tmp_path_factory) -> tuple[Venv, Path]:
+    """A third party's package-manager plugin project, and a venv with it and clearml-core[testing]."""
+    where = tmp_path_factory.mktemp("kit-project")
+    project = plugin_dists.tiny_manager().write_project(where / "clearml-tiny-pm")
+    (project / "tests").mkdir()
+    (project / "tests" / "test_contract.py").write_text(KIT_TEST, encoding="utf-8")
+    plugin_wheels = where / "plugin-dist"
+    _run(_uv(), "build", "--wheel", "--quiet", "--out-dir", plugin_wheels, project)
+    home = where / "home"
+    home.mkdir()
+    venv = _make_venv(
+        where / "venv",
+        f"clearml-core[testing]=={_core_version()}",
+        "clearml-tiny-pm",
+        find_links=[dist, plugin_wheels],
+    )
+    return Venv(venv, home), project
+
+
+def test_the_package_manager_contract_runs_in_a_project_outside_the_repository(kit_project):
+    venv, project = kit_project
+    assert ROOT not in project.parents
+    env = venv.env()
+    env["PATH"] = f"{env['PATH']}{os.pathsep}{Path(_uv()).parent}"  # the tiny manager runs uv
+    completed = subprocess.run(
+        [str(venv.path / "bin" / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    output = completed.stdout + completed.stderr
+    assert completed.returncode == 0, output
+    assert re.search(r"\b6 passed\b", output), output
+    assert str(ROOT) not in output, "the kit reached into the repository"

@@ -17,9 +17,10 @@ from clearml_core.agent.execute import execute_task
 from clearml_core.config import Config
 from clearml_core.controlplane import ControlPlane, Requirements, Task, TaskStatus
 from clearml_core.environments.cache import EnvironmentCache
+from clearml_core.testing.packages import offline
 from tests.agent.conftest import Daemons, Tasks, log_lines, wait_for
 from tests.environments.conftest import ConfigFactory
-from tests.environments.support import free_port, offline, serving
+from tests.environments.support import free_port, serving
 
 PROBE = "import sys, tinypkg\nprint('value', tinypkg.VERSION, sys.prefix)\n"
 
