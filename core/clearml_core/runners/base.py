@@ -127,3 +127,13 @@ def load_environment(name: str, config: Config | None = None) -> ExecutionEnviro
     if not isinstance(environment, ExecutionEnvironment):
         raise TypeError(f"execution environment {name!r} ({spec.factory}) is not an ExecutionEnvironment")
     return environment
+
+
+__all__ = [
+    "Execution",
+    "ExecutionEnvironment",
+    "ExecutionError",
+    "LaunchSpec",
+    "LogSink",
+    "load_environment",
+]
