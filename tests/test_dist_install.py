@@ -302,3 +302,43 @@ def test_the_package_manager_contract_runs_in_a_project_outside_the_repository(k
     assert completed.returncode == 0, output
     assert re.search(r"\b6 passed\b", output), output
     assert str(ROOT) not in output, "the kit reached into the repository"
+
+
+def _readme_install_commands() -> list[list[str]]:
+    """The ``pip install …`` lines of README.md's Install section, as argument lists."""
+    import shlex
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("\n## Install", 1)[1].split("\n## ", 1)[0]
+    block = re.search(r"```bash\n(.*?)```", section, re.S)
+    assert block, "README.md's Install section has no bash block"
+    lines = [line.split("#", 1)[0].strip() for line in block.group(1).splitlines()]
+    return [shlex.split(line) for line in lines if line.startswith("pip install")]
+
+
+def test_the_readme_install_commands_work_with_the_built_wheels(dist, tmp_path):
+    commands = _readme_install_commands()
+    assert commands and all("--find-links" in command for command in commands), commands
+    assert any(command[-1] == "clearml-core" for command in commands), "the core alone"
+    venv = tmp_path / "venv"
+    _run(_uv(), "venv", "--quiet", "--python", sys.executable, venv)
+    for command in commands:  # as written, run where dist/ is: pip's resolution, uv's speed
+        _run(
+            _uv(),
+            "pip",
+            "install",
+            "--quiet",
+            "--python",
+            venv / "bin" / "python",
+            *command[2:],
+            cwd=dist.parent,
+        )
+    home = tmp_path / "cli-home"
+    home.mkdir()
+    rows = {row["distribution"]: row for row in Venv(venv, home).json("plugins", "list")}
+    assert {"clearml-core", "clearml-core-pkgmgr-pip"} <= set(rows)
+    extras = [command[-1] for command in commands if command[-1].startswith("clearml-core[")]
+    for extra in extras[0].removeprefix("clearml-core[").rstrip("]").split(",") if extras else []:
+        wanted = {"gs": "gcs", "gcs": "gcs"}.get(extra, extra)
+        assert f"clearml-core-storage-{wanted}" in rows, (extra, sorted(rows))
+    assert all(row["status"] == "loaded" for row in rows.values()), rows

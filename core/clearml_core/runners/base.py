@@ -105,7 +105,14 @@ class ExecutionEnvironment(abc.ABC):
         return stages
 
 
-INSTALL_HINTS = {"docker": "install it with: pip install 'clearml-core[docker]'"}
+HINTS = {
+    "docker": (
+        "clearml-core has no docker execution environment yet: run the task in the local 'venv' "
+        "environment (without --docker and without a container image), or install a third-party "
+        "plugin that provides 'docker'"
+    )
+}
+"""What to do about an execution environment no installed plugin provides, by its name."""
 
 
 class ExecutionError(Exception):
@@ -120,7 +127,7 @@ def load_environment(name: str, config: Config | None = None) -> ExecutionEnviro
     try:
         spec = get_registry().execution_environment(name)
     except NotFoundError as error:
-        hint = INSTALL_HINTS.get(name)
+        hint = HINTS.get(name)
         raise NotFoundError(f"{error}; {hint}" if hint else str(error)) from None
     factory = spec.load()
     environment = factory(config)
