@@ -169,16 +169,18 @@ def full_venv(dist, tmp_path_factory) -> Venv:
     """clearml-core[all] from the wheels, plus the test plugin built as a wheel of its own."""
     where = tmp_path_factory.mktemp("full-venv")
     project = plugin_dists.working().write_project(where / "plugin-project")
+    return _venv_with_plugin(where, dist, project, f"clearml-core[all]=={_core_version()}")
+
+
+def _venv_with_plugin(where: Path, dist: Path, project: Path, core: str) -> Venv:
+    """A venv under ``where`` with ``core`` from the wheels and the plugin ``project`` built as a wheel."""
     plugin_wheels = where / "plugin-dist"
     _run(_uv(), "build", "--wheel", "--quiet", "--out-dir", plugin_wheels, project)
+    name = re.search(r'^name = "([^"]+)"', (project / "pyproject.toml").read_text(encoding="utf-8"), re.M)
+    assert name, f"{project} names no distribution"
     home = where / "home"
     home.mkdir()
-    venv = _make_venv(
-        where / "venv",
-        f"clearml-core[all]=={_core_version()}",
-        "clearml-test-memo",
-        find_links=[dist, plugin_wheels],
-    )
+    venv = _make_venv(where / "venv", core, name.group(1), find_links=[dist, plugin_wheels])
     return Venv(venv, home)
 
 
@@ -271,17 +273,7 @@ def kit_project(dist, tmp_path_factory) -> tuple[Venv, Path]:
     project = plugin_dists.tiny_manager().write_project(where / "clearml-tiny-pm")
     (project / "tests").mkdir()
     (project / "tests" / "test_contract.py").write_text(KIT_TEST, encoding="utf-8")
-    plugin_wheels = where / "plugin-dist"
-    _run(_uv(), "build", "--wheel", "--quiet", "--out-dir", plugin_wheels, project)
-    home = where / "home"
-    home.mkdir()
-    venv = _make_venv(
-        where / "venv",
-        f"clearml-core[testing]=={_core_version()}",
-        "clearml-tiny-pm",
-        find_links=[dist, plugin_wheels],
-    )
-    return Venv(venv, home), project
+    return _venv_with_plugin(where, dist, project, f"clearml-core[testing]=={_core_version()}"), project
 
 
 def test_the_package_manager_contract_runs_in_a_project_outside_the_repository(kit_project):
