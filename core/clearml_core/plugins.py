@@ -274,19 +274,16 @@ class PluginRegistry:
         info.status = "conflict"
         info.error = f"{info.error}; {message}" if info.error else message
 
-    def _offered_pairs(self) -> Iterator[tuple[str, _Spec]]:
-        for hook_name in SPEC_TYPES:
+    def _offered_pairs(self, *hook_names: str) -> Iterator[tuple[str, _Spec]]:
+        """(plugin key, spec) the hooks returned, less specs that claim a built-in name."""
+        for hook_name in hook_names or tuple(SPEC_TYPES):
             for key, item in self._collect()[hook_name]:
                 if (key, id(item)) not in self._ignored:
                     yield key, item
 
     def _offered(self, hook_name: str, spec_type: type[SpecT]) -> list[SpecT]:
-        """Every spec of one kind the plugins offer, less claims on the built-in names."""
-        return [
-            item
-            for key, item in self._collect()[hook_name]
-            if isinstance(item, spec_type) and (key, id(item)) not in self._ignored
-        ]
+        """Every spec of one kind the plugins offer, less those that claim a built-in name."""
+        return [item for _key, item in self._offered_pairs(hook_name) if isinstance(item, spec_type)]
 
     def _refuse_clashes(self, spec: _Spec | None, *claims: tuple[str, str]) -> None:
         """Raise the clash's :class:`PluginError` when ``spec``'s name or one of ``claims`` is clashing."""
