@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build the wheel of every distribution of the workspace (clearml-core and each plugins/*) into
 # dist/ or $1 (relative to where you run it). Then, for a user:
-#   pip install --find-links dist 'clearml-core[s3,docker]'
+#   pip install --find-links dist 'clearml-core[s3,azure,gs,sftp]'   (see README.md, Install)
 set -euo pipefail
 out="${1:-dist}"
 mkdir -p "$out"

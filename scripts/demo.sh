@@ -5,9 +5,11 @@
 # the queue is empty, and print the task's status, its log and where its output artifact went.
 #
 # Everything the demo creates lives in .demo/ (or $CLEARML_DEMO_DIR): its own HOME for clearml-core
-# (control plane, task folders, VCS and environment caches), so ~/.clearml-core and ~/.clearml are
-# not touched. Run it twice: the second run takes the code from the VCS cache and the environment
-# from the environment cache. `rm -rf .demo` starts over.
+# (control plane, task folders, VCS and environment caches), its own clearml.conf, and its own
+# output folder (.demo/outputs) for the task's artifact. Your ~/clearml.conf, CLEARML_CONFIG_FILE
+# and CLEARML__… overrides are not read (an S3 default_output_uri of yours cannot break the demo),
+# and ~/.clearml-core and ~/.clearml are not touched. Run it twice: the second run takes the code
+# from the VCS cache and the environment from the environment cache. `rm -rf .demo` starts over.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -32,16 +34,16 @@ DEMO_HOME=$DEMO_DIR/home
 REPO=$DEMO_DIR/demo-task-repo
 mkdir -p "$DEMO_HOME"
 
-# Where the output artifact goes: your sdk.development.default_output_uri when you have one,
-# else a folder of the demo. Read with your own configuration, before the demo switches to its own.
-OUTPUT_URI=$("$CLI" config show sdk.development.default_output_uri --json | "$PY" -c 'import json,sys; print(json.load(sys.stdin) or "")')
-OUTPUT_URI=${OUTPUT_URI:-file://$DEMO_DIR/outputs}
+# The task's artifact always goes to a folder of the demo, whatever your own configuration says.
+OUTPUT_URI=file://$DEMO_DIR/outputs
 
 # Package downloads keep using your caches; everything else of clearml-core goes under the demo.
 export UV_CACHE_DIR=${UV_CACHE_DIR:-$(uv cache dir)}
 export PIP_CACHE_DIR=${PIP_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/pip}
 export HOME=$DEMO_HOME
 export CLEARML_CONFIG_FILE=$DEMO_DIR/clearml.conf
+# Your overrides of clearml.conf (CLEARML__SDK__…, CLEARML_AGENT__…) would win over the demo's file.
+while IFS= read -r name; do unset "$name"; done < <(compgen -e | grep -E '^CLEARML(_AGENT)?__' || true)
 cat >"$CLEARML_CONFIG_FILE" <<EOF
 # Written by scripts/demo.sh: the demo's configuration. Its state is under HOME=$DEMO_HOME
 # (~/.clearml-core: control plane and task folders; ~/.clearml: VCS and environment caches).

@@ -294,3 +294,71 @@ def same_entry_point() -> tuple[PluginDist, PluginDist]:
         )
         for letter in "ab"
     )
+
+
+def tiny_manager() -> PluginDist:
+    """A package-manager plugin of a few lines (``tiny``: uv venv + uv pip install), as a third party
+    would write it, for running the contract kit from a project outside this repository."""
+    return PluginDist(
+        distribution="clearml-tiny-pm",
+        entry_point="tiny_pm",
+        package="clearml_tiny_pm",
+        version="0.1.0",
+        files={
+            "__init__.py": """
+                from clearml_core import PackageManagerSpec, hookimpl
+
+
+                @hookimpl
+                def clearml_package_managers():
+                    return [PackageManagerSpec(name="tiny", factory="clearml_tiny_pm.manager:TinyManager")]
+                """,
+            "manager.py": """
+                import shutil
+                from dataclasses import dataclass
+
+                from clearml_core.environments import BuildFailed, PackageManager, PythonEnv
+
+
+                @dataclass(frozen=True)
+                class Lines:
+                    lines: tuple = ()
+
+                    def __bool__(self):
+                        return bool(self.lines)
+
+
+                @dataclass(frozen=True)
+                class Settings:
+                    installer: str = "uv"
+
+
+                def _uv():
+                    found = shutil.which("uv")
+                    if found is None:
+                        raise BuildFailed("uv is not on PATH")
+                    return found
+
+
+                class TinyManager(PackageManager):
+                    name = "tiny"
+
+                    def requirements(self, task, context):
+                        return Lines(tuple(task.requirements.pip))
+
+                    def settings(self, context):
+                        return Settings()
+
+                    def create(self, target, python, settings, log):
+                        result = log.run([_uv(), "venv", "--quiet", "--python", python.executable, str(target)])
+                        if not result.ok:
+                            raise BuildFailed(result.error_summary())
+                        return PythonEnv(target)
+
+                    def install(self, env, requirements, settings, log):
+                        result = log.run([_uv(), "pip", "install", "--python", str(env.python), *requirements.lines])
+                        if not result.ok:
+                            raise BuildFailed(result.error_summary())
+                """,
+        },
+    )

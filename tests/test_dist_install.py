@@ -169,16 +169,18 @@ def full_venv(dist, tmp_path_factory) -> Venv:
     """clearml-core[all] from the wheels, plus the test plugin built as a wheel of its own."""
     where = tmp_path_factory.mktemp("full-venv")
     project = plugin_dists.working().write_project(where / "plugin-project")
+    return _venv_with_plugin(where, dist, project, f"clearml-core[all]=={_core_version()}")
+
+
+def _venv_with_plugin(where: Path, dist: Path, project: Path, core: str) -> Venv:
+    """A venv under ``where`` with ``core`` from the wheels and the plugin ``project`` built as a wheel."""
     plugin_wheels = where / "plugin-dist"
     _run(_uv(), "build", "--wheel", "--quiet", "--out-dir", plugin_wheels, project)
+    name = re.search(r'^name = "([^"]+)"', (project / "pyproject.toml").read_text(encoding="utf-8"), re.M)
+    assert name, f"{project} names no distribution"
     home = where / "home"
     home.mkdir()
-    venv = _make_venv(
-        where / "venv",
-        f"clearml-core[all]=={_core_version()}",
-        "clearml-test-memo",
-        find_links=[dist, plugin_wheels],
-    )
+    venv = _make_venv(where / "venv", core, name.group(1), find_links=[dist, plugin_wheels])
     return Venv(venv, home)
 
 
@@ -253,3 +255,82 @@ def test_plugins_list_imports_no_sdk_with_every_plugin_installed(full_venv):
     assert "clearml_test_memo" in modules
     bad = offending(modules, HEAVY)
     assert not bad, f"`plugins list` in a full install imported: {', '.join(bad)}"
+
+
+KIT_TEST = """\
+from clearml_core.testing.environments import PackageManagerContract
+
+
+class TestTinyManager(PackageManagerContract):
+    manager_name = "tiny"
+"""
+
+
+@pytest.fixture(scope="module")
+def kit_project(dist, tmp_path_factory) -> tuple[Venv, Path]:
+    """A third party's package-manager plugin project, and a venv with it and clearml-core[testing]."""
+    where = tmp_path_factory.mktemp("kit-project")
+    project = plugin_dists.tiny_manager().write_project(where / "clearml-tiny-pm")
+    (project / "tests").mkdir()
+    (project / "tests" / "test_contract.py").write_text(KIT_TEST, encoding="utf-8")
+    return _venv_with_plugin(where, dist, project, f"clearml-core[testing]=={_core_version()}"), project
+
+
+def test_the_package_manager_contract_runs_in_a_project_outside_the_repository(kit_project):
+    venv, project = kit_project
+    assert ROOT not in project.parents
+    env = venv.env()
+    env["PATH"] = f"{env['PATH']}{os.pathsep}{Path(_uv()).parent}"  # the tiny manager runs uv
+    completed = subprocess.run(
+        [str(venv.path / "bin" / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    output = completed.stdout + completed.stderr
+    assert completed.returncode == 0, output
+    assert re.search(r"\b6 passed\b", output), output
+    assert str(ROOT) not in output, "the kit reached into the repository"
+
+
+def _readme_install_commands() -> list[list[str]]:
+    """The ``pip install …`` lines of README.md's Install section, as argument lists."""
+    import shlex
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("\n## Install", 1)[1].split("\n## ", 1)[0]
+    block = re.search(r"```bash\n(.*?)```", section, re.S)
+    assert block, "README.md's Install section has no bash block"
+    lines = [line.split("#", 1)[0].strip() for line in block.group(1).splitlines()]
+    return [shlex.split(line) for line in lines if line.startswith("pip install")]
+
+
+def test_the_readme_install_commands_work_with_the_built_wheels(dist, tmp_path):
+    commands = _readme_install_commands()
+    assert commands and all("--find-links" in command for command in commands), commands
+    assert any(command[-1] == "clearml-core" for command in commands), "the core alone"
+    venv = tmp_path / "venv"
+    _run(_uv(), "venv", "--quiet", "--python", sys.executable, venv)
+    for command in commands:  # as written, run where dist/ is: pip's resolution, uv's speed
+        _run(
+            _uv(),
+            "pip",
+            "install",
+            "--quiet",
+            "--python",
+            venv / "bin" / "python",
+            *command[2:],
+            cwd=dist.parent,
+        )
+    home = tmp_path / "cli-home"
+    home.mkdir()
+    rows = {row["distribution"]: row for row in Venv(venv, home).json("plugins", "list")}
+    assert {"clearml-core", "clearml-core-pkgmgr-pip"} <= set(rows)
+    extras = [command[-1] for command in commands if command[-1].startswith("clearml-core[")]
+    for extra in extras[0].removeprefix("clearml-core[").rstrip("]").split(",") if extras else []:
+        wanted = {"gs": "gcs", "gcs": "gcs"}.get(extra, extra)
+        assert f"clearml-core-storage-{wanted}" in rows, (extra, sorted(rows))
+    assert all(row["status"] == "loaded" for row in rows.values()), rows

@@ -150,23 +150,61 @@ def _assert_one_clash_message(result: Result, first: str, second: str) -> None:
     assert second in errors[0]
 
 
+# For each kind of clash: what a user does that needs the clashing name (a CLI command, with extra
+# environment), and the in-process lookup of that name.
+_USE_CLASHING = {
+    "backend": (("storage", "ls", "twin-a://bucket/"), {}, lambda r: r.storage_backend_for("twin-a")),
+    "scheme": (("storage", "ls", "twin://bucket/"), {}, lambda r: r.storage_backend_for("twin")),
+    "package_manager": (None, {}, lambda r: r.package_manager("twin")),
+    "execution_environment": (None, {}, lambda r: r.execution_environment("twin")),
+    "control_plane": (
+        ("queue", "list"),
+        {"CLEARML_AGENT__AGENT__CONTROL_PLANE": "twin://somewhere"},
+        lambda r: r.control_plane_for("twin"),
+    ),
+}
+
+
 @pytest.mark.parametrize("kind", CLASH_KINDS)
-def test_two_plugins_claiming_one_name_is_an_error_naming_both(tmp_path, kind):
+def test_two_plugins_claiming_one_name_break_only_that_name(tmp_path, kind):
     first, second = plugin_dists.clashing(kind)
     site = tmp_path / "site"
     result = _cli(site, first, second, plugin_dists.working(), args=("plugins", "list", "--json"))
 
-    _assert_one_clash_message(result, first.distribution, second.distribution)
-    assert "'twin'" in result.err
+    # The listing works and shows the clash, naming both distributions.
+    assert result.code == 0, result.text
     rows = _listing(result)
-    assert rows[first.distribution]["status"] == rows[second.distribution]["status"] == "conflict"
+    for dist in (first, second):
+        assert rows[dist.distribution]["status"] == "conflict"
+        assert first.distribution in rows[dist.distribution]["error"]
+        assert second.distribution in rows[dist.distribution]["error"]
+        assert "'twin'" in rows[dist.distribution]["error"]
     assert rows["clearml-test-memo"]["status"] == "loaded"
+    warnings = [line for line in result.err.splitlines() if line.startswith("warning:") and "twin" in line]
+    assert len(warnings) == 1, result.err
 
-    # Every command that needs the plugins stops on the clash with the same message ...
-    shown = run_cli("config", "show", env={"PYTHONPATH": str(site)})
-    _assert_one_clash_message(shown, first.distribution, second.distribution)
+    # Everything else keeps working: the other plugin's defaults, the core's storage.
+    shown = run_cli("config", "show", "memo.setting", "--json", env={"PYTHONPATH": str(site)})
+    assert shown.code == 0, shown.text
+    assert json.loads(shown.out) == MEMO_SETTING
+    listed = run_cli("storage", "ls", (tmp_path / "site").as_uri(), env={"PYTHONPATH": str(site)})
+    assert listed.code == 0, listed.text
 
-    # ... and disabling one of them, as the message suggests, resolves it.
+    # Using the clashing name fails with one message naming both distributions.
+    args, env, _lookup = _USE_CLASHING[kind]
+    if args is not None:
+        used = run_cli(*args, env={"PYTHONPATH": str(site), **env})
+        _assert_one_clash_message(used, first.distribution, second.distribution)
+
+    # doctor shows it as an error of both plugins.
+    doctor = run_cli("doctor", "--json", env={"PYTHONPATH": str(site)})
+    checks = {check["name"]: check for check in json.loads(doctor.out)}
+    for dist in (first, second):
+        check = checks[f"plugin {dist.entry_point}"]
+        assert check["status"] == "error" and second.distribution in check["detail"]
+    assert checks["plugin memo"]["status"] == "ok"
+
+    # Disabling one of them, as the message suggests, resolves it.
     resolved = run_cli(
         "plugins",
         "list",
@@ -179,13 +217,43 @@ def test_two_plugins_claiming_one_name_is_an_error_naming_both(tmp_path, kind):
     assert rows[second.distribution]["status"] == "disabled"
 
 
+@pytest.mark.parametrize("kind", CLASH_KINDS)
+def test_looking_up_a_clashing_name_raises_naming_both(tmp_path, monkeypatch, kind, forget_test_modules):
+    first, second = plugin_dists.clashing(kind)
+    site = tmp_path / "site"
+    plugin_dists.install(site, first, second, plugin_dists.working())
+    monkeypatch.syspath_prepend(str(site))
+    registry = PluginRegistry()
+
+    _args, _env, lookup = _USE_CLASHING[kind]
+    with pytest.raises(PluginError) as clash:
+        lookup(registry)
+    assert first.distribution in str(clash.value) and second.distribution in str(clash.value)
+    assert registry.storage_backend_for("memo") is not None
+    assert registry.package_manager("memo-pm").name == "memo-pm"
+    assert registry.storage_backend_for("file") is not None
+    assert registry.control_plane_for("sqlite") is not None
+    assert registry.execution_environment("venv").name == "venv"
+
+
 def test_two_distributions_installing_one_entry_point_name(tmp_path):
     first, second = plugin_dists.same_entry_point()
     site = tmp_path / "site"
-    result = _cli(site, first, second, args=("plugins", "list"))
+    result = _cli(site, first, second, plugin_dists.working(), args=("plugins", "list", "--json"))
 
-    _assert_one_clash_message(result, first.distribution, second.distribution)
+    assert result.code == 0, result.text
+    rows = _listing(result)
+    for dist in (first, second):
+        row = rows[dist.distribution]
+        assert (row["name"], row["status"]) == ("twin", "conflict")
+        assert "entry point 'twin'" in row["error"]
+        assert first.distribution in row["error"] and second.distribution in row["error"]
+    assert rows["clearml-test-memo"]["status"] == "loaded"
     assert "entry point 'twin'" in result.err
+
+    # Everything else keeps working.
+    shown = run_cli("config", "show", "memo.setting", env={"PYTHONPATH": str(site)})
+    assert shown.code == 0, shown.text
 
     # Both share the entry point name, so the distribution name picks which one to turn off.
     resolved = run_cli(
@@ -486,20 +554,23 @@ def test_an_unknown_hook_fails_the_plugin_and_leaves_no_hooks_behind():
     assert registry.storage_backend_for("bogus") is None
 
 
-def test_clashing_specs_raise_a_plugin_error_naming_both_distributions():
+def test_clashing_specs_break_only_the_clashing_name():
     registry = _registry(
-        ("a", _Plugin(backends=[_backend("memo", "memo-a")])),
+        ("a", _Plugin(backends=[_backend("memo", "memo-a"), _backend("solo", "solo")])),
         ("b", _Plugin(backends=[_backend("memo", "memo-b")])),
     )
 
     with pytest.raises(PluginError) as clash:
-        registry.storage_backends()
+        registry.storage_backend_for("memo-a")
     message = str(clash.value)
     assert "two plugins claim the storage backend 'memo'" in message
     assert "dist-a 9.9" in message
     assert "dist-b 9.9" in message
     assert "CLEARML_CORE_DISABLE_PLUGINS=b" in message
     assert isinstance(clash.value, UserError)
+    assert registry.storage_backend_for("solo") is not None
+    assert registry.storage_backend_for("file") is not None
+    assert registry.clashes() == [message]
     assert {info.name: info.status for info in registry.plugins()} == {
         "builtin": "loaded",
         "a": "conflict",
@@ -507,14 +578,32 @@ def test_clashing_specs_raise_a_plugin_error_naming_both_distributions():
     }
 
 
-def test_registering_one_name_twice_is_a_clash():
-    registry = _registry(("memo", _Plugin()))
-    registry.register(_Plugin(), "memo", "dist-other", "1.0")
+def test_a_plugin_cannot_take_a_builtin_name():
+    registry = _registry(("greedy", _Plugin(backends=[_backend("mine", "file", "mine")])))
 
-    with pytest.raises(PluginError, match="two distributions install the plugin entry point 'memo'") as clash:
-        registry.check()
-    assert "dist-memo 9.9" in str(clash.value)
-    assert "dist-other 1.0" in str(clash.value)
+    backend = registry.storage_backend_for("file")
+    assert backend is not None and backend.name == "file"
+    assert registry.storage_backend_for("mine") is None
+    info = {info.name: info for info in registry.plugins()}["greedy"]
+    assert info.status == "conflict"
+    assert "claims the URL scheme 'file', which is clearml-core's own" in (info.error or "")
+    assert registry.clashes() == []
+
+
+def test_registering_one_name_twice_is_a_clash_of_that_name_only():
+    registry = _registry(("memo", _Plugin(backends=[_backend("memo", "memo")])))
+    registry.register(_Plugin(backends=[_backend("other", "other")]), "memo", "dist-other", "1.0")
+
+    infos = registry.plugins()
+    assert [(info.name, info.status) for info in infos if info.name == "memo"] == [
+        ("memo", "conflict"),
+        ("memo", "conflict"),
+    ]
+    message = next(info.error for info in infos if info.distribution == "dist-other") or ""
+    assert "two distributions install the plugin entry point 'memo'" in message
+    assert "dist-memo 9.9" in message and "dist-other 1.0" in message
+    assert registry.storage_backend_for("memo") is not None
+    assert registry.storage_backend_for("other") is not None
 
 
 def test_provides_does_not_grow_when_hooks_are_collected_again():

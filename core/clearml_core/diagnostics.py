@@ -76,7 +76,11 @@ def _storage_checks() -> Iterator[Check]:
     registry = get_registry()
     for place, url in _storage_urls():
         scheme = urlsplit(url).scheme.lower() or "file"
-        backend = registry.storage_backend_for(scheme)
+        try:
+            backend = registry.storage_backend_for(scheme)
+        except UserError as error:  # two plugins claim the scheme: this location alone is broken
+            yield Check(f"storage {place}", "error", f"{url}: {error}")
+            continue
         if backend is not None:
             yield Check(f"storage {place}", "ok", f"{url}: backend {backend.name}")
         elif install_hint(scheme):

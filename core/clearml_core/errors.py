@@ -28,3 +28,6 @@ class PluginError(UserError):
 
 class NotFoundError(UserError):
     """A named thing (task, queue, object, plugin) does not exist."""
+
+
+__all__ = ["ClearMLCoreError", "ConfigError", "NotFoundError", "PluginError", "UserError"]

@@ -7,7 +7,8 @@ as ``"module:attr"``, so nothing heavy is imported until it is used. The core's 
 SQLite and local-process implementations register through these same hooks.
 
 None of the hooks is ``firstresult``: every plugin's answer is collected, and two plugins claiming
-one name is an error naming both distributions. See docs/plugins.md for a walkthrough.
+one name make that name unusable, with an error naming both distributions. See docs/plugins.md
+for a walkthrough.
 """
 
 from __future__ import annotations

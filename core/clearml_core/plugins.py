@@ -3,9 +3,12 @@
 Plugins are found through entry points of the group ``clearml_core.plugins`` (stevedore loads
 them; nothing outside this module touches stevedore or pluggy). A plugin that fails to import or
 whose hooks raise is reported with its distribution and version and skipped; the rest keeps
-working. Two plugins claiming one name is a :class:`~clearml_core.errors.PluginError` naming both
-distributions. ``CLEARML_CORE_DISABLE_PLUGINS=name,…`` (entry point or distribution names) or
-``*`` turns external plugins off; the built-in implementations always stay.
+working. Two plugins claiming one name (a URL scheme, a package manager, …) break that name alone:
+using it raises a :class:`~clearml_core.errors.PluginError` naming both distributions, everything
+else keeps working, and both plugins are listed with the status ``conflict``. A plugin cannot take
+a name of the built-in implementations: the built-in keeps it, and the plugin's claim is reported
+and ignored. ``CLEARML_CORE_DISABLE_PLUGINS=name,…`` (entry point or distribution names) or ``*``
+turns external plugins off; the built-in implementations always stay.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from __future__ import annotations
 import importlib.metadata
 import logging
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -52,6 +55,12 @@ class PluginInfo:
     status: str = "loaded"  # loaded | failed | disabled | conflict
     error: str | None = None
     provides: list[str] = field(default_factory=list)
+    key: str = ""
+    """What the plugin is registered under: ``name``, or ``name@distribution`` for the second of
+    two distributions installing one entry point name."""
+
+    def __post_init__(self) -> None:
+        self.key = self.key or self.name
 
     @property
     def label(self) -> str:
@@ -86,7 +95,13 @@ class PluginRegistry:
         self._pm.add_hookspecs(hookspecs)
         self._infos: dict[str, PluginInfo] = {}
         self._collected: dict[str, list[tuple[str, Any]]] | None = None
-        self._conflicts: list[str] = []
+        self._entry_point_clashes: dict[str, list[str]] = {}
+        """entry point name -> keys of the plugins installing it, when more than one does."""
+        self._clashes: dict[tuple[str, str], str] = {}
+        """(kind, name) claimed by more than one plugin -> the message naming them."""
+        self._ignored: set[tuple[str, int]] = set()
+        """(plugin key, id of the spec) of specs that claim a name of the built-in implementations."""
+        self._warned: set[str] = set()
         from clearml_core import __version__, builtin
 
         self.register(builtin, BUILTIN_NAME, "clearml-core", __version__)
@@ -110,37 +125,43 @@ class PluginRegistry:
 
         def on_failure(_manager: Any, ep: Any, error: BaseException) -> None:
             dist_name, version = _distribution_of(ep)
-            self._fail(PluginInfo(ep.name, dist_name, version), f"{type(error).__name__}: {error}")
+            info = PluginInfo(ep.name, dist_name, version, key=self._key_for(ep.name, dist_name))
+            self._fail(info, f"{type(error).__name__}: {error}")
 
         for extension in _load_entry_points(enabled, on_failure):
             dist_name, version = _distribution_of(extension.entry_point)
             self.register(extension.plugin, extension.name, dist_name, version)
 
-    def register(self, plugin: object, name: str, distribution: str = "", version: str = "") -> None:
-        """Register a plugin object (a module with hook implementations) under ``name``."""
-        info = PluginInfo(name, distribution or name, version or "?")
+    def _key_for(self, name: str, distribution: str) -> str:
+        """``name``, or ``name@distribution`` when another distribution already installs ``name``."""
         existing = self._infos.get(name)
-        if existing is not None and existing.status != "disabled":
-            message = (
-                f"two distributions install the plugin entry point {name!r}: {existing.label} and "
-                f"{info.label}; uninstall one, or disable it with {DISABLE_VARIABLE}={info.distribution}"
-            )
-            for clashing in (existing, info):
-                clashing.status = "conflict"
-                clashing.error = message
-            self._conflicts.append(message)
-            self._infos[f"{name}@{info.distribution}"] = info
-            return
+        if existing is None or existing.status == "disabled":
+            return name
+        key = f"{name}@{distribution}"
+        self._entry_point_clashes.setdefault(name, [name])
+        if key not in self._entry_point_clashes[name]:
+            self._entry_point_clashes[name].append(key)
+        return key
+
+    def register(self, plugin: object, name: str, distribution: str = "", version: str = "") -> None:
+        """Register a plugin object (a module with hook implementations) under ``name``.
+
+        A second distribution installing the same entry point name is registered as well (as
+        ``name@distribution``): both are listed as clashing, and what they provide stays usable
+        unless they claim the same names.
+        """
+        distribution = distribution or name
+        info = PluginInfo(name, distribution, version or "?", key=self._key_for(name, distribution))
         try:
-            self._pm.register(plugin, name=name)
-            self._check_hooks_known(plugin, name)
+            self._pm.register(plugin, name=info.key)
+            self._check_hooks_known(plugin)
         except Exception as error:  # a plugin's own mistake must not stop the others
             self._fail(info, f"{type(error).__name__}: {error}")
             return
-        self._infos[name] = info
+        self._infos[info.key] = info
         self._collected = None
 
-    def _check_hooks_known(self, plugin: object, name: str) -> None:
+    def _check_hooks_known(self, plugin: object) -> None:
         for caller in self._pm.get_hookcallers(plugin) or []:
             if caller.spec is None:
                 self._pm.unregister(plugin)
@@ -151,8 +172,8 @@ class PluginRegistry:
     def _fail(self, info: PluginInfo, error: str) -> None:
         info.status = "failed"
         info.error = error
-        self._infos[info.name] = info
-        plugin = self._pm.get_plugin(info.name)
+        self._infos[info.key] = info
+        plugin = self._pm.get_plugin(info.key)
         if plugin is not None:
             self._pm.unregister(plugin)
         log.warning("plugin %s failed to load and was skipped: %s", info.label, error)
@@ -180,50 +201,107 @@ class PluginRegistry:
         collected: dict[str, list[tuple[str, Any]]] = {
             name: [] for name in [*SPEC_TYPES, CONFIG_DEFAULTS_HOOK]
         }
-        claims: dict[tuple[str, str], str] = {}
+        claims: dict[tuple[str, str], list[tuple[str, _Spec]]] = {}
         for info in self._infos.values():
             info.provides.clear()
-        for plugin_name, info in self._infos.items():
-            if info.status != "loaded" or plugin_name not in answers:
+            if info.status == "conflict":  # worked out again below, from what is registered now
+                info.status, info.error = "loaded", None
+        for key, info in self._infos.items():
+            if info.status != "loaded" or key not in answers:
                 continue
-            for hook_name, items in answers[plugin_name].items():
+            for hook_name, items in answers[key].items():
                 if hook_name == CONFIG_DEFAULTS_HOOK and items:
                     info.provides.append("config defaults " + ", ".join(Path(i).name for i in items))
                 for item in items:
-                    collected[hook_name].append((plugin_name, item))
+                    collected[hook_name].append((key, item))
                     if isinstance(item, _Spec):
                         info.provides.append(_describe(item))
                         for claim in item.claims():
-                            self._claim(claims, claim, plugin_name)
+                            claims.setdefault(claim, []).append((key, item))
         self._collected = collected
+        self._settle_claims(claims)
         return collected
 
-    def _claim(self, claims: dict[tuple[str, str], str], claim: tuple[str, str], plugin_name: str) -> None:
-        owner = claims.setdefault(claim, plugin_name)
-        if owner == plugin_name:
-            return
-        first, second = self._infos[owner], self._infos[plugin_name]
-        for info in (first, second):
-            info.status = "conflict"
-        kind, name = claim
-        message = (
-            f"two plugins claim the {kind} {name!r}: {first.label} and {second.label}; uninstall one, "
-            f"or disable it with {DISABLE_VARIABLE}={second.name}"
-        )
-        second.error = first.error = message
-        self._conflicts.append(message)
+    def _settle_claims(self, claims: dict[tuple[str, str], list[tuple[str, _Spec]]]) -> None:
+        """Record every name that more than one plugin claims, and mark those plugins."""
+        self._clashes = {}
+        self._ignored = set()
+        for (kind, name), holders in claims.items():
+            owners = list(dict.fromkeys(key for key, _spec in holders))
+            if len(owners) < 2:
+                continue
+            if BUILTIN_NAME in owners:
+                # the core's own names stay the core's: file:// must not break for a plugin's sake
+                for key, spec in holders:
+                    if key != BUILTIN_NAME:
+                        self._ignored.add((key, id(spec)))
+                        self._mark_conflict(
+                            key,
+                            f"{self._infos[key].label} claims the {kind} {name!r}, which is clearml-core's "
+                            f"own; its {spec.kind} {spec.name!r} is ignored (rename it in the plugin, or "
+                            f"uninstall or disable the plugin: {DISABLE_VARIABLE}={self._infos[key].name})",
+                        )
+                continue
+            labels = " and ".join(self._infos[key].label for key in owners)
+            message = (
+                f"two plugins claim the {kind} {name!r}: {labels}; it cannot be used until one is "
+                f"uninstalled or disabled (e.g. {DISABLE_VARIABLE}={self._infos[owners[-1]].name})"
+            )
+            self._clashes[(kind, name)] = message
+            for key in owners:
+                self._mark_conflict(key, message)
+        for name, keys in self._entry_point_clashes.items():
+            present = [key for key in keys if key in self._infos]
+            if len(present) < 2:
+                continue
+            labels = " and ".join(self._infos[key].label for key in present)
+            message = (
+                f"two distributions install the plugin entry point {name!r}: {labels}; uninstall one, or "
+                f"disable it by its distribution name ({DISABLE_VARIABLE}={self._infos[present[-1]].distribution})"
+            )
+            for key in present:
+                self._mark_conflict(key, message)
 
-    def _specs(self, hook_name: str, spec_type: type[SpecT]) -> list[SpecT]:
-        collected = self._collect()
-        self.check()
-        return [item for _plugin, item in collected[hook_name] if isinstance(item, spec_type)]
+    def _mark_conflict(self, key: str, message: str) -> None:
+        info = self._infos[key]
+        if info.status not in ("loaded", "conflict"):
+            return
+        if info.error and message in info.error:
+            return
+        if message not in self._warned:
+            self._warned.add(message)
+            log.warning("%s", message)
+        info.status = "conflict"
+        info.error = f"{info.error}; {message}" if info.error else message
+
+    def _offered_pairs(self, *hook_names: str) -> Iterator[tuple[str, _Spec]]:
+        """(plugin key, spec) the hooks returned, less specs that claim a built-in name."""
+        for hook_name in hook_names or tuple(SPEC_TYPES):
+            for key, item in self._collect()[hook_name]:
+                if (key, id(item)) not in self._ignored:
+                    yield key, item
+
+    def _offered(self, hook_name: str, spec_type: type[SpecT]) -> list[SpecT]:
+        """Every spec of one kind the plugins offer, less those that claim a built-in name."""
+        return [item for _key, item in self._offered_pairs(hook_name) if isinstance(item, spec_type)]
+
+    def _refuse_clashes(self, spec: _Spec | None, *claims: tuple[str, str]) -> None:
+        """Raise the clash's :class:`PluginError` when ``spec``'s name or one of ``claims`` is clashing."""
+        for claim in ([(spec.kind, spec.name)] if spec is not None else []) + list(claims):
+            message = self._clashes.get(claim)
+            if message is not None:
+                raise PluginError(message)
 
     # -- the facade --------------------------------------------------------------------------
-    def check(self) -> None:
-        """Raise :class:`PluginError` when installed plugins clash."""
+    def clashes(self) -> list[str]:
+        """One message per name two plugins claim (each such name fails when used)."""
         self._collect()
-        if self._conflicts:
-            raise PluginError("; ".join(dict.fromkeys(self._conflicts)))
+        return list(dict.fromkeys(self._clashes.values()))
+
+    def provider_of(self, spec: _Spec) -> PluginInfo | None:
+        """The plugin that offers ``spec`` (None for a spec this registry did not collect)."""
+        key = next((key for key, item in self._offered_pairs() if item is spec), None)
+        return self._infos[key] if key is not None else None
 
     def plugins(self) -> list[PluginInfo]:
         """Every plugin seen, with its status and what it provides."""
@@ -231,48 +309,61 @@ class PluginRegistry:
         return list(self._infos.values())
 
     def storage_backends(self) -> list[StorageBackendSpec]:
-        return self._specs("clearml_storage_backends", StorageBackendSpec)
+        """Every storage backend offered, clashing ones included (see :meth:`storage_backend_for`)."""
+        return self._offered("clearml_storage_backends", StorageBackendSpec)
 
     def storage_backend_for(self, scheme: str) -> StorageBackendSpec | None:
+        """The backend of ``scheme``; :class:`PluginError` when two plugins claim it (or its backend name)."""
         scheme = scheme.lower()
-        return next((spec for spec in self.storage_backends() if scheme in spec.schemes), None)
+        spec = next((spec for spec in self.storage_backends() if scheme in spec.schemes), None)
+        self._refuse_clashes(spec, ("URL scheme", scheme))
+        return spec
 
     def credential_resolvers(self, scheme: str | None = None) -> list[CredentialResolverSpec]:
-        """Resolvers for ``scheme`` (all when None), in chain order."""
-        specs = self._specs("clearml_credential_resolvers", CredentialResolverSpec)
+        """Resolvers for ``scheme`` (all when None), in chain order.
+
+        With a scheme, a resolver of its chain whose name two plugins claim is a :class:`PluginError`.
+        """
+        specs = self._offered("clearml_credential_resolvers", CredentialResolverSpec)
         if scheme is not None:
             specs = [spec for spec in specs if scheme.lower() in spec.schemes or not spec.schemes]
+            for spec in specs:
+                self._refuse_clashes(spec)
         return sorted(specs, key=lambda spec: spec.order)
 
     def package_managers(self) -> list[PackageManagerSpec]:
-        return self._specs("clearml_package_managers", PackageManagerSpec)
+        return self._offered("clearml_package_managers", PackageManagerSpec)
 
     def package_manager(self, name: str) -> PackageManagerSpec:
-        return _named(self.package_managers(), name, "package manager", "agent.package_manager.type")
+        spec = _named(self.package_managers(), name, "package manager", "agent.package_manager.type")
+        self._refuse_clashes(spec)
+        return spec
 
     def execution_environments(self) -> list[ExecutionEnvSpec]:
-        return self._specs("clearml_execution_environments", ExecutionEnvSpec)
+        return self._offered("clearml_execution_environments", ExecutionEnvSpec)
 
     def execution_environment(self, name: str) -> ExecutionEnvSpec:
-        return _named(
+        spec = _named(
             self.execution_environments(),
             name,
             "execution environment",
             "--execution-env or agent.execution_env",
         )
+        self._refuse_clashes(spec)
+        return spec
 
     def control_planes(self) -> list[ControlPlaneSpec]:
-        return self._specs("clearml_control_planes", ControlPlaneSpec)
+        return self._offered("clearml_control_planes", ControlPlaneSpec)
 
     def control_plane_for(self, scheme: str) -> ControlPlaneSpec | None:
         scheme = scheme.lower()
-        return next((spec for spec in self.control_planes() if scheme in spec.schemes), None)
+        spec = next((spec for spec in self.control_planes() if scheme in spec.schemes), None)
+        self._refuse_clashes(spec, ("control plane URL scheme", scheme))
+        return spec
 
     def config_default_files(self) -> list[Path]:
         """Defaults files of the core and then of each plugin, in registration order."""
-        collected = self._collect()
-        self.check()
-        return [Path(path) for _plugin, path in collected[CONFIG_DEFAULTS_HOOK]]
+        return [Path(path) for _plugin, path in self._collect()[CONFIG_DEFAULTS_HOOK]]
 
 
 def _check_defaults_file(item: Any) -> None:

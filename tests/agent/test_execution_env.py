@@ -138,8 +138,10 @@ def test_docker_only_flags_need_the_docker_plugin(
     result = run_cli("agent", command, *args, *flags, env={"CLEARML_CORE_DISABLE_PLUGINS": "*"})
     assert result.code == 2, result.text
     assert result.err.strip() == (
-        f"error: docker mode ({flag}) needs the docker plugin, which is not installed: "
-        "pip install 'clearml-core[docker]'"
+        f"error: docker mode ({flag}) needs a docker execution environment: clearml-core has no "
+        "docker execution environment yet: run the task in the local 'venv' environment (without "
+        "the docker flags and without a container image), or install a third-party plugin that "
+        "provides 'docker'"
     )
     assert plane.get_task(task.id).status == TaskStatus.CREATED and not (tmp_path / "env").exists()
 
@@ -150,4 +152,7 @@ def test_the_docker_environment_named_in_the_setting_needs_the_plugin_too(
     plane.create_queue("q")
     clearml_conf.write_text('agent.execution_env: "docker"\n')
     result = run_cli("agent", "daemon", "--queue", "q", env={"CLEARML_CORE_DISABLE_PLUGINS": "*"})
-    assert result.code == 2 and "docker mode (agent.execution_env) needs the docker plugin" in result.err
+    assert (
+        result.code == 2
+        and "docker mode (agent.execution_env) needs a docker execution environment" in result.err
+    )

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from clearml_core.config import Config
+from clearml_core.testing.packages import bundled_pip, make_config, make_index, make_wheel, offline
 from tests.agent.conftest import daemons, plane, tasks  # noqa: F401  (fixtures of the agent tests)
-from tests.environments.support import bundled_pip, make_config, make_index, make_wheel, offline
 
 
 @pytest.fixture(scope="session")

@@ -248,7 +248,7 @@ def test_marker_is_valid_json_with_the_build_metadata(tmp_path: Path) -> None:
 
 
 def test_the_cache_follows_its_settings(tmp_path: Path) -> None:
-    from tests.environments.support import make_config
+    from clearml_core.testing.packages import make_config
 
     config = make_config(
         tmp_path / "c.conf",

@@ -17,9 +17,10 @@ from clearml_core.agent.execute import execute_task
 from clearml_core.config import Config
 from clearml_core.controlplane import ControlPlane, Requirements, Task, TaskStatus
 from clearml_core.environments.cache import EnvironmentCache
+from clearml_core.testing.packages import offline
 from tests.agent.conftest import Daemons, Tasks, log_lines, wait_for
 from tests.environments.conftest import ConfigFactory
-from tests.environments.support import free_port, offline, serving
+from tests.environments.support import free_port, serving
 
 PROBE = "import sys, tinypkg\nprint('value', tinypkg.VERSION, sys.prefix)\n"
 
@@ -262,7 +263,9 @@ def test_configuration_mistakes_fail_the_task_with_what_to_do(
     run(plane, missing, env_config({"agent.package_manager.type": "conda"}))
     reason = plane.get_task(missing.id).status_reason
     assert "no package manager named 'conda' is installed (installed: pip, uv)" in reason
-    assert "pip install 'clearml-core[conda]'" in reason
+    assert (
+        "clearml-core has no conda package manager yet: set agent.package_manager.type to pip or uv" in reason
+    )
     nowhere = with_requirements(plane, tasks, "print(1)", ["beta"])
     run(plane, nowhere, env_config({"agent.python_binary": "no-such-python3.99"}))
     assert (

@@ -15,7 +15,7 @@ from clearml_core.environments.requirements import (
     parse_requirements_file,
     task_requirements,
 )
-from tests.environments.support import make_config, make_wheel
+from clearml_core.testing.packages import make_config, make_wheel
 
 
 def test_names_are_normalised_as_pep_503_says() -> None:

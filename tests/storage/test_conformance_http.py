@@ -10,6 +10,7 @@ import pytest
 
 from clearml_core.config import Config
 from clearml_core.storage.drivers.http import HttpDriver
+from clearml_core.testing.proxy import CountingProxy, counting_proxy
 from clearml_core.testing.storage import StorageContract
 from tests.storage.fileserver import FileServer, serve
 from tests.storage.kit_support import defaults_only_config
@@ -26,8 +27,22 @@ def fileserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FileServer]
         yield server
 
 
+@pytest.fixture(scope="module")
+def fileserver_proxy(fileserver: FileServer) -> Iterator[CountingProxy]:
+    with counting_proxy(fileserver.server_address[1]) as proxy:
+        yield proxy
+
+
 class TestHttpDriverContract(StorageContract):
     multipart_size = 3 * 1024 * 1024
+
+    @pytest.fixture
+    def fault_proxy(self, fileserver_proxy: CountingProxy) -> CountingProxy:
+        return fileserver_proxy
+
+    @pytest.fixture
+    def fault_base_url(self, fileserver_proxy: CountingProxy) -> str:
+        return f"http://{fileserver_proxy.netloc}/kit/{uuid.uuid4().hex}/"
 
     @pytest.fixture
     def storage_config(self, module_config: Config) -> Config:

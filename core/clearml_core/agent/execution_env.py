@@ -3,8 +3,8 @@
 ``venv`` (a local process) is built in; plugins add others through the
 ``clearml_execution_environments`` hook. clearml-agent's docker-only flags (``--docker``,
 ``--podman``, ``--force-current-version``, and for ``agent build`` ``--force-docker`` and
-``--entry-point``) ask for the environment called ``docker``, which the ``clearml-core[docker]``
-plugin provides; without it they fail with one line that says so (see
+``--entry-point``) ask for the environment called ``docker``, which a plugin provides (clearml-core has none of
+its own yet); without one they fail with one line that says so (see
 :func:`clearml_core.runners.base.load_environment`).
 """
 

@@ -447,6 +447,7 @@ def _safe(text: str) -> str:
 
 
 def default_stages() -> list[Stage]:
+    """The agent's stages, in order: prepare_workdir, code, environment, run, upload_outputs."""
     from clearml_core.vcs.stage import CodeStage
 
     return [PrepareWorkdir(), CodeStage(), PythonEnvironment(), RunEntryPoint(), UploadOutputs()]
@@ -534,3 +535,13 @@ class Pipeline:
                     cleanup(ctx)
                 except Exception:
                     ctx.log(f"cleanup of stage {stage.name} failed:\n{traceback.format_exc().rstrip()}")
+
+
+__all__ = [
+    "Pipeline",
+    "Stage",
+    "TaskAborted",
+    "TaskContext",
+    "TaskFailed",
+    "default_stages",
+]

@@ -169,10 +169,14 @@ def daemon(
         None, "--services-mode", help="Run several tasks at once: up to N (alone: no limit)."
     ),
     docker: list[str] | None = typer.Option(
-        None, "--docker", help="Run tasks in containers: [IMAGE [ARGS...]] (needs the docker plugin)."
+        None,
+        "--docker",
+        help="Run tasks in containers: [IMAGE [ARGS...]] (needs a docker execution environment).",
     ),
     podman: list[str] | None = typer.Option(
-        None, "--podman", help="As --docker, with podman: [IMAGE [ARGS...]] (needs the docker plugin)."
+        None,
+        "--podman",
+        help="As --docker, with podman: [IMAGE [ARGS...]] (needs a docker execution environment).",
     ),
     force_current_version: bool = typer.Option(
         False, "--force-current-version", help="Docker mode: run this agent's version in the container."
@@ -431,7 +435,7 @@ def execute(
         False, "--clone", help="Run a copy of the task and leave the original as it is."
     ),
     docker: list[str] | None = typer.Option(
-        None, "--docker", help="Run in a container: [IMAGE [ARGS...]] (needs the docker plugin)."
+        None, "--docker", help="Run in a container: [IMAGE [ARGS...]] (needs a docker execution environment)."
     ),
     execution_env: str | None = _execution_env_option(),
     gpus: str | None = typer.Option(None, "--gpus", help="Pin the task to these GPUs: 0,1 or 0-3."),
@@ -610,7 +614,9 @@ def build(
     ),
     cpu_only: bool = typer.Option(False, "--cpu-only", help="Build for CPU only (CPU wheels of PyTorch)."),
     docker: list[str] | None = typer.Option(
-        None, "--docker", help="Build a container image instead: [IMAGE [ARGS...]] (docker plugin)."
+        None,
+        "--docker",
+        help="Build a container image instead: [IMAGE [ARGS...]] (needs a docker execution environment).",
     ),
     force_docker: bool = typer.Option(
         False, "--force-docker", help="Docker mode: use the --docker image, not the task's."

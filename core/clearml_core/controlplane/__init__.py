@@ -1,7 +1,7 @@
 """Where tasks, queues and workers live: the protocol, and opening the configured store.
 
 ``agent.control_plane`` names the store as a URL; its scheme picks the implementation through the
-plugin registry (``sqlite`` is built in, ``redis`` is the ``clearml-core[redis]`` plugin)::
+plugin registry (``sqlite`` is built in; a plugin can add others, such as a Redis store)::
 
     from clearml_core.controlplane import open_control_plane
 
@@ -45,7 +45,12 @@ if TYPE_CHECKING:
 DEFAULT_CONTROL_PLANE = "sqlite:///~/.clearml-core/state.db"
 CONTROL_PLANE_KEY = "agent.control_plane"
 
-_INSTALL_HINTS = {"redis": "pip install 'clearml-core[redis]'", "rediss": "pip install 'clearml-core[redis]'"}
+_NO_REDIS = (
+    "clearml-core has no Redis control plane yet: use the embedded sqlite:///PATH (one machine, or a "
+    "shared file system), or install a third-party plugin that provides redis://"
+)
+_HINTS = {"redis": _NO_REDIS, "rediss": _NO_REDIS}
+"""What to do about a control-plane scheme no installed plugin serves."""
 
 
 def control_plane_url(config: Config | None = None) -> str:
@@ -81,7 +86,7 @@ def open_control_plane(url: str | None = None, config: Config | None = None) -> 
     spec = registry.control_plane_for(scheme)
     if spec is None:
         known = ", ".join(sorted(s for p in registry.control_planes() for s in p.schemes)) or "none"
-        hint = _INSTALL_HINTS.get(scheme.lower())
+        hint = _HINTS.get(scheme.lower())
         what = f"{scheme}:// needs a control-plane plugin"
         raise UserError(f"{what}: {hint}" if hint else f"{what}; installed control planes serve: {known}")
     factory = spec.load()

@@ -98,12 +98,16 @@ class AlreadyExistsError(UserError):
 
 
 class TaskNotFoundError(NotFoundError):
+    """No task has the id asked for."""
+
     def __init__(self, task_id: str) -> None:
         super().__init__(f"no task with id {task_id!r}; `clearml-core task list` shows the tasks")
         self.task_id = task_id
 
 
 class QueueNotFoundError(NotFoundError):
+    """No queue has the name asked for."""
+
     def __init__(self, name: str) -> None:
         super().__init__(
             f"no queue named {name!r}; create it with `clearml-core queue create {name}` "
@@ -113,6 +117,8 @@ class QueueNotFoundError(NotFoundError):
 
 
 class WorkerNotFoundError(NotFoundError):
+    """No worker has the id asked for."""
+
     def __init__(self, worker_id: str) -> None:
         super().__init__(f"no worker with id {worker_id!r}; `clearml-core worker list` shows the workers")
         self.worker_id = worker_id

@@ -4,22 +4,28 @@ Resolvers come from the plugin registry (``clearml_credential_resolvers``), each
 ``order``: configuration file entries answer at 100, environment variables at 200, the cloud
 SDK's own default chain at 300, and anything else (a vault, an OIDC exchange) slots in between.
 :func:`explain` keeps the whole story — which resolvers were asked, which answered and from
-where — for ``clearml-core storage resolve``.
+where, and why the others had nothing — for ``clearml-core storage resolve``.
+
+A resolver that raises anything but a :class:`~clearml_core.errors.UserError` has a bug: the chain
+stops there with a :class:`CredentialResolverError` naming the resolver, the plugin distribution it
+comes from and the URL, rather than going on to a later resolver, whose credentials the user did
+not choose for that URL.
 """
 
 from __future__ import annotations
 
+import inspect
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from clearml_core.config.redact import MASK, is_access_key, is_secret_key, mask_access_key, redactor
-from clearml_core.errors import PluginError
+from clearml_core.errors import PluginError, UserError
 
 if TYPE_CHECKING:
     from clearml_core.config import Config
-    from clearml_core.plugins import PluginRegistry
+    from clearml_core.plugins import PluginInfo, PluginRegistry
     from clearml_core.specs import CredentialResolverSpec
 
 
@@ -93,10 +99,27 @@ class CredentialResolver(Protocol):
     ``url`` is a :class:`~clearml_core.storage.url.StorageURL` (or the URL text for resolvers
     that do not need it parsed); ``config`` is the loaded ``clearml.conf``. A resolver raises
     only for a mistake the user must fix (a config entry that cannot be used, a credentials file
-    that does not parse) — as a :class:`~clearml_core.errors.UserError`.
+    that does not parse) — as a :class:`~clearml_core.errors.UserError`. Anything else it raises
+    is taken for a bug: the chain stops with a :class:`CredentialResolverError` naming it.
     """
 
-    def resolve(self, url: Any, config: Config) -> Credentials | None: ...
+    def resolve(self, url: Any, config: Config) -> Credentials | None:
+        """The credentials for ``url``, or ``None`` to let the next resolver answer."""
+        ...
+
+    def describe_miss(self, url: Any, config: Config) -> str:
+        """Why :meth:`resolve` had nothing for ``url`` under ``config`` (``""`` to say nothing).
+
+        Called right after ``resolve`` returned ``None``, with the same arguments; the text is
+        shown by ``clearml-core storage resolve`` (``tried``) and in missing-credentials errors,
+        so it names what was looked at (``no sdk.aws.s3.credentials entry matches bucket 'x'``)
+        and never a secret.
+        """
+        ...
+
+
+class CredentialResolverError(PluginError):
+    """A credential resolver failed with a bug of its own (not a user error)."""
 
 
 @dataclass(frozen=True)
@@ -153,6 +176,36 @@ class _Link:
     name: str
     order: int
     resolver: CredentialResolver
+    provider: PluginInfo | None = None
+    """The plugin that provides it, named when it fails."""
+
+    def failed(self, url: Any, what: str) -> CredentialResolverError:
+        from clearml_core.plugins import BUILTIN_NAME, DISABLE_VARIABLE
+
+        origin = f" (from {self.provider.label})" if self.provider is not None else ""
+        remedy = "report it to its authors"
+        if self.provider is not None and self.provider.name != BUILTIN_NAME:
+            remedy += f", or leave it out of the chain with {DISABLE_VARIABLE}={self.provider.name}"
+        return CredentialResolverError(
+            redactor(f"the credential resolver {self.name!r}{origin} failed on {url}: {what}; {remedy}")
+        )
+
+    def resolve(self, url: Any, config: Config) -> Credentials | None:
+        try:
+            found = self.resolver.resolve(url, config)
+        except UserError:
+            raise  # what the user must fix, in the resolver's own words
+        except Exception as error:
+            raise self.failed(url, f"{type(error).__name__}: {error}") from error
+        if found is not None and not isinstance(found, Credentials):
+            raise self.failed(url, f"resolve returned {type(found).__name__}, not Credentials or None")
+        return found
+
+    def describe_miss(self, url: Any, config: Config) -> str:
+        try:
+            return str(self.resolver.describe_miss(url, config) or "")
+        except Exception as error:  # only an explanation: say that it failed, and go on
+            return redactor(f"(describe_miss failed: {type(error).__name__}: {error})")
 
 
 class CredentialChain:
@@ -163,8 +216,19 @@ class CredentialChain:
         self._links = sorted(links, key=lambda link: link.order)
 
     @classmethod
-    def from_specs(cls, scheme: str, specs: list[CredentialResolverSpec]) -> CredentialChain:
-        return cls(scheme, [_Link(spec.name, spec.order, instantiate(spec)) for spec in specs])
+    def from_specs(
+        cls,
+        scheme: str,
+        specs: list[CredentialResolverSpec],
+        provider: Callable[[CredentialResolverSpec], PluginInfo | None] | None = None,
+    ) -> CredentialChain:
+        """The chain of ``specs``; ``provider`` finds the plugin of each, named when it fails."""
+        links = []
+        for spec in specs:
+            plugin = provider(spec) if provider is not None else None
+            resolver = instantiate(spec, plugin.label if plugin is not None else "")
+            links.append(_Link(spec.name, spec.order, resolver, plugin))
+        return cls(scheme, links)
 
     @property
     def names(self) -> list[str]:
@@ -174,9 +238,9 @@ class CredentialChain:
         """Ask every resolver in order until one answers; record each one asked."""
         attempts: list[Attempt] = []
         for link in self._links:
-            credentials = link.resolver.resolve(url, config)
+            credentials = link.resolve(url, config)
             if credentials is None:
-                attempts.append(Attempt(link.name, link.order, False, note=_note(link.resolver, url)))
+                attempts.append(Attempt(link.name, link.order, False, note=link.describe_miss(url, config)))
                 continue
             if not credentials.resolver:
                 credentials = Credentials(credentials.values, credentials.source, link.name)
@@ -188,25 +252,38 @@ class CredentialChain:
         return self.explain(url, config).credentials
 
 
-def _note(resolver: CredentialResolver, url: Any) -> str:
-    """A resolver may say why it had nothing (``describe_miss``); most just pass."""
-    describe = getattr(resolver, "describe_miss", None)
-    if describe is None:
-        return ""
+def _takes_url_and_config(method: Any) -> bool:
     try:
-        return str(describe(url))
-    except Exception:  # a note is only an explanation; never let it break resolution
-        return ""
+        inspect.signature(method).bind("url", "config")
+    except TypeError:
+        return False
+    except ValueError:  # no signature to read (a builtin): let the call decide
+        return True
+    return True
 
 
-def instantiate(spec: CredentialResolverSpec) -> CredentialResolver:
-    """The resolver a spec names: a class (called without arguments) or a ready object."""
-    target = spec.load()
-    resolver = target() if isinstance(target, type) else target
-    if not callable(getattr(resolver, "resolve", None)):
+def instantiate(spec: CredentialResolverSpec, origin: str = "") -> CredentialResolver:
+    """The resolver a spec names: a class (called without arguments) or a ready object.
+
+    It must have ``resolve(url, config)`` and ``describe_miss(url, config)``; ``origin`` (the
+    plugin providing it) is named in the error when it has not.
+    """
+    where = f" from {origin}" if origin else ""
+    try:
+        target = spec.load()
+        resolver = target() if isinstance(target, type) else target
+    except Exception as error:
         raise PluginError(
-            f"credential resolver {spec.name!r} ({spec.factory}) has no resolve(url, config) method"
-        )
+            f"credential resolver {spec.name!r} ({spec.factory}{where}) cannot be loaded: "
+            f"{type(error).__name__}: {error}"
+        ) from error
+    for method in ("resolve", "describe_miss"):
+        found = getattr(resolver, method, None)
+        if not callable(found) or not _takes_url_and_config(found):
+            raise PluginError(
+                f"credential resolver {spec.name!r} ({spec.factory}{where}) has no {method}(url, config) "
+                "method; see CredentialResolver in clearml_core.credentials for the protocol"
+            )
     return resolver
 
 
@@ -223,7 +300,8 @@ def chain_for(scheme: str, registry: PluginRegistry | None = None) -> Credential
     chains = _chains.setdefault(registry, {})
     chain = chains.get(scheme)
     if chain is None:
-        chain = chains[scheme] = CredentialChain.from_specs(scheme, registry.credential_resolvers(scheme))
+        specs = registry.credential_resolvers(scheme)
+        chain = chains[scheme] = CredentialChain.from_specs(scheme, specs, registry.provider_of)
     return chain
 
 
@@ -270,6 +348,7 @@ __all__ = [
     "Attempt",
     "CredentialChain",
     "CredentialResolver",
+    "CredentialResolverError",
     "Credentials",
     "Resolution",
     "chain_for",

@@ -42,5 +42,5 @@ class UrlUserInfoResolver:
             values["password"] = password
         return Credentials(values, f"URL {mask_url(str(url))}")
 
-    def describe_miss(self, url: Any) -> str:
+    def describe_miss(self, url: Any, config: Config) -> str:
         return "the URL has no user@ part"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from clearml_core.environments.process import BuildAborted, BuildFailed, BuildLog, CommandResult
 from clearml_core.environments.protocol import (
+    NOT_IN_FINGERPRINT,
     BuildContext,
     PackageManager,
     PythonEnv,
@@ -30,6 +31,7 @@ from clearml_core.environments.requirements import (
 )
 
 __all__ = [
+    "NOT_IN_FINGERPRINT",
     "BuildAborted",
     "BuildContext",
     "BuildFailed",

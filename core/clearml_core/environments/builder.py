@@ -35,12 +35,14 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 DEFAULT_MANAGER = "pip"
-INSTALL_HINTS = {
-    "conda": "pip install 'clearml-core[conda]'",
-    "poetry": "pip install 'clearml-core[poetry]'",
-    "pip": "pip install clearml-core-pkgmgr-pip",
-    "uv": "pip install clearml-core-pkgmgr-pip",
+_NOT_YET = "clearml-core has no {} package manager yet: set agent.package_manager.type to pip or uv"
+HINTS = {
+    "conda": _NOT_YET.format("conda"),
+    "poetry": _NOT_YET.format("poetry"),
+    "pip": "reinstall clearml-core: its dependency clearml-core-pkgmgr-pip provides pip and uv",
+    "uv": "reinstall clearml-core: its dependency clearml-core-pkgmgr-pip provides pip and uv",
 }
+"""What to do about a package manager no installed plugin provides, by its name."""
 
 
 @dataclass
@@ -136,8 +138,8 @@ class EnvironmentBuilder:
         try:
             spec = self.registry.package_manager(name)
         except NotFoundError as error:
-            hint = INSTALL_HINTS.get(name)
-            raise UserError(f"{error}" + (f"; install it with: {hint}" if hint else "")) from None
+            hint = HINTS.get(name)
+            raise UserError(f"{error}" + (f"; {hint}" if hint else "")) from None
         try:
             factory = spec.load()
         except Exception as error:

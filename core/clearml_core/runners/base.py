@@ -105,8 +105,14 @@ class ExecutionEnvironment(abc.ABC):
         return stages
 
 
-INSTALL_HINTS = {"docker": "pip install 'clearml-core[docker]'"}
-"""Environments that a plugin of this project provides: the command that installs each."""
+HINTS = {
+    "docker": (
+        "clearml-core has no docker execution environment yet: run the task in the local 'venv' "
+        "environment (without the docker flags and without a container image), or install a "
+        "third-party plugin that provides 'docker'"
+    )
+}
+"""What to do about an execution environment no installed plugin provides, by its name."""
 
 
 class ExecutionError(Exception):
@@ -124,15 +130,23 @@ def load_environment(name: str, config: Config | None = None, *, asked_by: str =
     try:
         spec = get_registry().execution_environment(name)
     except NotFoundError:
-        hint = INSTALL_HINTS.get(name)
+        hint = HINTS.get(name)
         if hint is None:
             raise
         asker = f" ({asked_by})" if asked_by else ""
-        raise NotFoundError(
-            f"{name} mode{asker} needs the {name} plugin, which is not installed: {hint}"
-        ) from None
+        raise NotFoundError(f"{name} mode{asker} needs a {name} execution environment: {hint}") from None
     factory = spec.load()
     environment = factory(config)
     if not isinstance(environment, ExecutionEnvironment):
         raise TypeError(f"execution environment {name!r} ({spec.factory}) is not an ExecutionEnvironment")
     return environment
+
+
+__all__ = [
+    "Execution",
+    "ExecutionEnvironment",
+    "ExecutionError",
+    "LaunchSpec",
+    "LogSink",
+    "load_environment",
+]

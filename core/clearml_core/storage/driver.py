@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from clearml_core.config.tree import Config
 
 __all__ = [
+    "TEMP_SUFFIX",
     "ByteRange",
     "Capabilities",
     "ObjectInfo",
@@ -55,7 +56,10 @@ __all__ = [
     "StorageError",
     "TransientStorageError",
     "UnsupportedOperationError",
+    "atomic_file",
     "guess_content_type",
+    "open_range",
+    "write_atomically",
 ]
 
 ByteRange = tuple[int, int | None]

@@ -676,3 +676,6 @@ class ControlPlaneContract:
         other = self.running(plane, "host:9")
         assert [a.action for a in recover_worker_tasks(plane, "host:9", requeue=True)] == ["requeued"]
         assert plane.get_task(other.id).status == TaskStatus.QUEUED
+
+
+__all__ = ["ControlPlaneContract", "FakeClock"]

@@ -1,21 +1,47 @@
-"""The package-manager contract suite: subclass it, describe your manager with a few fixtures, done.
+"""The package-manager contract suite: subclass it, name your manager, done.
 
 Every package manager (pip, uv, conda, poetry, yours) must fit the agent's environment builder and
 cache the same way. The suite checks what the protocol promises: the manager is registered under
 its name, its requirements and settings hash into a stable fingerprint, ``create`` makes a
 working interpreter, ``install`` + ``freeze`` report what was installed, a failure is one
 :class:`BuildFailed` sentence, a stop request stops the build, and through the builder the second
-use of the same requirements is a cache hit::
+use of the same requirements is a cache hit.
 
-    import pytest
+It runs from any project that has clearml-core installed (``pip install 'clearml-core[testing]'``;
+the fixtures below come with it). A manager that installs pip requirement lines needs nothing
+more than its name::
+
     from clearml_core.testing.environments import PackageManagerContract
+
+    class TestTinyManager(PackageManagerContract):
+        manager_name = "tiny"
+
+Every fixture has a default that a subclass may override:
+
+* ``package_index`` — a local PEP 503 index (``tinypkg`` 1.0, ``alpha`` 1.0 which needs
+  ``tinypkg``, and the pip that comes with Python), and installers limited to it: ``PIP_INDEX_URL``
+  and ``UV_INDEX_URL`` point at it, the machine's pip/uv configuration is ignored (see
+  :mod:`clearml_core.testing.packages`). A manager with another kind of repository (a conda
+  channel) builds its own here and sets what its tool reads.
+* ``manager_settings`` — more settings, dotted keys (``{"agent.package_manager.pip_version": []}``).
+* ``manager_config`` — the configuration: ``agent.package_manager.type`` = ``manager_name``,
+  ``agent.venvs_cache.path``, ``agent.venvs_dir`` and ``agent.pip_download_cache.path`` in the
+  test's folder, plus ``manager_settings``; no clearml.conf or HOME of the machine is read
+  (``clearml_home``).
+* ``good_task`` — a task that installs ``expected_package`` (default: the pip line ``alpha``).
+* ``bad_task`` — a task whose install fails (default: the pip line ``no-such-package-xyz``).
+
+A manager of conda environments, say::
 
     class TestPixi(PackageManagerContract):
         manager_name = "pixi"
+        expected_package = "tinypkg"
 
         @pytest.fixture
-        def manager_config(self, tmp_path):
-            return load_config(write_conf(tmp_path, type="pixi", channel=LOCAL_CHANNEL))
+        def package_index(self, tmp_path, monkeypatch):
+            channel = make_channel(tmp_path)            # yours
+            monkeypatch.setenv("PIXI_CHANNEL", channel)
+            return channel
 
         @pytest.fixture
         def good_task(self):
@@ -24,12 +50,6 @@ use of the same requirements is a cache hit::
         @pytest.fixture
         def bad_task(self):
             return Task(requirements=Requirements(conda="dependencies: [no-such-package]"))
-
-        expected_package = "tinypkg"
-
-``manager_config`` must set ``agent.venvs_cache.path`` to a folder of the test and point the
-manager at packages the test can install (a local index or channel); ``good_task`` must install
-``expected_package``.
 """
 
 from __future__ import annotations
@@ -41,28 +61,66 @@ from typing import Any, ClassVar
 
 import pytest
 
+from clearml_core.controlplane import Requirements, Task
 from clearml_core.environments import BuildAborted, BuildFailed, BuildLog, PackageManager
 from clearml_core.environments.builder import EnvironmentBuilder
 from clearml_core.environments.protocol import canonical_json
+from clearml_core.testing.packages import bundled_pip, make_config, make_index, make_wheel, offline
+
+__all__ = ["PackageManagerContract"]
 
 
 class PackageManagerContract:
-    """Subclass with ``manager_name``, ``expected_package`` and the fixtures the module describes."""
+    """Subclass with ``manager_name``; override the fixtures the module describes where needed."""
 
     manager_name: ClassVar[str] = ""
-    expected_package: ClassVar[str] = ""
+    """The name your ``PackageManagerSpec`` registers (``agent.package_manager.type``)."""
+    expected_package: ClassVar[str] = "alpha"
+    """A package ``good_task`` installs: ``freeze`` must list it."""
 
     @pytest.fixture
-    def manager_config(self) -> Any:
-        raise NotImplementedError("provide a manager_config fixture (see clearml_core.testing.environments)")
+    def package_index(self, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Any:
+        """A local index of tiny wheels, and installers that see nothing else."""
+        wheels = tmp_path_factory.mktemp("kit-wheels")
+        built = [
+            make_wheel(wheels, "tinypkg", "1.0"),
+            make_wheel(wheels, "alpha", "1.0", requires=["tinypkg"]),
+            bundled_pip(),
+        ]
+        index = make_index(tmp_path_factory.mktemp("kit-index") / "simple", built)
+        offline(monkeypatch, index)
+        return index
+
+    @pytest.fixture
+    def manager_settings(self) -> dict[str, Any]:
+        """More settings for ``manager_config``, as dotted keys."""
+        return {}
+
+    @pytest.fixture
+    def manager_config(
+        self, clearml_home: Path, tmp_path: Path, package_index: Any, manager_settings: dict[str, Any]
+    ) -> Any:
+        """The configuration the manager and the builder run with (private caches, the kit's index)."""
+        if not self.manager_name:
+            raise NotImplementedError("set manager_name in your PackageManagerContract subclass")
+        values: dict[str, Any] = {
+            "agent.package_manager.type": self.manager_name,
+            "agent.venvs_cache.path": str(tmp_path / "venvs-cache"),
+            "agent.venvs_dir": str(tmp_path / "venvs-builds"),
+            "agent.pip_download_cache.path": str(tmp_path / "download-cache"),
+        }
+        values.update(manager_settings)
+        return make_config(tmp_path / "kit-clearml.conf", values)
 
     @pytest.fixture
     def good_task(self) -> Any:
-        raise NotImplementedError("provide a good_task fixture")
+        """A task whose environment has ``expected_package`` installed."""
+        return Task(requirements=Requirements(pip=[self.expected_package]))
 
     @pytest.fixture
     def bad_task(self) -> Any:
-        raise NotImplementedError("provide a bad_task fixture")
+        """A task whose environment cannot be built."""
+        return Task(requirements=Requirements(pip=["no-such-package-xyz"]))
 
     # -- helpers -----------------------------------------------------------------------------
     @staticmethod

@@ -1,8 +1,13 @@
 """A tiny counting reverse proxy: every request the client sends, seen at the server side.
 
-Put it in front of a storage server (moto, Azurite, an emulator) and point the driver at it;
-``requests`` lists ``(method, path, query)`` of each request in arrival order, so a backend's tests
-can assert "one request per small object". Bodies are forwarded whole (tests send small objects).
+Put it in front of a storage server (moto, Azurite, an emulator, a plain HTTP server) and point
+the driver at it; ``requests`` lists ``(method, path, query)`` of each request in arrival order, so
+a backend's tests can assert "one request per small object". Bodies are forwarded whole (tests
+send small objects).
+
+It also injects faults: after ``fail_next(503, count=2)`` the next two requests are answered with
+a bare ``503`` (no body) instead of reaching the server, which is how the storage conformance kit
+checks that a driver turns 401/403, 404 and 5xx answers into the right storage errors.
 """
 
 from __future__ import annotations
@@ -11,16 +16,26 @@ import http.client
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "upgrade", "te"}
 
 
+__all__ = ["CountingProxy", "counting_proxy"]
+
+
 class CountingProxy:
+    """A reverse proxy on 127.0.0.1 in front of ``127.0.0.1:upstream_port``; see the module docstring."""
+
     def __init__(self, upstream_port: int) -> None:
         self.upstream_port = upstream_port
         self.requests: list[tuple[str, str, str]] = []
+        """``(method, path, query)`` of every request, the ones answered with a fault included."""
+        self.injected: list[int] = []
+        """The status of each fault answered so far, in order."""
+        self._faults: list[int] = []
         self.authorizations: list[str] = []
         """The ``Authorization`` header of each request, in arrival order (``""`` when unsigned)."""
         self.before_forward: Callable[[str, str, str], None] | None = None
@@ -39,10 +54,19 @@ class CountingProxy:
                 with proxy._lock:
                     proxy.requests.append((self.command, parts.path, parts.query))
                     proxy.authorizations.append(self.headers.get("Authorization", ""))
+                    fault = proxy._faults.pop(0) if proxy._faults else None
+                    if fault is not None:
+                        proxy.injected.append(fault)
+                length = int(self.headers.get("Content-Length") or 0)
+                if fault is not None:
+                    self.rfile.read(length)  # the client sends the body whatever the answer
+                    self.send_response_only(fault, _reason(fault))
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 hook = proxy.before_forward
                 if hook is not None:
                     hook(self.command, parts.path, parts.query)
-                length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 upstream = http.client.HTTPConnection("127.0.0.1", proxy.upstream_port, timeout=60)
                 try:
@@ -87,17 +111,39 @@ class CountingProxy:
         self._thread.join(timeout=10)
 
     def reset(self) -> None:
+        """Forget the requests seen and drop the faults not yet answered."""
         with self._lock:
             self.requests.clear()
             self.authorizations.clear()
+            self.injected.clear()
+            self._faults.clear()
+
+    def fail_next(self, status: int, count: int = 1) -> None:
+        """Answer the next ``count`` requests with ``status`` (and no body) instead of forwarding them."""
+        with self._lock:
+            self._faults.extend([status] * count)
+
+    @property
+    def faults_left(self) -> int:
+        """Faults set with :meth:`fail_next` that no request has met yet."""
+        with self._lock:
+            return len(self._faults)
 
     def methods(self) -> list[str]:
         with self._lock:
             return [method for method, _path, _query in self.requests]
 
 
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Injected"
+
+
 @contextmanager
 def counting_proxy(upstream_port: int) -> Iterator[CountingProxy]:
+    """A started :class:`CountingProxy` in front of ``127.0.0.1:upstream_port``, stopped at the end."""
     proxy = CountingProxy(upstream_port).start()
     try:
         yield proxy

@@ -22,6 +22,36 @@ only when the driver declares it cannot do what the test needs.
 The kit needs pytest and hypothesis: ``pip install 'clearml-core[testing]'``. Optional fixture
 ``storage_config`` returns the :class:`~clearml_core.config.Config` to build the
 driver with (default: the loaded clearml.conf). Class attributes tune sizes and counts.
+
+**Error classification** (optional: for backends that speak HTTP). The kit checks that an answer
+of 401 or 403 becomes :class:`~clearml_core.storage.errors.PermissionDeniedError`, 404
+:class:`~clearml_core.storage.errors.ObjectNotFoundError`, 500 and 503
+:class:`~clearml_core.storage.errors.TransientStorageError` — for reads, stats, uploads and
+deletes — and that the transfer layer (:func:`~clearml_core.storage.transfer.retrying`) retries
+the transient ones only, until the backend answers again. To opt in, put a
+:class:`~clearml_core.testing.proxy.CountingProxy` in front of your test server and provide:
+
+* ``fault_proxy``: that proxy (default None: these tests skip, saying why);
+* ``fault_base_url``: a writable base URL whose requests go through the proxy (default
+  ``storage_base_url``, for a backend whose every test already goes through it);
+* ``fault_config``: the configuration for it (default ``storage_config``). Turn the SDK's own
+  retries off here, so that each failure reaches the transfer layer at once.
+
+::
+
+    @pytest.fixture(scope="module")
+    def memo_proxy(memo_server):
+        with counting_proxy(memo_server.port) as proxy:
+            yield proxy
+
+    class TestMyBackend(StorageContract):
+        @pytest.fixture
+        def fault_proxy(self, memo_proxy):
+            return memo_proxy
+
+        @pytest.fixture
+        def fault_base_url(self, memo_proxy, my_server):
+            return f"mys://{memo_proxy.netloc}/{my_server.bucket}/{uuid.uuid4().hex}/"
 """
 
 from __future__ import annotations
@@ -31,7 +61,9 @@ import io
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -41,10 +73,17 @@ from hypothesis import strategies as st
 
 from clearml_core.storage.backends import driver_for
 from clearml_core.storage.driver import ObjectInfo, StorageDriver
-from clearml_core.storage.errors import ObjectNotFoundError, StorageError
+from clearml_core.storage.errors import (
+    ObjectNotFoundError,
+    PermissionDeniedError,
+    StorageError,
+    TransientStorageError,
+)
+from clearml_core.storage.transfer import retrying
 from clearml_core.storage.url import StorageURL, parse_url
+from clearml_core.testing.proxy import CountingProxy
 
-__all__ = ["StorageContract", "object_names"]
+__all__ = ["FaultTarget", "StorageContract", "object_names"]
 
 # Characters a key segment may hold in the kit: letters and digits of any script, spaces and the
 # punctuation people put in file names. "/" separates segments; control characters are refused by
@@ -91,6 +130,23 @@ class _Trickle(io.RawIOBase):
         buffer[:count] = self._data[:count]
         self._data = self._data[count:]
         return count
+
+
+@dataclass(frozen=True)
+class FaultTarget:
+    """An object that exists, behind the proxy that can answer for the backend."""
+
+    driver: StorageDriver
+    url: StorageURL
+    proxy: CountingProxy
+
+
+_OPERATIONS: dict[str, Callable[[StorageDriver, StorageURL], object]] = {
+    "read": lambda driver, url: StorageContract._get(driver, url),
+    "stat": lambda driver, url: driver.stat(url),
+    "upload": lambda driver, url: StorageContract._put(driver, url, b"replaced"),
+    "delete": lambda driver, url: driver.delete(url),
+}
 
 
 class StorageContract:
@@ -468,3 +524,111 @@ class StorageContract:
             driver.open_read(missing)
         self._no_secret(raised.value, missing)
         assert missing.name in str(raised.value)
+
+    # -- error classification, through a fault-injecting proxy --------------------------------
+    @pytest.fixture
+    def fault_proxy(self) -> CountingProxy | None:
+        """The proxy that ``fault_base_url``'s requests go through; None skips the error tests."""
+        return None
+
+    @pytest.fixture
+    def fault_base_url(self, storage_base_url: str | StorageURL) -> str | StorageURL:
+        """A writable base URL whose requests go through ``fault_proxy``."""
+        return storage_base_url
+
+    @pytest.fixture
+    def fault_config(self, storage_config: Any) -> Any:
+        """The configuration for ``fault_base_url`` (best with the SDK's own retries off)."""
+        return storage_config
+
+    @pytest.fixture
+    def fault_target(
+        self, fault_proxy: CountingProxy | None, fault_base_url: str | StorageURL, fault_config: Any
+    ) -> Iterator[FaultTarget]:
+        if fault_proxy is None:
+            pytest.skip(
+                f"{type(self).__name__} provides no fault_proxy fixture: error classification is checked "
+                "for backends that speak HTTP, through a CountingProxy in front of their test server"
+            )
+        base = parse_url(fault_base_url).as_folder()
+        driver = driver_for(base, fault_config)
+        url = base.join("faults/object.bin")
+        fault_proxy.reset()
+        self._put(driver, url, b"payload")
+        assert fault_proxy.requests, (
+            "no request of the driver reached fault_proxy: fault_base_url and fault_config must "
+            "send them through it"
+        )
+        fault_proxy.reset()
+        try:
+            yield FaultTarget(driver, url, fault_proxy)
+        finally:
+            fault_proxy.reset()
+
+    def _classified(
+        self, target: FaultTarget, status: int, operation: str, expected: type[StorageError]
+    ) -> None:
+        """``operation`` raises ``expected`` while the backend answers ``status``; retried only if transient."""
+        action = _OPERATIONS[operation]
+        target.proxy.fail_next(status, count=10_000)
+        with pytest.raises(StorageError) as raised:
+            action(target.driver, target.url)
+        error = raised.value
+        assert isinstance(error, expected), (
+            f"{operation} answered {status} raised {type(error).__name__}: {error}; expected {expected.__name__}"
+        )
+        transient = expected is TransientStorageError
+        if not transient:
+            assert not isinstance(error, TransientStorageError), f"{status} must not be retried: {error!r}"
+        self._no_secret(error, target.url)
+        once = len(target.proxy.requests)
+        assert once >= 1 and len(target.proxy.injected) == once, "every request should have met the fault"
+
+        retries = 2
+        with pytest.raises(expected):
+            retrying(
+                lambda: action(target.driver, target.url),
+                what=f"{operation} {target.url}",
+                retries=retries,
+                backoff_sec=0,
+            )
+        again = len(target.proxy.requests) - once
+        if transient:
+            assert again == (retries + 1) * once, (
+                f"{again} requests: a {status} was not retried {retries} times"
+            )
+        else:
+            assert again == once, f"{again} requests where {once} were expected: a {status} was retried"
+
+    @pytest.mark.parametrize("operation", list(_OPERATIONS))
+    @pytest.mark.parametrize("status", [401, 403])
+    def test_refused_credentials_are_permission_denied(
+        self, fault_target: FaultTarget, status: int, operation: str
+    ) -> None:
+        self._classified(fault_target, status, operation, PermissionDeniedError)
+
+    @pytest.mark.parametrize("operation", ["read", "stat", "delete"])
+    def test_a_404_is_not_found_and_never_retried(self, fault_target: FaultTarget, operation: str) -> None:
+        self._classified(fault_target, 404, operation, ObjectNotFoundError)
+
+    @pytest.mark.parametrize("operation", list(_OPERATIONS))
+    @pytest.mark.parametrize("status", [500, 503])
+    def test_server_errors_are_transient(
+        self, fault_target: FaultTarget, status: int, operation: str
+    ) -> None:
+        self._classified(fault_target, status, operation, TransientStorageError)
+
+    def test_a_transient_failure_is_retried_until_the_backend_answers(
+        self, fault_target: FaultTarget
+    ) -> None:
+        target = fault_target
+        target.proxy.fail_next(503, count=2)
+        data = retrying(
+            lambda: self._get(target.driver, target.url),
+            what=f"read {target.url}",
+            retries=3,
+            backoff_sec=0,
+        )
+        assert data == b"payload"
+        assert target.proxy.injected == [503, 503]
+        assert target.proxy.faults_left == 0

@@ -17,8 +17,9 @@ from clearml_core_pkgmgr_pip.tools import find_uv
 from clearml_core.controlplane import Requirements, Task
 from clearml_core.environments import BuildFailed, BuildLog
 from clearml_core.environments.builder import EnvironmentBuilder, PreparedEnvironment
+from clearml_core.testing.packages import make_index, make_wheel, offline
 from tests.environments.conftest import ConfigFactory
-from tests.environments.support import make_index, make_wheel, offline, serving
+from tests.environments.support import serving
 
 INSTALLERS = ["uv", "pip"]
 

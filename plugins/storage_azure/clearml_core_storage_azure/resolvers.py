@@ -3,15 +3,15 @@
 Each answers with :class:`~clearml_core.credentials.Credentials` whose ``values`` hold ``auth``
 (``account_key``, ``sas``, ``connection_string`` or ``default_credential``), the
 ``account_name`` when known, the secret (``account_key`` or ``sas_token``) and, for connection
-strings, the ``account_url`` they name. A resolver that has nothing says why (``describe_miss``),
-for ``storage resolve`` and for the missing-credentials error. No Azure SDK is imported here.
+strings, the ``account_url`` they name. A resolver that has nothing says why
+(``describe_miss(url, config)``), for ``storage resolve`` and for the missing-credentials error.
+No Azure SDK is imported here.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
-import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -36,12 +36,6 @@ if TYPE_CHECKING:
     from clearml_core.config import Config
 
 AUTH_KINDS = ("account_key", "sas", "connection_string", "default_credential")
-
-
-class _Misses(threading.local):
-    """Why the last ``resolve`` in this thread had no answer (the chain asks right after)."""
-
-    note: str = ""
 
 
 def _from_connection(connection: ConnectionString, text: str) -> dict[str, Any]:
@@ -75,29 +69,28 @@ def entry_credentials(entry: Entry) -> dict[str, Any] | None:
 class ConfigResolver:
     """``sdk.azure.storage.containers``: the entry for the account and container, else the account."""
 
-    def __init__(self) -> None:
-        self._misses = _Misses()
-
     def resolve(self, url: Any, config: Config) -> Credentials | None:
+        settings = settings_for(config)
+        entry = settings.match(locate(url))
+        if entry is None:
+            return None
+        values = entry_credentials(entry)
+        if values is None:
+            settings.warn_unusable(entry)
+            return None
+        return Credentials(values, settings.entry_source(entry))
+
+    def describe_miss(self, url: Any, config: Config) -> str:
         settings = settings_for(config)
         location = locate(url)
         entry = settings.match(location)
         if entry is not None:
-            values = entry_credentials(entry)
-            if values is not None:
-                return Credentials(values, settings.entry_source(entry))
-            settings.warn_unusable(entry)
-            self._misses.note = (
+            return (
                 f"{settings.entry_source(entry)} ({entry.where}) matches but has no account_key, "
                 "sas_token or connection_string"
             )
-            return None
         account = f"account {location.account!r} " if location.account else ""
-        self._misses.note = f"no {ENTRIES} entry matches {account}container {location.container!r}"
-        return None
-
-    def describe_miss(self, url: Any) -> str:
-        return self._misses.note
+        return f"no {ENTRIES} entry matches {account}container {location.container!r}"
 
 
 class EnvironmentResolver:
@@ -111,19 +104,25 @@ class EnvironmentResolver:
 
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
         self._environ = environ
-        self._misses = _Misses()
 
     def resolve(self, url: Any, config: Config) -> Credentials | None:
+        return self._look(url)[0]
+
+    def describe_miss(self, url: Any, config: Config) -> str:
+        return "; ".join(self._look(url)[1])
+
+    def _look(self, url: Any) -> tuple[Credentials | None, list[str]]:
+        """The credentials the variables give for ``url``, or why each of them does not apply."""
         environ = os.environ if self._environ is None else self._environ
-        location = locate(url)
-        account = location.account
+        account = locate(url).account
         notes: list[str] = []
 
         conn_text = text_or_none(environ.get(ENV_CONNECTION_STRING))
         if conn_text:
             connection = parse_connection_string(conn_text, f"env {ENV_CONNECTION_STRING}")
             if account is None or connection.account_name is None or _same(connection.account_name, account):
-                return Credentials(_from_connection(connection, conn_text), f"env {ENV_CONNECTION_STRING}")
+                found = Credentials(_from_connection(connection, conn_text), f"env {ENV_CONNECTION_STRING}")
+                return found, notes
             notes.append(f"{ENV_CONNECTION_STRING} is for the account {connection.account_name!r}")
 
         env_account = text_or_none(environ.get(ENV_ACCOUNT))
@@ -131,22 +130,19 @@ class EnvironmentResolver:
         if access_key:
             name = account or env_account
             if name:
-                return Credentials(
-                    {"auth": "account_key", "account_name": name, "account_key": access_key},
-                    f"env {ENV_ACCESS_KEY}",
-                )
+                values = {"auth": "account_key", "account_name": name, "account_key": access_key}
+                return Credentials(values, f"env {ENV_ACCESS_KEY}"), notes
             notes.append(f"{ENV_ACCESS_KEY} is set but the URL names no account (set {ENV_ACCOUNT})")
 
         key = text_or_none(environ.get(ENV_KEY))
         sas = sas_value(environ.get(ENV_SAS_TOKEN))
         if env_account and (key or sas):
             if account is None or _same(env_account, account):
-                values: dict[str, Any]
                 if key:
                     values = {"auth": "account_key", "account_name": env_account, "account_key": key}
-                    return Credentials(values, f"env {ENV_ACCOUNT} + {ENV_KEY}")
-                values = {"auth": "sas", "account_name": env_account, "sas_token": sas}
-                return Credentials(values, f"env {ENV_ACCOUNT} + {ENV_SAS_TOKEN}")
+                    return Credentials(values, f"env {ENV_ACCOUNT} + {ENV_KEY}"), notes
+                values = {"auth": "sas", "account_name": env_account, "sas_token": str(sas)}
+                return Credentials(values, f"env {ENV_ACCOUNT} + {ENV_SAS_TOKEN}"), notes
             notes.append(f"{ENV_ACCOUNT} is {env_account!r}, not the URL's account")
         elif key or sas:
             notes.append(f"{ENV_KEY if key else ENV_SAS_TOKEN} is set but {ENV_ACCOUNT} is not")
@@ -154,11 +150,7 @@ class EnvironmentResolver:
             notes.append(
                 f"{ENV_CONNECTION_STRING}, {ENV_ACCESS_KEY} and {ENV_ACCOUNT} + {ENV_KEY} are not set"
             )
-        self._misses.note = "; ".join(notes)
-        return None
-
-    def describe_miss(self, url: Any) -> str:
-        return self._misses.note
+        return None, notes
 
 
 def _same(one: str, other: str) -> bool:
@@ -190,7 +182,7 @@ class DefaultCredentialResolver:
             values["account_name"] = location.account
         return Credentials(values, "azure-identity DefaultAzureCredential")
 
-    def describe_miss(self, url: Any) -> str:
+    def describe_miss(self, url: Any, config: Config) -> str:
         return "azure-identity is not installed (pip install 'clearml-core-storage-azure[identity]')"
 
 

@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import io
 import uuid
+from collections.abc import Iterator
 
 import pytest
 from clearml_core_storage_azure.driver import AzureBlobDriver
 
 from clearml_core.config import Config
+from clearml_core.testing.proxy import CountingProxy, counting_proxy
 from clearml_core.testing.storage import StorageContract
-from plugins.storage_azure.tests.support import ACCOUNT, Azurite, azurite_conf, load
+from plugins.storage_azure.tests.support import (
+    ACCOUNT,
+    KEY,
+    Azurite,
+    azurite_conf,
+    containers_conf,
+    entry,
+    load,
+)
 
 SINGLE_PUT = 1024 * 1024
 BLOCK = 256 * 1024
@@ -33,6 +43,21 @@ def kit_config(azurite: Azurite, tmp_path_factory: pytest.TempPathFactory) -> Co
     return load(text, tmp_path_factory.mktemp("kit-conf"))
 
 
+@pytest.fixture(scope="module")
+def azurite_proxy(azurite: Azurite) -> Iterator[CountingProxy]:
+    with counting_proxy(azurite.port) as proxy:
+        yield proxy
+
+
+@pytest.fixture(scope="module")
+def proxied_config(azurite_proxy: CountingProxy, tmp_path_factory: pytest.TempPathFactory) -> Config:
+    """The account reached through the proxy; no SDK retries, so each failure reaches the kit."""
+    account = entry(
+        account_name=ACCOUNT, account_key=KEY, account_url=f"http://{azurite_proxy.netloc}/{ACCOUNT}"
+    )
+    return load(containers_conf(account, max_retries=0), tmp_path_factory.mktemp("proxied-conf"))
+
+
 class TestAzureConformance(StorageContract):
     """``azure://<account>.blob.core.windows.net/…`` sent to Azurite by the entry's account_url."""
 
@@ -46,6 +71,14 @@ class TestAzureConformance(StorageContract):
     @pytest.fixture
     def storage_base_url(self, kit_container: str) -> str:
         return f"azure://{ACCOUNT}.blob.core.windows.net/{kit_container}/{uuid.uuid4().hex}/"
+
+    @pytest.fixture
+    def fault_proxy(self, azurite_proxy: CountingProxy) -> CountingProxy:
+        return azurite_proxy
+
+    @pytest.fixture
+    def fault_config(self, proxied_config: Config) -> Config:
+        return proxied_config
 
     def test_driver_is_the_azure_driver(self, driver) -> None:
         assert isinstance(driver, AzureBlobDriver)

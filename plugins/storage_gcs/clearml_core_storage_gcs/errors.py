@@ -96,6 +96,10 @@ def translate(
             f"cannot {what}: Google refused to issue a token for {principal or 'the credentials in use'} "
             f"({_first_line(error)}); the key may be wrong, revoked or expired"
         )
+    if isinstance(error, ga.InvalidOperation) and auth == "anonymous":
+        # the server answered 401 to a request without credentials, and google-auth then tried
+        # to refresh the anonymous credentials: a refusal, not a missing configuration
+        return _http_error(error, 401, what, where, principal, auth, tried, bucket)
     if isinstance(error, ga.GoogleAuthError):
         return MissingCredentialsError(f"cannot {what}: {_first_line(error)}; {FIXES}")
     if isinstance(error, gx.GoogleAPICallError) or status:

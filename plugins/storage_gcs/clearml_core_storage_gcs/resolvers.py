@@ -6,7 +6,7 @@ clearml.conf (100), ``GOOGLE_APPLICATION_CREDENTIALS`` (200), application defaul
 :class:`~clearml_core.credentials.Credentials` whose ``values`` hold ``auth`` — ``file``,
 ``inline``, ``adc`` or ``anonymous`` — and what the driver needs to build the Google credentials
 (the key file's path, or the key's JSON under ``credential``, which is masked and scrubbed from
-anything printed). A resolver that has nothing says why (``describe_miss``).
+anything printed). A resolver that has nothing says why (``describe_miss(url, config)``).
 """
 
 from __future__ import annotations
@@ -40,10 +40,6 @@ SCOPES = ("https://www.googleapis.com/auth/devstorage.full_control",)
 _SECRET_FIELDS = ("private_key", "client_secret", "refresh_token")
 
 
-class _Misses(threading.local):
-    note: str = ""
-
-
 def key_values(key: KeyInfo, raw: Any) -> dict[str, Any]:
     """Credentials values for a ``credentials_json`` key (never printed: the JSON is ``credential``)."""
     values: dict[str, Any] = {"auth": key.kind, "key_type": key.type or None, "principal": key.principal}
@@ -66,47 +62,44 @@ class EmulatorResolver:
             return None
         return Credentials({"auth": "anonymous", "emulator": host}, f"env {ENV_EMULATOR}")
 
-    def describe_miss(self, url: Any) -> str:
+    def describe_miss(self, url: Any, config: Config) -> str:
         return f"{ENV_EMULATOR} is not set"
 
 
 class ConfigResolver:
     """``sdk.google.storage.credentials`` (the most specific bucket/subdir entry), then the section."""
 
-    def __init__(self) -> None:
-        self._misses = _Misses()
-
     def resolve(self, url: Any, config: Config) -> Credentials | None:
         settings = settings_for(config)
-        location = locate(url)
-        entry = settings.match(location)
+        entry = settings.match(locate(url))
         if entry is not None:
             raw = entry.values.get("credentials_json")
-            if text_or_none(raw) or isinstance(raw, Mapping):
-                key = settings.key_info(raw, settings.entry_source(entry) + ".credentials_json")
-                source = settings.entry_source(entry)
-                if not (
-                    text_or_none(entry.own.get("credentials_json"))
-                    or isinstance(entry.own.get("credentials_json"), Mapping)
-                ):
-                    source += f" (with {SECTION}.credentials_json)"
-                return Credentials(key_values(key, raw), source)
-            self._misses.note = (
-                f"{settings.entry_source(entry)} ({entry.where}) matches but neither it nor {SECTION} "
-                "sets credentials_json"
-            )
-            return None
+            if not (text_or_none(raw) or isinstance(raw, Mapping)):
+                return None
+            key = settings.key_info(raw, settings.entry_source(entry) + ".credentials_json")
+            source = settings.entry_source(entry)
+            if not (
+                text_or_none(entry.own.get("credentials_json"))
+                or isinstance(entry.own.get("credentials_json"), Mapping)
+            ):
+                source += f" (with {SECTION}.credentials_json)"
+            return Credentials(key_values(key, raw), source)
         raw = settings.defaults.get("credentials_json")
         if text_or_none(raw) or isinstance(raw, Mapping):
             key = settings.key_info(raw, settings.section_source())
             return Credentials(key_values(key, raw), settings.section_source())
-        self._misses.note = (
-            f"no {ENTRIES} entry matches gs://{location.path}, and {SECTION}.credentials_json is not set"
-        )
         return None
 
-    def describe_miss(self, url: Any) -> str:
-        return self._misses.note
+    def describe_miss(self, url: Any, config: Config) -> str:
+        settings = settings_for(config)
+        location = locate(url)
+        entry = settings.match(location)
+        if entry is not None:
+            return (
+                f"{settings.entry_source(entry)} ({entry.where}) matches but neither it nor {SECTION} "
+                "sets credentials_json"
+            )
+        return f"no {ENTRIES} entry matches gs://{location.path}, and {SECTION}.credentials_json is not set"
 
 
 class EnvironmentResolver:
@@ -128,7 +121,7 @@ class EnvironmentResolver:
         key = read_credentials_json(path, f"env {ENV_CREDENTIALS}")
         return Credentials(key_values(key, path), f"env {ENV_CREDENTIALS}")
 
-    def describe_miss(self, url: Any) -> str:
+    def describe_miss(self, url: Any, config: Config) -> str:
         return f"{ENV_CREDENTIALS} is not set"
 
 
@@ -192,21 +185,20 @@ class DefaultCredentialsResolver:
     """``google.auth.default()``: gcloud's application-default login, workload identity, the GCE
     metadata server."""
 
-    def __init__(self) -> None:
-        self._misses = _Misses()
-
     def resolve(self, url: Any, config: Config) -> Credentials | None:
         found = default_credentials()
         if isinstance(found, str):
-            self._misses.note = f"none found ({found})" if len(found) < 160 else "none found"
             return None
         credentials, _project = found
         principal = getattr(credentials, "service_account_email", None)
         values = {"auth": "adc", "principal": principal if isinstance(principal, str) else None}
         return Credentials(values, f"application default credentials: {adc_kind(credentials)}")
 
-    def describe_miss(self, url: Any) -> str:
-        return self._misses.note or "application default credentials found none"
+    def describe_miss(self, url: Any, config: Config) -> str:
+        found = default_credentials()  # cached: the same answer resolve had
+        if isinstance(found, str) and found:
+            return f"none found ({found})" if len(found) < 160 else "none found"
+        return "application default credentials found none"
 
 
 class AnonymousResolver:
@@ -217,7 +209,7 @@ class AnonymousResolver:
             return None
         return Credentials({"auth": "anonymous"}, "anonymous (no credentials found)")
 
-    def describe_miss(self, url: Any) -> str:
+    def describe_miss(self, url: Any, config: Config) -> str:
         return f"{SECTION}.anonymous is false"
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 
 import pytest
 from clearml_core_storage_gcs.driver import GCSDriver
 
 from clearml_core.config import Config
+from clearml_core.testing.proxy import CountingProxy, counting_proxy
 from clearml_core.testing.storage import StorageContract
 from plugins.storage_gcs.tests.support import Emulator, load
 
@@ -25,6 +27,18 @@ def kit_config(tmp_path_factory: pytest.TempPathFactory) -> Config:
     return load(text, tmp_path_factory.mktemp("kit-conf"))
 
 
+@pytest.fixture(scope="module")
+def emulator_proxy(gcs_emulator: Emulator) -> Iterator[CountingProxy]:
+    with counting_proxy(gcs_emulator.port) as proxy:
+        yield proxy
+
+
+@pytest.fixture(scope="module")
+def proxied_config(tmp_path_factory: pytest.TempPathFactory) -> Config:
+    """No retries inside google-cloud-storage, so each failure reaches the kit."""
+    return load("sdk.google.storage.retry_timeout: 0\n", tmp_path_factory.mktemp("proxied-conf"))
+
+
 class TestGCSConformance(StorageContract):
     """``gs://bucket/…`` with STORAGE_EMULATOR_HOST, chunked both ways."""
 
@@ -38,6 +52,19 @@ class TestGCSConformance(StorageContract):
     @pytest.fixture
     def storage_base_url(self, emulated: Emulator, kit_bucket: str) -> str:
         return f"gs://{kit_bucket}/{uuid.uuid4().hex}/"
+
+    @pytest.fixture
+    def fault_proxy(self, emulator_proxy: CountingProxy) -> CountingProxy:
+        return emulator_proxy
+
+    @pytest.fixture
+    def fault_base_url(self, emulator_proxy: CountingProxy, kit_bucket: str, monkeypatch) -> str:
+        monkeypatch.setenv("STORAGE_EMULATOR_HOST", f"http://{emulator_proxy.netloc}")
+        return f"gs://{kit_bucket}/{uuid.uuid4().hex}/"
+
+    @pytest.fixture
+    def fault_config(self, proxied_config: Config) -> Config:
+        return proxied_config
 
     def test_driver_is_the_gcs_driver(self, driver) -> None:
         assert isinstance(driver, GCSDriver)

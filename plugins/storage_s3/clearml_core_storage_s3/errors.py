@@ -1,6 +1,6 @@
 """botocore's exceptions as the core's storage errors, with messages that say what to do.
 
-404 / NoSuchKey → :class:`ObjectNotFoundError`; 403 and refused keys → :class:`PermissionDeniedError`;
+404 / NoSuchKey → :class:`ObjectNotFoundError`; 401, 403 and refused keys → :class:`PermissionDeniedError`;
 throttling, 5xx, dropped connections and timeouts → :class:`TransientStorageError` (the transfer
 layer retries those, nothing else); an endpoint that cannot be reached or whose certificate does
 not verify → :class:`S3EndpointError`, a user error. Messages name the URL and the masked access
@@ -23,7 +23,9 @@ from clearml_core.storage.errors import (
 _NOT_FOUND = {"NoSuchKey", "404", "NotFound", "NoSuchUpload", "NoSuchVersion"}
 _DENIED = {
     "AccessDenied",
+    "401",
     "403",
+    "Unauthorized",
     "Forbidden",
     "AllAccessDisabled",
     "InvalidAccessKeyId",
@@ -124,7 +126,7 @@ def _client_error(error: Any, what: str, where: str, who: str | None) -> Excepti
         return ObjectNotFoundError(f"cannot {what}: {shown} does not exist at {where}")
     if code in _NOT_FOUND or status == 404:
         return ObjectNotFoundError(f"cannot {what}: no such object")
-    if code in _DENIED or status == 403:
+    if code in _DENIED or status in (401, 403):
         who = who or "the credentials in use"
         if code in _BAD_KEYS:
             hint = f"{who} or its secret is wrong for {where} ({code})"

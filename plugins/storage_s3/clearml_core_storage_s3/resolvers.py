@@ -4,8 +4,8 @@ Each answers with :class:`~clearml_core.credentials.Credentials` whose ``values`
 ``key``, ``secret``, ``token`` (static keys), ``profile`` (a named AWS profile) and ``chain``
 (True: let boto3 find and refresh the credentials itself); the driver takes endpoint, region and
 TLS settings from :mod:`clearml_core_storage_s3.settings` whichever resolver answered.
-A resolver that has nothing says why (``describe_miss``), for ``storage resolve`` and for the
-missing-credentials error.
+A resolver that has nothing says why (``describe_miss(url, config)``), for ``storage resolve``
+and for the missing-credentials error.
 """
 
 from __future__ import annotations
@@ -34,12 +34,6 @@ if TYPE_CHECKING:
     from clearml_core.config import Config
 
 
-class _Misses(threading.local):
-    """Why the last ``resolve`` in this thread had no answer (the chain asks right after)."""
-
-    note: str = ""
-
-
 def credential_values(values: Mapping[str, Any]) -> dict[str, Any] | None:
     """The credential part of an entry or section: none at all for a public bucket
     (``anonymous``), else static keys, else a profile, else the chain."""
@@ -63,22 +57,14 @@ def credential_values(values: Mapping[str, Any]) -> dict[str, Any] | None:
 class ConfigResolver:
     """``sdk.aws.s3.credentials`` (the most specific matching entry), then ``sdk.aws.s3`` itself."""
 
-    def __init__(self) -> None:
-        self._misses = _Misses()
-
     def resolve(self, url: Any, config: Config) -> Credentials | None:
         settings = settings_for(config)
-        location = settings.locate(url)
-        entry = settings.match(location)
+        entry = settings.match(settings.locate(url))
         if entry is not None:
             values = credential_values(entry.values)
             if values is not None:
                 return Credentials(values, settings.entry_source(entry) + _how(values))
             settings.warn_unusable(entry)
-            self._misses.note = (
-                f"{settings.entry_source(entry)} ({entry.where}) matches but has no key/secret, "
-                f"profile, use_credentials_chain or anonymous"
-            )
             return None
         values = credential_values(settings.defaults)
         if values is not None:
@@ -86,15 +72,22 @@ class ConfigResolver:
                 (name for name in ("anonymous", "key", "profile") if name in values), "use_credentials_chain"
             )
             return Credentials(values, settings.section_source(field) + _how(values))
+        return None
+
+    def describe_miss(self, url: Any, config: Config) -> str:
+        settings = settings_for(config)
+        location = settings.locate(url)
+        entry = settings.match(location)
+        if entry is not None:
+            return (
+                f"{settings.entry_source(entry)} ({entry.where}) matches but has no key/secret, "
+                f"profile, use_credentials_chain or anonymous"
+            )
         what = f"bucket {location.bucket!r}" + (f" at {location.host}" if location.host else "")
-        self._misses.note = (
+        return (
             f"no {ENTRIES} entry matches {what}, and {SECTION} sets no key/secret, profile, "
             "use_credentials_chain or anonymous"
         )
-        return None
-
-    def describe_miss(self, url: Any) -> str:
-        return self._misses.note
 
     @staticmethod
     def matching_entry(url: Any, config: Config) -> Entry | None:
@@ -117,11 +110,13 @@ class EnvironmentResolver:
 
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
         self._environ = environ
-        self._misses = _Misses()
+
+    def _variables(self) -> tuple[str | None, str | None, Mapping[str, str]]:
+        environ = os.environ if self._environ is None else self._environ
+        return _text(environ.get(ENV_KEY)), _text(environ.get(ENV_SECRET)), environ
 
     def resolve(self, url: Any, config: Config) -> Credentials | None:
-        environ = os.environ if self._environ is None else self._environ
-        key, secret = _text(environ.get(ENV_KEY)), _text(environ.get(ENV_SECRET))
+        key, secret, environ = self._variables()
         if key and secret:
             values: dict[str, Any] = {"key": key, "secret": secret}
             token = _text(environ.get(ENV_TOKEN))
@@ -131,15 +126,14 @@ class EnvironmentResolver:
         profile = _text(environ.get(ENV_PROFILE))
         if profile:
             return Credentials({"profile": profile, "chain": True}, f"env {ENV_PROFILE}")
-        if key or secret:
-            present, absent = (ENV_KEY, ENV_SECRET) if key else (ENV_SECRET, ENV_KEY)
-            self._misses.note = f"{present} is set but {absent} is not"
-        else:
-            self._misses.note = f"{ENV_KEY} / {ENV_SECRET} and {ENV_PROFILE} are not set"
         return None
 
-    def describe_miss(self, url: Any) -> str:
-        return self._misses.note
+    def describe_miss(self, url: Any, config: Config) -> str:
+        key, secret, _environ = self._variables()
+        if key or secret:
+            present, absent = (ENV_KEY, ENV_SECRET) if key else (ENV_SECRET, ENV_KEY)
+            return f"{present} is set but {absent} is not"
+        return f"{ENV_KEY} / {ENV_SECRET} and {ENV_PROFILE} are not set"
 
 
 # Variables that change what boto3's default chain finds; the lookup is cached per their values.
@@ -204,7 +198,7 @@ class BotoChainResolver:
         method, access_key = found
         return Credentials({"chain": True, "access_key_id": access_key}, f"boto3 chain: {method}")
 
-    def describe_miss(self, url: Any) -> str:
+    def describe_miss(self, url: Any, config: Config) -> str:
         return "boto3 found no credentials (no ~/.aws/credentials or config profile, web identity token, or instance role)"
 
 

@@ -5,8 +5,8 @@ Each answers with :class:`~clearml_core.credentials.Credentials` whose ``values`
 ``password``) and what the login needs: ``key_filename`` (a list of private key files),
 ``passphrase``, ``password``, ``allow_agent``. The host, port and user come from
 :meth:`~clearml_core_storage_sftp.settings.SFTPSettings.locate` whichever resolver answers.
-A resolver that has nothing says why (``describe_miss``), for ``storage resolve`` and for the
-missing-credentials error.
+A resolver that has nothing says why (``describe_miss(url, config)``), for ``storage resolve`` and
+for the missing-credentials error.
 """
 
 from __future__ import annotations
@@ -41,7 +41,8 @@ AGENT_VARIABLE = "SSH_AUTH_SOCK"
 
 
 class _Misses(threading.local):
-    """Why the last ``resolve`` in this thread had no answer (the chain asks right after)."""
+    """Why the last ``resolve`` in this thread had no answer (the chain asks right after): the ssh
+    agent is asked once, not again to explain."""
 
     note: str = ""
 
@@ -84,9 +85,6 @@ def _location(url: Any, config: Config) -> Location:
 class ConfigResolver:
     """``sdk.sftp.credentials`` (the entry of the URL's host[:port]), then ``sdk.sftp`` itself."""
 
-    def __init__(self) -> None:
-        self._misses = _Misses()
-
     def resolve(self, url: Any, config: Config) -> Credentials | None:
         settings = settings_for(config)
         location = settings.locate(url)
@@ -96,22 +94,25 @@ class ConfigResolver:
             if values is not None:
                 return Credentials(values, settings.entry_source(entry))
             settings.warn_unusable(entry)
-            self._misses.note = (
-                f"{settings.entry_source(entry)} ({entry.where}) matches but sets no key_filename or password"
-            )
             return None
         field = "key_filename" if _paths(settings.defaults.get("key_filename")) else "password"
         values = _configured(settings.defaults, settings.section_source(field), location.user)
         if values is not None:
             return Credentials(values, settings.section_source(field))
-        self._misses.note = (
+        return None
+
+    def describe_miss(self, url: Any, config: Config) -> str:
+        settings = settings_for(config)
+        location = settings.locate(url)
+        entry = location.entry
+        if entry is not None:
+            return (
+                f"{settings.entry_source(entry)} ({entry.where}) matches but sets no key_filename or password"
+            )
+        return (
             f"no {ENTRIES} entry matches {location.url.endpoint or location.host}, and {SECTION} sets "
             "no key_filename or password"
         )
-        return None
-
-    def describe_miss(self, url: Any) -> str:
-        return self._misses.note
 
 
 _warned_lock = threading.Lock()
@@ -143,7 +144,7 @@ class UrlPasswordResolver:
         values = {"username": location.user, "auth": "password", "password": url.password}
         return Credentials(values, f"URL {url}")
 
-    def describe_miss(self, url: Any) -> str:
+    def describe_miss(self, url: Any, config: Config) -> str:
         return "the URL holds no password"
 
 
@@ -198,7 +199,7 @@ class SshResolver:
         }
         return Credentials(values, "; ".join(sources))
 
-    def describe_miss(self, url: Any) -> str:
+    def describe_miss(self, url: Any, config: Config) -> str:
         return self._misses.note
 
 
