@@ -18,15 +18,17 @@ import pytest
 
 from clearml_core import StorageManager
 from clearml_core.storage.archive import UnsafeArchiveError
+from clearml_core.storage.cache import CACHE_FOLDER
 from clearml_core.storage.errors import ObjectNotFoundError, StorageError
 from tests.storage.fileserver import serve
 
 
 @pytest.fixture
 def cache_dir(tmp_path, monkeypatch) -> Path:
+    """The cache's own folder (under the base that CLEARML_CACHE_DIR names)."""
     folder = tmp_path / "cache"
     monkeypatch.setenv("CLEARML_CACHE_DIR", str(folder))
-    return folder
+    return folder / CACHE_FOLDER
 
 
 @pytest.fixture

@@ -71,7 +71,8 @@ def test_get_prints_the_cached_path_and_cache_commands(tmp_path, env):
     listed = json.loads(run_cli("storage", "cache", "ls", "--json", env=env).out)
     assert [(e["context"], e["size"], e["url"]) for e in listed] == [("global", 5, server.url + "m.bin")]
     size = json.loads(run_cli("storage", "cache", "size", "--json", env=env).out)
-    assert size["entries"] == 1 and size["bytes"] == 5 and size["path"] == str(tmp_path / "cache")
+    assert size["entries"] == 1 and size["bytes"] == 5
+    assert size["path"] == str(tmp_path / "cache" / "clearml-core")  # its own folder in the base
     text = run_cli("storage", "cache", "size", env=env)
     assert "1 entries" in text.out
     cleared = run_cli("storage", "cache", "clear", env=env)
