@@ -104,7 +104,9 @@ def test_get_makes_a_cache_entry(server, env: dict[str, str], umask: int) -> Non
 
 
 @pytest.mark.parametrize("umask", UMASKS)
-def test_storage_manager_downloads(server, tmp_path: Path, env: dict[str, str], monkeypatch, umask: int) -> None:
+def test_storage_manager_downloads(
+    server, tmp_path: Path, env: dict[str, str], monkeypatch, umask: int
+) -> None:
     monkeypatch.setenv("CLEARML_CACHE_DIR", env["CLEARML_CACHE_DIR"])
     with _umask(umask):
         cached = StorageManager.get_local_copy(server.url + "a.txt")
