@@ -361,8 +361,10 @@ def test_set_file_limit_only_raises_like_clearml(tmp_path):
     cache = _cache(tmp_path / "c", default_file_limit=100)
     assert cache.set_file_limit(500) == 500
     assert cache.set_file_limit(10) == 500
-    assert cache.set_file_limit(20, "other") == 100
-    assert cache.file_limit("other") == 100
+    assert cache.set_file_limit(20, "other") == 20  # a context not used yet takes the limit given
+    assert cache.file_limit("other") == 20
+    cache.folder("used")
+    assert cache.set_file_limit(20, "used") == 100
 
 
 def test_limits_are_per_context(tmp_path):

@@ -818,6 +818,7 @@ class Cache:
         name = _context_folder_name(context)
         folder = self.root / name
         if name not in self._made:
+            self._file_limits.setdefault(name, self.settings.default_file_limit)
             try:
                 (folder / LOCKS_FOLDER).mkdir(parents=True, exist_ok=True)
             except OSError as error:
@@ -846,11 +847,24 @@ class Cache:
     def file_limit(self, context: str | None = None) -> int:
         return self._file_limits.get(_context_folder_name(context), self.settings.default_file_limit)
 
+    def use_context(self, context: str | None) -> None:
+        """Note that this process uses ``context``: from now on its limit is only ever raised."""
+        self._file_limits.setdefault(_context_folder_name(context), self.settings.default_file_limit)
+
     def set_file_limit(self, limit: int, context: str | None = None) -> int:
-        """Raise the number of files a context keeps (ClearML never lowers it); returns the limit."""
+        """The number of files a context keeps; returns the limit now in force, as ClearML does.
+
+        A context this process has not used yet takes ``limit`` as it is (0: the default); after
+        that the limit only grows.
+        """
+        limit = int(limit)
+        if limit < 0:
+            raise ValueError(f"cache_file_limit must be 0 or more, not {limit}")
         name = _context_folder_name(context)
-        current = self._file_limits.get(name, self.settings.default_file_limit)
-        self._file_limits[name] = max(current, int(limit))
+        current = self._file_limits.get(name)
+        if current is None:
+            current = limit or self.settings.default_file_limit
+        self._file_limits[name] = max(current, limit)
         return self._file_limits[name]
 
     # lookups -----------------------------------------------------------------------------

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
+from clearml_core.storage import progress
 from clearml_core.storage.errors import (
     ObjectNotFoundError,
     PermissionDeniedError,
@@ -210,10 +211,11 @@ class StorageDriver(abc.ABC):
         except FileNotFoundError:
             raise ObjectNotFoundError(f"cannot upload {path}: no such file") from None
         with stream:
+            size = os.fstat(stream.fileno()).st_size
             self.upload_stream(
-                stream,
+                io.BufferedReader(progress.CountingReader(stream), COPY_CHUNK),
                 url,
-                size=os.fstat(stream.fileno()).st_size,
+                size=size,
                 content_type=content_type or guess_content_type(url),
                 extra=extra,
             )
@@ -322,6 +324,7 @@ def write_atomically(target: Path, source: BinaryIO, *, chunk_size: int = COPY_C
                 break
             out.write(chunk)
             written += len(chunk)
+            progress.advance(len(chunk))
     return written
 
 

@@ -13,7 +13,8 @@ Subclass :class:`StorageContract` in your plugin's tests and give it a writable 
             return f"mys://{my_server.bucket}/{uuid.uuid4().hex}/"   # unique per test
 
 The kit checks round trips (empty, small, multi-part sized, streams of unknown size), keys with
-spaces and unicode (hypothesis-generated), listing with and without recursion, stat and metadata,
+spaces and unicode (hypothesis-generated), keys with empty segments (``p//a.txt``, object stores
+only), listing with and without recursion, stat and metadata,
 ``exists`` on missing objects, :class:`~clearml_core.storage.errors.ObjectNotFoundError` on missing
 downloads, delete, overwrite, streaming and ranged reads, a folder of files, concurrent uploads,
 copies, and what :class:`~clearml_core.storage.driver.Capabilities` promises. A test is skipped
