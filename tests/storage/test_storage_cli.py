@@ -124,3 +124,50 @@ def test_resolve_shows_path_substitution(tmp_path, env):
     assert data["url"] == f"file://{tmp_path}/x.csv"
     assert data["substituted_from"] == "http://old-server/data/x.csv"
     assert data["backend"] == "file" and data["direct_access"] is True
+
+
+def _copied(result) -> dict:
+    assert result.code == 0, result.text
+    assert "\r" not in result.err  # no progress line in a pipe
+    return json.loads(result.out)
+
+
+def test_cp_reports_the_bytes_copied(tmp_path, tree, env):
+    """Single files reported 0 B; every path reports what it copied, and --json lists it."""
+    one = run_cli("storage", "cp", str(tree / "a.txt"), str(tmp_path / "one.txt"), env=env)
+    assert one.code == 0 and one.out.strip() == "copied 1 file (5 B)"
+
+    data = _copied(run_cli("storage", "cp", "-r", str(tree), str(tmp_path / "tree"), "--json", env=env))
+    assert data == {
+        "files": [
+            {"source": f"file://{tree}/a.txt", "destination": f"file://{tmp_path}/tree/a.txt", "size": 5},
+            {
+                "source": f"file://{tree}/sub/b.txt",
+                "destination": f"file://{tmp_path}/tree/sub/b.txt",
+                "size": 4,
+            },
+        ],
+        "count": 2,
+        "bytes": 9,
+    }
+    with serve(tmp_path / "served") as server:
+        up = _copied(
+            run_cli("storage", "cp", str(tree / "a.txt"), server.url + "up/a.txt", "--json", env=env)
+        )
+        assert up == {
+            "files": [{"source": f"file://{tree}/a.txt", "destination": server.url + "up/a.txt", "size": 5}],
+            "count": 1,
+            "bytes": 5,
+        }
+        (server.root / "big.bin").write_bytes(b"x" * 12345)
+        down = _copied(
+            run_cli("storage", "cp", server.url + "big.bin", str(tmp_path) + "/", "--json", env=env)
+        )
+        assert down["files"] == [
+            {"source": server.url + "big.bin", "destination": f"file://{tmp_path}/big.bin", "size": 12345}
+        ]
+        assert (down["count"], down["bytes"]) == (1, 12345)
+        across = _copied(
+            run_cli("storage", "cp", server.url + "big.bin", server.url + "copy.bin", "--json", env=env)
+        )
+        assert across["bytes"] == 12345 and (server.root / "copy.bin").stat().st_size == 12345
