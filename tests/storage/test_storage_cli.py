@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 from pathlib import Path
@@ -171,3 +172,13 @@ def test_cp_reports_the_bytes_copied(tmp_path, tree, env):
             run_cli("storage", "cp", server.url + "big.bin", server.url + "copy.bin", "--json", env=env)
         )
         assert across["bytes"] == 12345 and (server.root / "copy.bin").stat().st_size == 12345
+
+
+@pytest.mark.skipif(importlib.util.find_spec("pyarrow") is not None, reason="pyarrow is installed here")
+def test_hdfs_without_pyarrow_is_one_line_with_the_install_hint(env):
+    for args in (("ls", "hdfs://namenode:8020/user/me/"), ("cp", "hdfs:///user/me/x", "/tmp/never")):
+        result = run_cli("storage", *args, env=env)
+        assert result.code == 2, result.text
+        assert result.err.strip() == (
+            "error: hdfs:// needs pyarrow (fsspec's HDFS client is built on it): pip install pyarrow"
+        )
