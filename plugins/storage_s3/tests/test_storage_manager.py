@@ -31,3 +31,36 @@ def test_read_hash_and_get_stream(moto: MotoServer, clearml_home: Path) -> None:
 
     assert list(StorageManager.get_stream(base + "d/hashed.bin", chunk_size=2) or []) == [b"12", b"34", b"5"]
     assert StorageManager.get_stream(base + "d/missing.bin") is None
+
+
+def test_downloads_get_the_umasks_mode(
+    moto: MotoServer, clearml_home: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """Whole and multi-part (parallel ranged GETs into one file) downloads alike: 0666 less the umask."""
+    import os
+    import stat
+
+    part = 5 * 1024 * 1024
+    bucket = moto.new_bucket("modes")
+    client = moto.client()
+    client.put_object(Bucket=bucket, Key="small.bin", Body=b"small")
+    client.put_object(Bucket=bucket, Key="large.bin", Body=os.urandom(part + 1000))
+    (clearml_home / "clearml.conf").write_text(
+        endpoint_conf(moto)
+        + f"sdk.aws.boto3 {{ multipart_threshold: {part}, multipart_chunksize: {part} }}\n"
+    )
+    monkeypatch.setenv("CLEARML_CACHE_DIR", str(tmp_path / "cache"))
+    reset_config()
+    base = f"s3://{moto.netloc}/{bucket}/"
+    for umask in (0o022, 0o027):
+        previous = os.umask(umask)
+        try:
+            paths = [
+                StorageManager.get_local_copy(base + "small.bin", cache_context=f"u{umask:o}"),
+                StorageManager.get_local_copy(base + "large.bin", cache_context=f"u{umask:o}"),
+                StorageManager.download_file(base + "large.bin", str(tmp_path / f"u{umask:o}")),
+            ]
+        finally:
+            os.umask(previous)
+        assert all(paths), paths
+        assert [stat.S_IMODE(os.stat(str(p)).st_mode) for p in paths] == [0o666 & ~umask] * 3
