@@ -1,8 +1,8 @@
 """clearml-core's StorageManager against ClearML's, side by side, on one machine in one run.
 
 ClearML's ``clearml`` package goes into a separate virtual environment that this script makes
-itself (``uv venv`` + ``uv pip install clearml``, under ``.local/``), so the project's own
-environment never holds it. Both libraries talk to the same HTTP file server on 127.0.0.1 (the
+itself (``uv venv`` + ``uv pip install clearml``, under ``.local/``; ``tests/clearml_side.py``, which
+the side-by-side tests use too), so the project's own environment never holds it. Both libraries talk to the same HTTP file server on 127.0.0.1 (the
 test suite's, run in this process; every client runs in its own process). Targets:
 
 (a) ``python -c "from clearml_core import StorageManager"`` ≤ 0.1x ``from clearml import StorageManager``
@@ -36,17 +36,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.clearml_side import SideEnvError, clearml_env, clearml_python, clearml_version  # noqa: E402
 from tests.storage.fileserver import FileServer  # noqa: E402
 
 BASELINE_VENV = ROOT / ".local" / "bench-clearml"
-CLEARML_CONF = """\
-api {
-  api_server: "http://127.0.0.1:9"
-  web_server: "http://127.0.0.1:9"
-  files_server: "http://127.0.0.1:9"
-  credentials { access_key: "benchmark", secret_key: "benchmark" }
-}
-"""
 
 
 # -- the two sides ------------------------------------------------------------------------------
@@ -67,13 +60,11 @@ class Side:
         self._runs += 1
         home = self.work / f"{self.label}-home-{self._runs}"
         home.mkdir(parents=True)
+        if self.module == "clearml":
+            return clearml_env(home)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("CLEARML", "PYTHON"))}
         env["HOME"] = str(home)
-        if self.module == "clearml":
-            (home / "clearml.conf").write_text(CLEARML_CONF)
-            env["CLEARML_OFFLINE_MODE"] = "1"  # no server to talk to; storage works offline
-        else:
-            env["CLEARML_CACHE_DIR"] = str(home / "cache")
+        env["CLEARML_CACHE_DIR"] = str(home / "cache")
         return env
 
     def run(self, code: str, *args: str, env: dict[str, str] | None = None) -> str:
@@ -101,26 +92,11 @@ class Side:
 
 def baseline_python(venv: Path, install: bool) -> tuple[str, str]:
     """ClearML's interpreter (installing it on first use) and ClearML's version."""
-    python = venv / "bin" / "python"
-    if not python.exists():
-        if not install:
-            sys.exit(f"no baseline environment at {venv}; run without --no-install to create it")
-        uv = shutil.which("uv")
-        if uv is None:
-            sys.exit("uv is needed to build the baseline environment (pip install uv)")
-        print(f"installing ClearML into {venv} (once) …", file=sys.stderr)
-        subprocess.run([uv, "venv", "-q", "--python", sys.executable, str(venv)], check=True)
-        subprocess.run(
-            [uv, "pip", "install", "-q", "--python", str(python), "clearml"],
-            check=True,
-        )
-    version = subprocess.run(
-        [str(python), "-c", "import importlib.metadata as m; print(m.version('clearml'))"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    return str(python), version
+    try:
+        python = clearml_python(venv, install=install, packages=["clearml"])
+        return str(python), clearml_version(python)
+    except SideEnvError as error:
+        sys.exit(str(error))
 
 
 class QuietFileServer(FileServer):

@@ -8,6 +8,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from fsspec.spec import AbstractFileSystem
 
 from clearml_core import hookimpl, plugins
 from clearml_core.config import Config
@@ -97,8 +98,39 @@ def test_unknown_scheme(config: Config) -> None:
 
 def test_fsspec_fallback(config: Config) -> None:
     assert backend_for("ftp").name == "fsspec"
-    assert backend_for("hdfs").driver_class is FsspecDriver
+    assert backend_for("webhdfs").driver_class is FsspecDriver
     assert isinstance(driver_for("memory://bucket/x", config), FsspecDriver)
+
+
+def test_hdfs_without_pyarrow_gives_the_install_hint(config: Config, monkeypatch: pytest.MonkeyPatch) -> None:
+    """fsspec knows hdfs:// without pyarrow (its client imports pyarrow only when made)."""
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # missing, even where it is installed
+    for url in ("hdfs://namenode:8020/user/me/x", "hdfs:///user/me/x"):
+        with pytest.raises(BackendNotInstalledError) as raised:
+            driver_for(url, config)
+        assert str(raised.value) == (
+            "hdfs:// needs pyarrow (fsspec's HDFS client is built on it): pip install pyarrow"
+        )
+        assert isinstance(raised.value, UserError)
+
+
+class NeedsAMissingModule(AbstractFileSystem):
+    """An fsspec file system whose client imports its package only when it is made."""
+
+    protocol = "needsmissing"
+
+    def __init__(self, **options: object) -> None:
+        import clearml_core_no_such_module  # type: ignore[import-not-found]  # noqa: F401
+
+
+def test_an_fsspec_client_that_cannot_load_says_what_to_install(config: Config) -> None:
+    import fsspec
+
+    fsspec.register_implementation("needsmissing", f"{__name__}.NeedsAMissingModule", clobber=True)
+    driver = driver_for("needsmissing://host/x", config)
+    with pytest.raises(BackendNotInstalledError, match="provides clearml_core_no_such_module") as raised:
+        list(driver.list(driver.url))
+    assert "Traceback" not in str(raised.value) and isinstance(raised.value, UserError)
 
 
 def test_fsspec_scheme_with_missing_dependency(config: Config) -> None:

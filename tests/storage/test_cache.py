@@ -17,6 +17,7 @@ import pytest
 from clearml_core.config import load_config
 from clearml_core.storage import cache as cache_module
 from clearml_core.storage.cache import (
+    CACHE_FOLDER,
     PARTIAL_PREFIX,
     Cache,
     CacheSettings,
@@ -113,7 +114,7 @@ def test_miss_downloads_once_then_hits(tmp_path):
     name = entry_name("http://h/data.csv", "data.csv")
     first = cache.fetch(None, name, _writer(b"a,b\n", calls), url="http://h/data.csv")
     second = cache.fetch(None, name, _writer(b"other", calls), url="http://h/data.csv")
-    assert first == second == tmp_path / "c" / "global" / name
+    assert first == second == tmp_path / "c" / CACHE_FOLDER / "global" / name
     assert first.read_bytes() == b"a,b\n"
     assert calls == [f"{PARTIAL_PREFIX}{name}"]
     assert cache.lookup(first)
@@ -150,7 +151,7 @@ def test_failed_download_leaves_no_entry(tmp_path):
 
     with pytest.raises(OSError, match="connection reset"):
         cache.fetch(None, name, broken)
-    folder = tmp_path / "c" / "global"
+    folder = tmp_path / "c" / CACHE_FOLDER / "global"
     assert sorted(p.name for p in folder.iterdir()) == [".locks"]
     assert cache.index.get("global", name) is None
 
@@ -160,7 +161,7 @@ def test_zero_size_download_is_an_error_unless_the_object_is_empty(tmp_path):
     name = entry_name("http://h/empty", "empty")
     with pytest.raises(ZeroSizeDownloadError, match="empty file"):
         cache.fetch(None, name, _writer(b""), url="http://h/empty")
-    assert not (tmp_path / "c" / "global" / name).exists()
+    assert not (tmp_path / "c" / CACHE_FOLDER / "global" / name).exists()
     asked: list[bool] = []
 
     def really_empty() -> bool:
@@ -296,8 +297,8 @@ def test_download_killed_at_any_point_leaves_no_corrupt_entry(tmp_path, stage):
     log = tmp_path / "downloads.log"
     cache_dir = tmp_path / "c"
     name = entry_name("test://victim.bin", "victim.bin")
-    entry = cache_dir / "global" / name
-    partial = cache_dir / "global" / f"{PARTIAL_PREFIX}{name}"
+    entry = cache_dir / CACHE_FOLDER / "global" / name
+    partial = cache_dir / CACHE_FOLDER / "global" / f"{PARTIAL_PREFIX}{name}"
     delay = {"before any byte": "5", "mid-download": "0.2", "after the last byte": "0"}[stage]
     victim = _worker(cache_dir, source, log, name, "--delay", delay)
     if stage == "before any byte":
@@ -327,7 +328,7 @@ def test_waiters_take_over_when_the_downloader_is_killed(tmp_path):
     log = tmp_path / "downloads.log"
     cache_dir = tmp_path / "c"
     name = entry_name("test://handover.bin", "handover.bin")
-    partial = cache_dir / "global" / f"{PARTIAL_PREFIX}{name}"
+    partial = cache_dir / CACHE_FOLDER / "global" / f"{PARTIAL_PREFIX}{name}"
     first = _worker(cache_dir, source, log, name, "--delay", "1")
     _wait_for(lambda: partial.exists() and partial.stat().st_size > 0)
     waiter = _worker(cache_dir, source, log, name)
@@ -360,8 +361,10 @@ def test_set_file_limit_only_raises_like_clearml(tmp_path):
     cache = _cache(tmp_path / "c", default_file_limit=100)
     assert cache.set_file_limit(500) == 500
     assert cache.set_file_limit(10) == 500
-    assert cache.set_file_limit(20, "other") == 100
-    assert cache.file_limit("other") == 100
+    assert cache.set_file_limit(20, "other") == 20  # a context not used yet takes the limit given
+    assert cache.file_limit("other") == 20
+    cache.folder("used")
+    assert cache.set_file_limit(20, "used") == 100
 
 
 def test_limits_are_per_context(tmp_path):
@@ -428,7 +431,7 @@ def test_missing_index_is_rebuilt_from_disk(tmp_path):
     (folder / "x").write_bytes(b"123")
     cache.index.close()
     for suffix in ("", "-wal", "-shm"):
-        (base / f"index.sqlite3{suffix}").unlink(missing_ok=True)
+        (base / CACHE_FOLDER / f"index.sqlite3{suffix}").unlink(missing_ok=True)
     fresh = _cache(base, default_file_limit=10)
     rows = {row.name: row for row in fresh.index.rows()}
     assert {p.name for p in paths} | {name, folder.name} == set(rows)
@@ -443,8 +446,8 @@ def test_corrupt_index_is_rebuilt(tmp_path, caplog):
     paths = _fill(cache, 2)
     cache.index.close()
     for suffix in ("-wal", "-shm"):
-        (base / f"index.sqlite3{suffix}").unlink(missing_ok=True)
-    (base / "index.sqlite3").write_bytes(b"this is not a database" * 100)
+        (base / CACHE_FOLDER / f"index.sqlite3{suffix}").unlink(missing_ok=True)
+    (base / CACHE_FOLDER / "index.sqlite3").write_bytes(b"this is not a database" * 100)
     fresh = _cache(base)
     assert {row.name for row in fresh.index.rows()} == {p.name for p in paths}
     assert "rebuilding" in caplog.text
@@ -453,7 +456,7 @@ def test_corrupt_index_is_rebuilt(tmp_path, caplog):
 def test_index_counters_follow_inserts_and_deletes(tmp_path):
     cache = _cache(tmp_path / "c", default_file_limit=1000)
     _fill(cache, 5, size=3)
-    conn = sqlite3.connect(tmp_path / "c" / "index.sqlite3")
+    conn = sqlite3.connect(tmp_path / "c" / CACHE_FOLDER / "index.sqlite3")
     assert conn.execute("SELECT count, bytes FROM contexts WHERE context = 'global'").fetchone() == (5, 15)
     conn.close()
 
@@ -465,7 +468,8 @@ def test_entries_size_and_clear(tmp_path):
     cache = _cache(tmp_path / "c")
     paths = _fill(cache, 3, size=4)
     _fill(cache, 1, size=4, context="other")
-    (paths[0].parent / f"{PARTIAL_PREFIX}stale").write_bytes(b"left by a killed process")
+    stale = paths[0].parent / f"{PARTIAL_PREFIX}{entry_name('http://h/stale', 'stale')}"
+    stale.write_bytes(b"left by a killed process")
     assert {e.path for e in cache.entries()} >= set(paths)
     assert {e.url for e in cache.entries("global")} == {
         f"http://h/{p.name.partition('.f')[2].removesuffix('.bin')}" for p in paths
@@ -482,7 +486,7 @@ def test_entries_size_and_clear(tmp_path):
     assert removed == 2 and busy == [f"global/{paths[2].name}"]
     assert freed >= 8
     assert not paths[0].exists() and paths[2].exists()
-    assert not (paths[0].parent / f"{PARTIAL_PREFIX}stale").exists()
+    assert not stale.exists()
     assert cache.size()["contexts"] == {
         "global": {"entries": 1, "bytes": 4},
         "other": {"entries": 1, "bytes": 4},
@@ -494,7 +498,7 @@ def test_entry_locks_never_create_a_file_per_entry(tmp_path, monkeypatch, byte_r
     monkeypatch.setattr(cache_module, "_OFD", byte_range_locks and cache_module._ofd_locks())
     cache = _cache(tmp_path / "c", default_file_limit=5)
     _fill(cache, 40)
-    locks = sorted(p.name for p in (tmp_path / "c" / "global" / ".locks").iterdir())
+    locks = sorted(p.name for p in (tmp_path / "c" / CACHE_FOLDER / "global" / ".locks").iterdir())
     if cache_module._OFD:
         assert locks == ["entries.lock"]
     else:

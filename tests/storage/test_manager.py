@@ -18,15 +18,17 @@ import pytest
 
 from clearml_core import StorageManager
 from clearml_core.storage.archive import UnsafeArchiveError
+from clearml_core.storage.cache import CACHE_FOLDER
 from clearml_core.storage.errors import ObjectNotFoundError, StorageError
 from tests.storage.fileserver import serve
 
 
 @pytest.fixture
 def cache_dir(tmp_path, monkeypatch) -> Path:
+    """The cache's own folder (under the base that CLEARML_CACHE_DIR names)."""
     folder = tmp_path / "cache"
     monkeypatch.setenv("CLEARML_CACHE_DIR", str(folder))
-    return folder
+    return folder / CACHE_FOLDER
 
 
 @pytest.fixture
@@ -340,7 +342,9 @@ def test_exists_size_metadata_and_list(tmp_path, server):
     assert not StorageManager.exists_file(str(root / "nope"))
     assert StorageManager.get_file_size_bytes(str(root / "folder_a" / "x.txt")) == 5
     assert StorageManager.get_file_size_bytes(str(root / "nope"), silence_errors=True) is None
-    assert StorageManager.list(str(root / "folder_")) == ["folder_a/x.txt", "folder_b.txt"]
+    # a local URL names a folder, as in ClearML: no prefixes, no siblings
+    assert StorageManager.list(str(root / "folder_")) is None
+    assert StorageManager.list(str(root / "folder_a")) == ["x.txt"]
     assert StorageManager.list(str(root) + "/", return_full_path=True) == [
         str(root / "folder_a" / "x.txt"),
         str(root / "folder_b.txt"),
@@ -362,6 +366,14 @@ def test_set_cache_file_limit(cache_dir):
     assert StorageManager.set_cache_file_limit(300) == 300
     assert StorageManager.set_cache_file_limit(10) == 300
     assert StorageManager.set_cache_file_limit(150, cache_context="other") == 150
+    # what ClearML 2.x returns (tests/storage/test_clearml_parity.py compares with the package)
+    assert StorageManager.set_cache_file_limit(7, cache_context="new") == 7  # a new context: as given
+    assert StorageManager.set_cache_file_limit(3, cache_context="new") == 7  # then it only grows
+    assert StorageManager.set_cache_file_limit(0, cache_context="zero") == 100  # 0: the default
+    StorageManager.get_local_copy(str(Path(__file__)), cache_context="used")
+    assert StorageManager.set_cache_file_limit(4, cache_context="used") == 100  # used: the default first
+    with pytest.raises(ValueError, match="0 or more"):
+        StorageManager.set_cache_file_limit(-1)
 
 
 def test_cache_file_limit_evicts_oldest(server, cache_dir):

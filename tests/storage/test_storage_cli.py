@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 from pathlib import Path
@@ -71,7 +72,8 @@ def test_get_prints_the_cached_path_and_cache_commands(tmp_path, env):
     listed = json.loads(run_cli("storage", "cache", "ls", "--json", env=env).out)
     assert [(e["context"], e["size"], e["url"]) for e in listed] == [("global", 5, server.url + "m.bin")]
     size = json.loads(run_cli("storage", "cache", "size", "--json", env=env).out)
-    assert size["entries"] == 1 and size["bytes"] == 5 and size["path"] == str(tmp_path / "cache")
+    assert size["entries"] == 1 and size["bytes"] == 5
+    assert size["path"] == str(tmp_path / "cache" / "clearml-core")  # its own folder in the base
     text = run_cli("storage", "cache", "size", env=env)
     assert "1 entries" in text.out
     cleared = run_cli("storage", "cache", "clear", env=env)
@@ -123,3 +125,60 @@ def test_resolve_shows_path_substitution(tmp_path, env):
     assert data["url"] == f"file://{tmp_path}/x.csv"
     assert data["substituted_from"] == "http://old-server/data/x.csv"
     assert data["backend"] == "file" and data["direct_access"] is True
+
+
+def _copied(result) -> dict:
+    assert result.code == 0, result.text
+    assert "\r" not in result.err  # no progress line in a pipe
+    return json.loads(result.out)
+
+
+def test_cp_reports_the_bytes_copied(tmp_path, tree, env):
+    """Single files reported 0 B; every path reports what it copied, and --json lists it."""
+    one = run_cli("storage", "cp", str(tree / "a.txt"), str(tmp_path / "one.txt"), env=env)
+    assert one.code == 0 and one.out.strip() == "copied 1 file (5 B)"
+
+    data = _copied(run_cli("storage", "cp", "-r", str(tree), str(tmp_path / "tree"), "--json", env=env))
+    assert data == {
+        "files": [
+            {"source": f"file://{tree}/a.txt", "destination": f"file://{tmp_path}/tree/a.txt", "size": 5},
+            {
+                "source": f"file://{tree}/sub/b.txt",
+                "destination": f"file://{tmp_path}/tree/sub/b.txt",
+                "size": 4,
+            },
+        ],
+        "count": 2,
+        "bytes": 9,
+    }
+    with serve(tmp_path / "served") as server:
+        up = _copied(
+            run_cli("storage", "cp", str(tree / "a.txt"), server.url + "up/a.txt", "--json", env=env)
+        )
+        assert up == {
+            "files": [{"source": f"file://{tree}/a.txt", "destination": server.url + "up/a.txt", "size": 5}],
+            "count": 1,
+            "bytes": 5,
+        }
+        (server.root / "big.bin").write_bytes(b"x" * 12345)
+        down = _copied(
+            run_cli("storage", "cp", server.url + "big.bin", str(tmp_path) + "/", "--json", env=env)
+        )
+        assert down["files"] == [
+            {"source": server.url + "big.bin", "destination": f"file://{tmp_path}/big.bin", "size": 12345}
+        ]
+        assert (down["count"], down["bytes"]) == (1, 12345)
+        across = _copied(
+            run_cli("storage", "cp", server.url + "big.bin", server.url + "copy.bin", "--json", env=env)
+        )
+        assert across["bytes"] == 12345 and (server.root / "copy.bin").stat().st_size == 12345
+
+
+@pytest.mark.skipif(importlib.util.find_spec("pyarrow") is not None, reason="pyarrow is installed here")
+def test_hdfs_without_pyarrow_is_one_line_with_the_install_hint(env):
+    for args in (("ls", "hdfs://namenode:8020/user/me/"), ("cp", "hdfs:///user/me/x", "/tmp/never")):
+        result = run_cli("storage", *args, env=env)
+        assert result.code == 2, result.text
+        assert result.err.strip() == (
+            "error: hdfs:// needs pyarrow (fsspec's HDFS client is built on it): pip install pyarrow"
+        )

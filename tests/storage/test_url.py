@@ -17,7 +17,8 @@ FORMS = [
     ("s3://bucket/key", "s3", "bucket", None, None, "key", "s3://bucket/key"),
     ("s3://bucket", "s3", "bucket", None, None, "", "s3://bucket"),
     ("s3://bucket/", "s3", "bucket", None, None, "", "s3://bucket"),
-    ("S3://bucket/a//b///c/", "s3", "bucket", None, None, "a/b/c/", "s3://bucket/a/b/c/"),
+    ("S3://bucket/a//b///c/", "s3", "bucket", None, None, "a//b///c/", "s3://bucket/a//b///c/"),
+    ("s3://bucket//lead", "s3", "bucket", None, None, "lead", "s3://bucket/lead"),
     ("s3://my.dotted.bucket/k", "s3", "my.dotted.bucket", None, None, "k", "s3://my.dotted.bucket/k"),
     ("s3://minio:9000/bucket/k/x", "s3", "bucket", "minio", 9000, "k/x", "s3://minio:9000/bucket/k/x"),
     ("s3://10.0.0.5/bucket/k", "s3", "bucket", "10.0.0.5", None, "k", "s3://10.0.0.5/bucket/k"),
@@ -201,11 +202,11 @@ def test_name_parent_folder(text, name, parent, is_folder) -> None:
 def test_join_with_path_relative_to() -> None:
     base = parse_url("s3://bucket/models")
     assert str(base.join("v1/model.bin")) == "s3://bucket/models/v1/model.bin"
-    assert str(base.join("/v1//x/")) == "s3://bucket/models/v1/x/"
+    assert str(base.join("/v1//x/")) == "s3://bucket/models/v1//x/"
     assert base.join("") is base
     assert str(parse_url("s3://bucket").join("k")) == "s3://bucket/k"
     assert str(parse_url("/data").join("a b/ü")) == "file:///data/a b/ü"
-    assert str(base.with_path("/other//key")) == "s3://bucket/other/key"
+    assert str(base.with_path("/other//key")) == "s3://bucket/other//key"
     assert str(parse_url("http://h/x").with_path("y z")) == "http://h/y%20z"
     assert base.join("v1/m").relative_to(base) == "v1/m"
     assert str(base.as_folder()) == "s3://bucket/models/"
@@ -213,6 +214,35 @@ def test_join_with_path_relative_to() -> None:
         parse_url("s3://bucket/modelsX/a").relative_to(base)
     with pytest.raises(ValueError, match="not under"):
         parse_url("s3://other/models/a").relative_to(base)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "s3://b/p//a.txt",
+        "s3://minio:9000/b/p//a.txt",
+        "gs://b/p//a.txt",
+        "azure://acct.blob.core.windows.net/c/p//a.txt",
+        "wasbs://c@acct.blob.core.windows.net/p//a.txt",
+    ],
+)
+def test_object_keys_keep_empty_segments(text: str) -> None:
+    """ClearML's upload_folder to ``s3://b/p/`` writes keys like ``p//a.txt``: they stay as they are."""
+    url = parse_url(text)
+    assert url.key == "p//a.txt"
+    assert str(url) == text and parse_url(str(url)) == url
+    assert url.name == "a.txt"
+    assert url.parent.key == "p//"
+    assert url.parent.name == "" and url.parent.parent.key == "p/"
+    assert url.parent.join("a.txt") == url
+    assert url.relative_to(url.parent.parent) == "/a.txt"
+    assert url != parse_url(text.replace("p//a", "p/a"))
+
+
+def test_local_and_host_paths_are_still_normalised() -> None:
+    assert parse_url("/x//y///z").path == "/x/y/z"
+    assert parse_url("file:///x//y/").path == "/x/y/"
+    assert parse_url("sftp://h//x//y").path == "/x/y"
 
 
 def test_root_and_local_path() -> None:
@@ -260,6 +290,21 @@ def test_round_trip_bucket_urls(scheme: str, bucket: str, key: str, folder: bool
     assert parse_url(str(url)) == url
     assert url.join("x").parent == url.as_folder()
     assert url.join("x").name == "x"
+
+
+@settings(max_examples=200)
+@given(
+    scheme=st.sampled_from(["s3", "gs", "azure"]),
+    bucket=_bucket,
+    segments=st.lists(st.one_of(_segment, st.just("")), min_size=1, max_size=5).filter(lambda s: s[0]),
+)
+def test_round_trip_bucket_keys_with_empty_segments(scheme: str, bucket: str, segments: list[str]) -> None:
+    key = "/".join(segments)
+    prefix = f"azure://acct.blob.core.windows.net/{bucket}" if scheme == "azure" else f"{scheme}://{bucket}"
+    url = parse_url(f"{prefix}/{key}")
+    assert url.key == key
+    assert parse_url(str(url)) == url
+    assert url.with_path(key) == url
 
 
 @settings(max_examples=200)

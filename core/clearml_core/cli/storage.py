@@ -64,12 +64,29 @@ def cp(
     jobs: int | None = typer.Option(
         None, "--jobs", "-j", min=1, help="Parallel transfers (default sdk.storage.transfer.max_workers)."
     ),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print JSON: each file's source, destination and size, and the totals."
+    ),
 ) -> None:
-    """Copy objects between any two locations (local paths, file://, http(s)://, s3://, …)."""
+    """Copy objects between any two locations (local paths, file://, http(s)://, s3://, …).
+
+    A progress line shows on a terminal only (stderr); the sizes reported are the bytes copied.
+    """
     from clearml_core.storage.manager import StorageManager
 
     report = StorageManager.copy(src, dst, recursive=recursive, jobs=jobs)
     count = len(report.done)
+    if as_json:
+        echo_json(
+            {
+                "files": [
+                    {"source": job.source, "destination": job.target, "size": job.size} for job in report.done
+                ],
+                "count": count,
+                "bytes": report.bytes,
+            }
+        )
+        return
     echo(f"copied {count} file{'s' if count != 1 else ''} ({_size(report.bytes)})")
 
 

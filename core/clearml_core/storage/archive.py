@@ -25,7 +25,8 @@ from typing import IO
 from clearml_core.errors import UserError
 
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".zip")
-_TEMP_MARK = ".extracting-"
+TEMP_PREFIX = ".extracting-"
+"""Prefix of the temporary folders extractions go through, beside their target."""
 _CHUNK = 1 << 20
 
 
@@ -310,7 +311,7 @@ def extract(archive: Path, target: Path, *, force: bool = False) -> tuple[Path, 
     if target.is_dir() and not force:
         return target, 0
     target.parent.mkdir(parents=True, exist_ok=True)
-    temp = target.parent / f"{_TEMP_MARK}{target.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    temp = target.parent / f"{TEMP_PREFIX}{target.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     temp.mkdir()
     try:
         size = _extract_into(archive, suffix, temp)
@@ -353,7 +354,7 @@ def extract(archive: Path, target: Path, *, force: bool = False) -> tuple[Path, 
 
 def _replace(temp: Path, target: Path) -> None:
     """Swap a fresh extraction in for an old one (``force``) with a single rename of each."""
-    old = target.parent / f"{_TEMP_MARK}{target.name}-old-{uuid.uuid4().hex[:8]}"
+    old = target.parent / f"{TEMP_PREFIX}{target.name}-old-{uuid.uuid4().hex[:8]}"
     os.rename(target, old)
     os.rename(temp, target)
     shutil.rmtree(old, ignore_errors=True)
@@ -361,11 +362,12 @@ def _replace(temp: Path, target: Path) -> None:
 
 def is_temporary(name: str) -> bool:
     """Whether a name in the cache folder is an unfinished extraction."""
-    return name.startswith(_TEMP_MARK)
+    return name.startswith(TEMP_PREFIX)
 
 
 __all__ = [
     "ARCHIVE_SUFFIXES",
+    "TEMP_PREFIX",
     "ArchiveError",
     "CorruptArchiveError",
     "UnsafeArchiveError",

@@ -6,7 +6,8 @@
    an ImportError becomes a :class:`BackendNotInstalledError` carrying the spec's install hint;
 2. an official backend that is not installed — the hint of :mod:`clearml_core.storage.hints`
    (``s3:// needs the S3 backend: pip install 'clearml-core[s3]'``);
-3. a scheme fsspec knows (``ftp``, ``hdfs``, ``memory``, …) — the generic fsspec driver;
+3. a scheme fsspec knows (``ftp``, ``hdfs``, ``memory``, …) — the generic fsspec driver, or the
+   hint of a package its client needs (``hdfs:// needs pyarrow …: pip install pyarrow``);
 4. anything else — a :class:`BackendNotInstalledError` naming the scheme.
 
 Drivers are cached per (backend, :meth:`StorageDriver.connection_key`) and per configuration
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from clearml_core.errors import PluginError
 from clearml_core.storage.errors import BackendNotInstalledError
-from clearml_core.storage.hints import install_hint
+from clearml_core.storage.hints import fsspec_install_hint, install_hint
 from clearml_core.storage.url import StorageURL, parse_url
 
 if TYPE_CHECKING:
@@ -75,6 +76,9 @@ def backend_for(scheme: str) -> Backend:
         raise BackendNotInstalledError(official_hint)
     fsspec_problem = _fsspec_problem(scheme)
     if fsspec_problem is None:
+        missing = fsspec_install_hint(scheme)
+        if missing is not None:
+            raise BackendNotInstalledError(missing)
         return Backend(FSSPEC_BACKEND, load_reference(FSSPEC_FACTORY))
     if fsspec_problem:
         raise BackendNotInstalledError(f"{scheme}:// is served through fsspec, which says: {fsspec_problem}")

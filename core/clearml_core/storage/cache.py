@@ -1,13 +1,19 @@
 """The download cache: one file per remote object, shared safely by every process on the machine.
 
 Layout (``<base>`` is ``CLEARML_CACHE_DIR``, else ``sdk.storage.cache.default_base_dir``, else
-``~/.clearml-core/cache`` — never ClearML's own ``~/.clearml/cache``)::
+``~/.clearml-core/cache``)::
 
-    <base>/index.sqlite3                 bookkeeping: entries, sizes, last use (WAL mode)
-    <base>/<context>/<md5>.<name>        a complete cached object (context "global" by default)
-    <base>/<context>/<md5>.<name>_artifacts_archive[_<name>]/   an extracted archive
-    <base>/<context>/.partial.<md5>.<name>   a download in progress (or killed)
-    <base>/<context>/.locks/entries.lock   every entry's lock: one byte each (4,096 files elsewhere)
+    <base>/clearml-core/                 everything the cache writes, and all it ever deletes
+        index.sqlite3                    bookkeeping: entries, sizes, last use (WAL mode)
+        <context>/<md5>.<name>           a complete cached object (context "global" by default)
+        <context>/<md5>.<name>_artifacts_archive[_<name>]/   an extracted archive
+        <context>/.partial.<md5>.<name>  a download in progress (or killed)
+        <context>/.locks/entries.lock    every entry's lock: one byte each (4,096 files elsewhere)
+
+The base is often ClearML's own cache folder (clearml-init writes ``default_base_dir:
+~/.clearml/cache``), where ClearML keeps ``storage_manager/<context>/<md5>.<name>`` files of the
+very same shape. So nothing outside ``<base>/clearml-core/`` is ever read as an entry, evicted or
+cleared, and ``cache clear`` removes only names of the cache's own shape even inside it.
 
 Why it is safe:
 
@@ -48,6 +54,7 @@ import hashlib
 import logging
 import os
 import queue
+import re
 import shutil
 import struct
 import sys
@@ -60,6 +67,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from clearml_core.errors import UserError
+from clearml_core.storage.archive import TEMP_PREFIX as EXTRACTING_PREFIX
+from clearml_core.storage.driver import TEMP_SUFFIX
 from clearml_core.storage.errors import StorageError
 
 if TYPE_CHECKING:
@@ -71,6 +80,8 @@ log = logging.getLogger(__name__)
 
 CACHE_DIR_VARIABLE = "CLEARML_CACHE_DIR"
 DEFAULT_BASE_DIR = "~/.clearml-core/cache"
+CACHE_FOLDER = "clearml-core"
+"""The cache's own folder inside the base: the base may be ClearML's cache folder as well."""
 DEFAULT_CONTEXT = "global"
 DEFAULT_FILE_LIMIT = 100
 INDEX_NAME = "index.sqlite3"
@@ -167,6 +178,29 @@ def archive_folder_name(entry: str, name: str | None = None) -> str:
     if len(safe) > 40:
         safe = hashlib.md5(safe.encode(), usedforsecurity=False).hexdigest()
     return f"{entry}{ARCHIVE_MARK}_{safe}"
+
+
+def entry_guarding(name: str) -> str | None:
+    """The entry whose lock guards ``name`` in a context folder, or None when the cache never
+    writes a name of that shape (an entry, an extraction of one, a partial download, a temporary
+    file of either).
+
+    Entries are ``<32 hex digits>.<name>``; ClearML's are too, which is why the cache keeps to
+    its own folder.
+    """
+    if name.startswith(PARTIAL_PREFIX):
+        name = name[len(PARTIAL_PREFIX) :]
+    elif name.startswith("." + PARTIAL_PREFIX) and name.endswith(TEMP_SUFFIX):
+        # the driver's temporary file of a partial download: .<partial>.<random>.clearml-part
+        name = name[len(PARTIAL_PREFIX) + 1 : -len(TEMP_SUFFIX)].rpartition(".")[0]
+    elif name.startswith(EXTRACTING_PREFIX):  # an extraction under way (or killed)
+        name = name[len(EXTRACTING_PREFIX) :]
+    if _ENTRY_SHAPE.match(name) is None:
+        return None
+    return name.partition(ARCHIVE_MARK)[0]
+
+
+_ENTRY_SHAPE = re.compile(r"[0-9a-f]{32}\.[^/]")
 
 
 def _digest(name: str) -> int:
@@ -423,7 +457,7 @@ class CacheIndex:
         rows = []
         for context_dir in _subfolders(self.base):
             for item in os.scandir(context_dir):
-                if item.name.startswith("."):
+                if item.name.startswith(".") or entry_guarding(item.name) is None:
                     continue
                 try:
                     st = item.stat(follow_symlinks=False)
@@ -723,7 +757,7 @@ class _Recorder:
                     keep = {(row.context, row.name) for _c, row in batch}
                     self._cache.enforce_limits(context, keep=keep, known=counts.get(name))
             except Exception as error:  # bookkeeping must never take a download down with it
-                log.warning("could not record cache entries in %s: %s", self._cache.base, error)
+                log.warning("could not record cache entries in %s: %s", self._cache.root, error)
             finally:
                 for _ in batch:
                     self._queue.task_done()
@@ -771,6 +805,8 @@ class Cache:
     def __init__(self, settings: CacheSettings) -> None:
         self.settings = settings
         self.base = settings.base_dir
+        self.root = self.base / CACHE_FOLDER
+        """Where the cache keeps everything it writes; it looks nowhere else in ``base``."""
         self._index: CacheIndex | None = None
         self._file_limits: dict[str, int] = {}
         self._made: set[str] = set()
@@ -780,8 +816,9 @@ class Cache:
     def folder(self, context: str | None = None) -> Path:
         """The folder of a cache context (created on first use)."""
         name = _context_folder_name(context)
-        folder = self.base / name
+        folder = self.root / name
         if name not in self._made:
+            self._file_limits.setdefault(name, self.settings.default_file_limit)
             try:
                 (folder / LOCKS_FOLDER).mkdir(parents=True, exist_ok=True)
             except OSError as error:
@@ -802,20 +839,32 @@ class Cache:
     @property
     def index(self) -> CacheIndex:
         if self._index is None:
-            self.base.mkdir(parents=True, exist_ok=True)
-            (self.base / LOCKS_FOLDER).mkdir(exist_ok=True)
-            self._index = CacheIndex(self.base)
+            (self.root / LOCKS_FOLDER).mkdir(parents=True, exist_ok=True)
+            self._index = CacheIndex(self.root)
         return self._index
 
     # limits ------------------------------------------------------------------------------
     def file_limit(self, context: str | None = None) -> int:
         return self._file_limits.get(_context_folder_name(context), self.settings.default_file_limit)
 
+    def use_context(self, context: str | None) -> None:
+        """Note that this process uses ``context``: from now on its limit is only ever raised."""
+        self._file_limits.setdefault(_context_folder_name(context), self.settings.default_file_limit)
+
     def set_file_limit(self, limit: int, context: str | None = None) -> int:
-        """Raise the number of files a context keeps (ClearML never lowers it); returns the limit."""
+        """The number of files a context keeps; returns the limit now in force, as ClearML does.
+
+        A context this process has not used yet takes ``limit`` as it is (0: the default); after
+        that the limit only grows.
+        """
+        limit = int(limit)
+        if limit < 0:
+            raise ValueError(f"cache_file_limit must be 0 or more, not {limit}")
         name = _context_folder_name(context)
-        current = self._file_limits.get(name, self.settings.default_file_limit)
-        self._file_limits[name] = max(current, int(limit))
+        current = self._file_limits.get(name)
+        if current is None:
+            current = limit or self.settings.default_file_limit
+        self._file_limits[name] = max(current, limit)
         return self._file_limits[name]
 
     # lookups -----------------------------------------------------------------------------
@@ -960,7 +1009,7 @@ class Cache:
 
     def _free_bytes(self) -> int:
         try:
-            return shutil.disk_usage(self.base).free
+            return shutil.disk_usage(self.root).free
         except OSError:
             return 1 << 62
 
@@ -974,7 +1023,7 @@ class Cache:
             for row in candidates:
                 if not over():
                     break
-                path = self.base / row.context / row.name
+                path = self.root / row.context / row.name
                 try:
                     mtime = os.stat(path).st_mtime
                 except FileNotFoundError:
@@ -992,11 +1041,11 @@ class Cache:
     def _evict_entry(self, row: EntryRow) -> bool:
         """Delete one entry (and what was extracted from it) unless someone holds its lock."""
         lock_name = row.parent or row.name
-        lock = _entry_lock(self.base / row.context, lock_name)
+        lock = _entry_lock(self.root / row.context, lock_name)
         if not lock.acquire(blocking=False):
             return False
         try:
-            folder = self.base / row.context
+            folder = self.root / row.context
             for child in self.index.children(row.context, row.name):
                 _remove(folder / child.name)
                 self.index.remove(row.context, child.name)
@@ -1015,7 +1064,7 @@ class Cache:
         context_name = _context_folder_name(context) if context else None
         found = []
         for row in self.index.rows(context_name):
-            path = self.base / row.context / row.name
+            path = self.root / row.context / row.name
             try:
                 st = os.stat(path)
             except FileNotFoundError:
@@ -1036,7 +1085,7 @@ class Cache:
             stats["entries"] += 1
             stats["bytes"] += entry.size
         return {
-            "path": str(self.base),
+            "path": str(self.root),
             "entries": sum(c["entries"] for c in contexts.values()),
             "bytes": sum(c["bytes"] for c in contexts.values()),
             "contexts": contexts,
@@ -1062,18 +1111,19 @@ class Cache:
                 freed += row.size + sum(child.size for child in children)
             else:
                 busy.append(f"{row.context}/{row.name}")
-        # leftovers the index does not know: partial downloads of killed processes, stray files
+        # leftovers the index does not know: partial downloads and extractions of killed
+        # processes, entries whose records were lost
         folders = (
-            [self.base / context_name] if context_name else [Path(d.path) for d in _subfolders(self.base)]
+            [self.root / context_name] if context_name else [Path(d.path) for d in _subfolders(self.root)]
         )
         for folder in folders:
             if not folder.is_dir():
                 continue
             for item in os.scandir(folder):
-                if item.name == LOCKS_FOLDER:
-                    continue
-                name = item.name[len(PARTIAL_PREFIX) :] if item.name.startswith(PARTIAL_PREFIX) else item.name
-                lock = _entry_lock(folder, name.partition(ARCHIVE_MARK)[0])
+                owner = entry_guarding(item.name)
+                if owner is None:
+                    continue  # not a name the cache writes: someone else's file
+                lock = _entry_lock(folder, owner)
                 if not lock.acquire(blocking=False):
                     continue
                 try:

@@ -27,12 +27,13 @@ import contextlib
 import io
 import mimetypes
 import os
-import tempfile
+import secrets
 from collections.abc import Hashable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
+from clearml_core.storage import progress
 from clearml_core.storage.errors import (
     ObjectNotFoundError,
     PermissionDeniedError,
@@ -68,6 +69,7 @@ ByteRange = tuple[int, int | None]
 COPY_CHUNK = 1024 * 1024
 TEMP_SUFFIX = ".clearml-part"
 """Suffix of the temporary files atomic writes go through; listings skip them."""
+_TEMP_NAME_BYTES = 200  # of the target's name in its temporary file's: with the rest, < 255
 
 
 @dataclass(frozen=True)
@@ -213,10 +215,11 @@ class StorageDriver(abc.ABC):
         except FileNotFoundError:
             raise ObjectNotFoundError(f"cannot upload {path}: no such file") from None
         with stream:
+            size = os.fstat(stream.fileno()).st_size
             self.upload_stream(
-                stream,
+                io.BufferedReader(progress.CountingReader(stream), COPY_CHUNK),
                 url,
-                size=os.fstat(stream.fileno()).st_size,
+                size=size,
                 content_type=content_type or guess_content_type(url),
                 extra=extra,
             )
@@ -277,15 +280,34 @@ class StorageDriver(abc.ABC):
         """Release connections; the driver cache calls it when it forgets the driver."""
 
 
+def temp_sibling(target: Path) -> tuple[int, Path]:
+    """A new empty file beside ``target``, ``.<name>.<random>.clearml-part``, open for writing.
+
+    Its mode is 0666 less the umask, as for any new file (``cp``, ``open``), so the file renamed
+    over ``target`` gets the permissions a plain write would have given it; ``tempfile.mkstemp``
+    would make it 0600 whatever the umask. The name keeps up to 200 bytes of ``target``'s, so
+    whoever finds a leftover can tell whose it was.
+    """
+    name = os.fsdecode(os.fsencode(target.name)[:_TEMP_NAME_BYTES])
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        temp = target.parent / f".{name}.{secrets.token_hex(4)}{TEMP_SUFFIX}"
+        try:
+            return os.open(temp, flags, 0o666), temp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"cannot create a temporary file beside {target}")
+
+
 @contextlib.contextmanager
 def atomic_file(target: Path) -> Iterator[BinaryIO]:
     """A file opened for writing that replaces ``target`` whole when the block ends without error.
 
-    Bytes go to a temporary sibling (``.name.<random>.clearml-part``, which listings skip), renamed
-    over ``target`` at the end; on any error the temporary file is removed and ``target`` is left
-    as it was. The folder of ``target`` must exist.
+    Bytes go to a temporary sibling (:func:`temp_sibling`, which listings skip), renamed over
+    ``target`` at the end; on any error the temporary file is removed and ``target`` is left as
+    it was. The folder of ``target`` must exist.
     """
-    fd, temp_name = tempfile.mkstemp(prefix=f".{target.name[:64]}.", suffix=TEMP_SUFFIX, dir=target.parent)
+    fd, temp_name = temp_sibling(target)
     try:
         with os.fdopen(fd, "wb") as out:
             yield out
@@ -306,6 +328,7 @@ def write_atomically(target: Path, source: BinaryIO, *, chunk_size: int = COPY_C
                 break
             out.write(chunk)
             written += len(chunk)
+            progress.advance(len(chunk))
     return written
 
 

@@ -24,6 +24,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from pathlib import Path
 
     from clearml_core.config import Config
@@ -85,6 +86,7 @@ class _State:
         url = parse_url(text)
         canonical = str(url)
         direct = url.is_local and is_direct(canonical, self.direct_rules, guess_content_type(url.name))
+        self.cache.use_context(context)  # as in ClearML, even when the file is used in place
         entry = entry_name(canonical, url.name)
         entry_path = None if direct else self.cache.entry_path(context, entry)
         resolved = _Resolved(url, direct, entry, entry_path)
@@ -184,6 +186,25 @@ class StorageManager:
             return None
 
     @classmethod
+    def get_stream(cls, remote_url: str, chunk_size: int | None = None) -> Iterator[bytes] | None:
+        """The object's bytes as an iterator of chunks, read from the storage as they are asked for.
+
+        Nothing is written to disk or to the cache. ``chunk_size`` is the chunks' size in bytes
+        (default 1 MiB; the last one may be shorter). ``None`` when the object cannot be opened
+        (the reason is logged); an error half-way raises from the iterator.
+        """
+        from clearml_core.errors import UserError
+        from clearml_core.storage.errors import StorageError
+
+        try:
+            url = _parse(remote_url)
+            stream = _driver(url).open_read(url)
+        except (StorageError, UserError, OSError) as error:
+            _log().error("could not stream %s: %s", remote_url, error)
+            return None
+        return _chunks(stream, url, chunk_size)
+
+    @classmethod
     def upload_file(
         cls, local_file: str, remote_url: str, wait_for_upload: bool = True, retries: int | None = None
     ) -> str:
@@ -206,10 +227,17 @@ class StorageManager:
         settings = _settings(retries=retries)
 
         def upload() -> None:
+            from clearml_core.storage import progress
             from clearml_core.storage.transfer import retrying
 
+            size = source.stat().st_size
+
+            def once() -> int:
+                _driver(target).upload_file(source, target)
+                return size
+
             retrying(
-                lambda: _driver(target).upload_file(source, target),
+                lambda: progress.track(progress.UPLOAD, target, once, total=size),
                 what=f"upload {source}",
                 retries=settings.retries,
                 backoff_sec=settings.backoff_sec,
@@ -351,40 +379,53 @@ class StorageManager:
 
     @classmethod
     def list(
-        cls, remote_url: str, return_full_path: bool = False, with_metadata: bool = False
+        cls,
+        remote_url: str,
+        return_full_path: bool = False,
+        with_metadata: bool = False,
+        read_hash: bool = False,
     ) -> builtins.list[Any] | None:
-        """Objects whose path starts with ``remote_url`` (a prefix, as in ClearML).
+        """The objects under ``remote_url``, as ClearML lists them.
 
-        ``s3://bucket/folder_`` lists everything under ``s3://bucket/folder_*/``. Names are
-        relative to the bucket for object stores and to ``remote_url`` for local folders; with
-        ``return_full_path`` they are full URLs. ``with_metadata`` gives dicts (``name``, ``size``,
-        ``last_modified``, ``etag``). ``None`` when the backend cannot list (plain HTTP).
+        On object stores ``remote_url`` is a prefix: ``s3://bucket/folder_`` lists everything
+        under ``s3://bucket/folder_*/``, names relative to the bucket. A local ``remote_url``
+        names a folder (with or without its trailing ``/``; never its siblings): every file below
+        it, names relative to it; a missing folder (or a file) answers ``None``. With
+        ``return_full_path`` names are full: ``remote_url`` (as written: ``file://`` stays) plus
+        the name locally, the object's URL on object stores. ``with_metadata`` gives dicts
+        (``name``, ``size``, ``last_modified``, ``etag``, ``content_type``), and ``read_hash`` adds
+        ``hash`` where the object's metadata holds a ``sha256``. ``None`` when the backend cannot
+        list (plain HTTP); the reason is logged.
         """
         try:
             url = _parse(remote_url)
-            infos = cls._prefix_list(url)
+            infos = cls._folder_list(url) if url.is_local else cls._prefix_list(url)
         except Exception as error:
             _log().warning("cannot list files for %r: %s", remote_url, error)
             return None
         names: builtins.list[Any] = []
+        local_prefix = remote_url.rstrip("/")
         for info in infos:
             if url.is_local:
-                base = url if url.is_folder else url.parent
-                name = info.url.relative_to(base)
-                full = str(info.url.local_path)
+                name = info.url.relative_to(url.as_folder())
+                full = f"{local_prefix}/{name}"
             else:
                 name = info.url.key
                 full = str(info.url)
             entry = full if return_full_path else name
             if with_metadata:
-                names.append(_metadata(info, entry))
+                names.append(_metadata(info, entry, read_hash=read_hash))
             else:
                 names.append(entry)
         return names
 
     @classmethod
-    def get_metadata(cls, remote_url: str, return_full_path: bool = False) -> dict[str, Any] | None:
-        """``{name, size, last_modified, etag, content_type}`` of one object, ``None`` on error."""
+    def get_metadata(
+        cls, remote_url: str, return_full_path: bool = False, read_hash: bool = False
+    ) -> dict[str, Any] | None:
+        """``{name, size, last_modified, etag, content_type}`` of one object, ``None`` on error.
+
+        ``read_hash`` adds ``hash`` when the object's metadata holds a ``sha256``."""
         try:
             url = _parse(remote_url)
             info = _driver(url).stat(url)
@@ -396,7 +437,7 @@ class StorageManager:
             if url.is_local
             else (str(info.url) if return_full_path else info.url.key)
         )
-        return _metadata(info, name)
+        return _metadata(info, name, read_hash=read_hash)
 
     @classmethod
     def set_cache_file_limit(cls, cache_file_limit: int, cache_context: str | None = None) -> int:
@@ -406,6 +447,35 @@ class StorageManager:
         ``sdk.storage.cache.size``.
         """
         return _current().cache.set_file_limit(cache_file_limit, cache_context)
+
+    @classmethod
+    def set_report_upload_chunk_size(cls, chunk_size_mb: int) -> None:
+        """Log upload progress every ``chunk_size_mb`` MB from now on, for this process.
+
+        Overrides ``sdk.storage.log.report_upload_chunk_size_mb``; the lines go to the logger
+        ``clearml_core.storage.progress`` at INFO.
+        """
+        from clearml_core.storage import progress
+
+        progress.set_chunk_size(progress.UPLOAD, int(chunk_size_mb))
+
+    @classmethod
+    def set_report_download_chunk_size(cls, chunk_size_mb: int) -> None:
+        """Log download progress every ``chunk_size_mb`` MB from now on, for this process.
+
+        Overrides ``sdk.storage.log.report_download_chunk_size_mb``.
+        """
+        from clearml_core.storage import progress
+
+        progress.set_chunk_size(progress.DOWNLOAD, int(chunk_size_mb))
+
+    @classmethod
+    def get_files_server(cls) -> str:
+        """The ClearML file server's address: ``api.files_server`` (``CLEARML_FILES_HOST``), else
+        derived from the API / web server addresses as ClearML does."""
+        from clearml_core.storage.servers import files_server
+
+        return files_server(_current().config)
 
     # -- the modern API -----------------------------------------------------------------------
     @classmethod
@@ -568,7 +638,7 @@ class StorageManager:
             state.cache.fetch(
                 context,
                 resolved.entry,
-                lambda partial: driver.download_file(url, partial),
+                lambda partial: _tracked_download(driver, url, partial),
                 url=str(url),
                 force=force,
                 empty_ok=lambda: _expected_empty(url),
@@ -631,13 +701,23 @@ class StorageManager:
         if target.exists() and not overwrite:
             return target
         target.parent.mkdir(parents=True, exist_ok=True)
-        size = _driver(url).download_file(url, target)
+        size = _tracked_download(_driver(url), url, target)
         if size == 0 and not skip_zero_size_check and not _expected_empty(url):
             target.unlink(missing_ok=True)
             raise ZeroSizeDownloadError(
                 f"downloading {url} produced an empty file; pass skip_zero_size_check=True if it really is empty"
             )
         return target
+
+    @classmethod
+    def _folder_list(cls, url: StorageURL) -> builtins.list[ObjectInfo]:
+        """Every file below the local folder ``url`` (ClearML's local listing: no prefixes)."""
+        from clearml_core.storage.errors import ObjectNotFoundError
+
+        if not url.local_path.is_dir():
+            raise ObjectNotFoundError(f"{url} is not a folder")
+        found = (info for info in _driver(url).list(url.as_folder(), recursive=True) if not info.is_dir)
+        return sorted(found, key=lambda info: str(info.url))
 
     @classmethod
     def _prefix_list(cls, url: StorageURL) -> builtins.list[ObjectInfo]:
@@ -701,14 +781,43 @@ def describe_url(text: str) -> dict[str, Any]:
     }
 
 
-def _metadata(info: ObjectInfo, name: str) -> dict[str, Any]:
-    return {
+def _metadata(info: ObjectInfo, name: str, *, read_hash: bool = False) -> dict[str, Any]:
+    found = {
         "name": name,
         "size": info.size,
         "last_modified": info.mtime,
         "etag": info.etag,
         "content_type": info.content_type,
     }
+    if read_hash:
+        metadata = info.metadata
+        if not metadata and _driver(info.url).capabilities.metadata:
+            metadata = _driver(info.url).stat(info.url).metadata  # listings carry none: ask
+        if metadata.get("sha256"):
+            found["hash"] = metadata["sha256"]
+    return found
+
+
+def _tracked_download(driver: Any, url: StorageURL, target: Path) -> int:
+    """``driver.download_file(url, target)`` with its progress reported."""
+    from clearml_core.storage import progress
+
+    size: int = progress.track(progress.DOWNLOAD, url, lambda: driver.download_file(url, target))
+    return size
+
+
+def _chunks(stream: Any, url: StorageURL, chunk_size: int | None) -> Iterator[bytes]:
+    """``stream`` in chunks of ``chunk_size`` bytes (closed at the end), its progress reported."""
+    from clearml_core.storage import progress
+    from clearml_core.storage.driver import COPY_CHUNK
+
+    size = chunk_size if chunk_size and chunk_size > 0 else COPY_CHUNK
+    report = progress.Report(progress.DOWNLOAD, str(url), None, progress.chunk_size_mb(progress.DOWNLOAD))
+    with stream:
+        while chunk := stream.read(size):
+            report.advance(len(chunk))
+            yield chunk
+    report.finish(None)
 
 
 def _bind_download(url: StorageURL, target: Path, overwrite: bool, skip_zero: bool) -> Any:

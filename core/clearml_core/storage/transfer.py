@@ -19,6 +19,7 @@ Progress goes to stderr on a terminal only, so pipes and logs stay clean.
 from __future__ import annotations
 
 import fnmatch
+import io
 import logging
 import os
 import queue
@@ -27,7 +28,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
@@ -76,8 +77,6 @@ class TransferSettings:
         )
 
     def replace(self, **changes: Any) -> TransferSettings:
-        from dataclasses import replace
-
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
 
@@ -141,7 +140,11 @@ def retrying(
 
 @dataclass(frozen=True)
 class Job:
-    """One object to move: what to show (``source`` → ``target``), its size, and the work."""
+    """One object to move: what to show (``source`` → ``target``), its size, and the work.
+
+    ``size`` is what is known before the work (a listing's size, or None); when ``run`` returns
+    an ``int`` — the bytes it moved — the report's job carries that instead.
+    """
 
     source: str
     target: str
@@ -256,14 +259,14 @@ def run_jobs(
     bar = Progress(action, len(jobs), sum(job.size or 0 for job in jobs) or None) if show else None
     pending: Iterator[Job] = iter(jobs)
     pending_lock = threading.Lock()
-    results: queue.Queue[tuple[Job, BaseException | None]] = queue.Queue()
+    results: queue.Queue[tuple[Job, BaseException | None, Any]] = queue.Queue()
     started: dict[int, tuple[Job, float]] = {}
     stop = threading.Event()
 
-    def one(job: Job) -> BaseException | None:
+    def one(job: Job) -> tuple[BaseException | None, Any]:
         deadline = None if settings.timeout_sec is None else time.monotonic() + settings.timeout_sec
         try:
-            retrying(
+            result = retrying(
                 job.run,
                 what=f"{action} {job.source}",
                 retries=settings.retries,
@@ -271,8 +274,8 @@ def run_jobs(
                 deadline=deadline,
             )
         except Exception as error:
-            return error
-        return None
+            return error, None
+        return None, result
 
     def worker() -> None:
         ident = threading.get_ident()
@@ -282,9 +285,9 @@ def run_jobs(
             if job is None:
                 return
             started[ident] = (job, time.monotonic())
-            error = one(job)
+            error, result = one(job)
             started.pop(ident, None)
-            results.put((job, error))
+            results.put((job, error, result))
 
     def start_worker() -> None:
         threading.Thread(target=worker, name="clearml-transfer", daemon=True).start()
@@ -293,10 +296,11 @@ def run_jobs(
         start_worker()
     finished = 0
     abandoned: set[int] = set()
+    order = {id(job): index for index, job in enumerate(jobs)}
     try:
         while finished < len(jobs):
             try:
-                job, error = results.get(timeout=0.5)
+                job, error, result = results.get(timeout=0.5)
             except queue.Empty:
                 expired = _expire(started, abandoned, settings, report, bar)
                 finished += expired
@@ -307,6 +311,10 @@ def run_jobs(
                 continue  # its timeout was already reported
             finished += 1
             if error is None:
+                if isinstance(result, int) and not isinstance(result, bool):
+                    moved = replace(job, size=result)  # what really moved, not what was listed
+                    order[id(moved)] = order[id(job)]
+                    job = moved
                 report.done.append(job)
             else:
                 report.failures.append(Failure(job, error))
@@ -316,7 +324,6 @@ def run_jobs(
         stop.set()
         if bar is not None:
             bar.close()
-    order = {id(job): index for index, job in enumerate(jobs)}
     report.done.sort(key=lambda job: order[id(job)])
     report.failures.sort(key=lambda failure: order[id(failure.job)])
     return report
@@ -400,31 +407,60 @@ def walk(source: StorageURL, driver: StorageDriver | None = None) -> Iterable[So
             yield SourceFile(info.url, relative, info.size)
 
 
-def copy_object(src: StorageURL, dst: StorageURL, config: Config | None = None) -> None:
-    """One object from anywhere to anywhere, by the cheapest path the two backends allow."""
+def copy_object(
+    src: StorageURL, dst: StorageURL, config: Config | None = None, *, size: int | None = None
+) -> int:
+    """One object from anywhere to anywhere, by the cheapest path the two backends allow.
+
+    Returns its size in bytes: what was read, written or (a copy inside one store) what the
+    store says; ``size`` is the size a listing gave, which spares asking for it.
+    """
+    from clearml_core.storage import progress
     from clearml_core.storage.backends import driver_for
+    from clearml_core.storage.driver import COPY_CHUNK
 
     if src.is_local and dst.is_local:
-        driver_for(src, config).copy(src, dst)
-    elif src.is_local:
-        driver_for(dst, config).upload_file(src.local_path, dst)
-    elif dst.is_local:
-        driver_for(src, config).download_file(src, dst.local_path)
-    else:
-        source = driver_for(src, config)
-        target = driver_for(dst, config)
-        if source is target and source.capabilities.server_side_copy:
-            source.copy(src, dst)
-            return
+
+        def local() -> int:
+            driver_for(src, config).copy(src, dst)
+            return dst.local_path.stat().st_size
+
+        return progress.track(progress.UPLOAD, dst, local, config=config)
+    if src.is_local:
+        source_size = src.local_path.stat().st_size if size is None else size
+
+        def upload() -> int:
+            driver_for(dst, config).upload_file(src.local_path, dst)
+            return source_size
+
+        return progress.track(progress.UPLOAD, dst, upload, total=source_size, config=config)
+    if dst.is_local:
+        return progress.track(
+            progress.DOWNLOAD,
+            src,
+            lambda: driver_for(src, config).download_file(src, dst.local_path),
+            config=config,
+        )
+    source = driver_for(src, config)
+    target = driver_for(dst, config)
+    if source is target and source.capabilities.server_side_copy:
+        source.copy(src, dst)
+        return (source.stat(dst).size or 0) if size is None else size
+
+    def stream_copy() -> int:
         info = source.stat(src)
         with source.open_read(src) as stream:
+            counted = progress.CountingReader(stream)
             target.upload_stream(
-                stream,
+                io.BufferedReader(counted, COPY_CHUNK),
                 dst,
                 size=info.size,
                 content_type=info.content_type,
                 extra=dict(info.metadata) or None,
             )
+        return counted.count
+
+    return progress.track(progress.UPLOAD, dst, stream_copy, total=size, config=config)
 
 
 def copy_jobs(
@@ -440,7 +476,9 @@ def copy_jobs(
     folder = destination.as_folder()
     for item in files:
         target = folder.join(item.relative)
-        job = Job(str(item.url), str(target), _bind(copy_object, item.url, target, config), item.size)
+        job = Job(
+            str(item.url), str(target), _bind(copy_object, item.url, target, config, item.size), item.size
+        )
         if skip_existing and target.is_local and target.local_path.exists():
             skipped.append(job)
         else:
@@ -448,8 +486,10 @@ def copy_jobs(
     return jobs, skipped
 
 
-def _bind(function: Callable[..., object], *args: Any) -> Callable[[], object]:
-    return lambda: function(*args)
+def _bind(
+    function: Callable[..., object], src: StorageURL, dst: StorageURL, config: Config | None, size: int | None
+) -> Callable[[], object]:
+    return lambda: function(src, dst, config, size=size)
 
 
 __all__ = [

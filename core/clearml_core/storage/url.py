@@ -12,8 +12,10 @@ form including it. Three shapes share the type:
 * **host URLs** — ``http(s)``, ``ftp``, ``sftp``, ``hdfs`` and any other scheme: ``host``,
   ``port``, ``user``, ``password`` and an absolute ``path`` (plus ``query`` for HTTP).
 
-Object keys are kept exactly as written (no percent-decoding), as boto3, the Azure and GCS SDKs
-and ClearML treat them; only HTTP paths are percent-decoded, because there the server decodes them.
+Object keys are kept exactly as written — no percent-decoding, no folding of ``//`` (only leading
+``/`` go) — as boto3, the Azure and GCS SDKs and ClearML treat them; only HTTP paths are
+percent-decoded, because there the server decodes them, and file-system paths are normalised as
+the system does.
 A path ending in ``/`` names a folder, and that meaning survives every operation.
 """
 
@@ -155,8 +157,14 @@ class StorageURL:
 
     @property
     def name(self) -> str:
-        """The last path segment, ignoring a trailing ``/`` (``""`` for a root)."""
-        return self.path.rstrip("/").rpartition("/")[2]
+        """The last path segment, ignoring a trailing ``/`` (``""`` for a root, and for the empty
+        segment that ends a key such as ``p//``)."""
+        return self._trimmed.rpartition("/")[2]
+
+    @property
+    def _trimmed(self) -> str:
+        """The path without its one trailing ``/`` (keys may hold empty segments: ``p//``)."""
+        return self.path[:-1] if self.path.endswith("/") else self.path
 
     @property
     def parent(self) -> StorageURL:
@@ -164,8 +172,8 @@ class StorageURL:
 
         Its path ends with ``/``, except a bucket root, whose key is empty (``s3://bucket``).
         """
-        trimmed = self.path.rstrip("/")
-        if not trimmed:
+        trimmed = self._trimmed
+        if not trimmed.strip("/"):
             return replace(self, query="")
         head = trimmed.rpartition("/")[0]
         if self.is_bucket:
@@ -249,14 +257,17 @@ class StorageURL:
 
 
 def _normalise_path(scheme: str, path: str) -> str:
-    """Collapse ``//``, keep a trailing ``/``; keys lose their leading ``/``, paths gain one."""
+    """Keys lose their leading ``/`` and are otherwise kept exactly; paths gain a leading ``/``
+    and ``//`` collapses in them, as file systems do. A trailing ``/`` stays."""
     if scheme == "file":
         folder = path.endswith(("/", os.sep)) and len(path) > 1
         normal = os.path.normpath(os.path.abspath(os.path.expanduser(path)))
         normal = _collapse(normal.replace(os.sep, "/"))
         return normal + "/" if folder and normal != "/" else normal
     if scheme in BUCKET_SCHEMES:
-        return _collapse(path).lstrip("/")
+        # ``p//a.txt`` is a key of its own (ClearML's upload_folder to ``s3://b/p/`` writes such
+        # keys), not ``p/a.txt``: folding it would fetch, list or delete another object
+        return path.lstrip("/")
     return "/" + _collapse(path).lstrip("/")
 
 

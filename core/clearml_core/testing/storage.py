@@ -13,7 +13,8 @@ Subclass :class:`StorageContract` in your plugin's tests and give it a writable 
             return f"mys://{my_server.bucket}/{uuid.uuid4().hex}/"   # unique per test
 
 The kit checks round trips (empty, small, multi-part sized, streams of unknown size), keys with
-spaces and unicode (hypothesis-generated), listing with and without recursion, stat and metadata,
+spaces and unicode (hypothesis-generated), keys with empty segments (``p//a.txt``, object stores
+only), listing with and without recursion, stat and metadata,
 ``exists`` on missing objects, :class:`~clearml_core.storage.errors.ObjectNotFoundError` on missing
 downloads, delete, overwrite, streaming and ranged reads, a folder of files, concurrent uploads,
 copies, and what :class:`~clearml_core.storage.driver.Capabilities` promises. A test is skipped
@@ -291,6 +292,28 @@ class StorageContract:
             assert listed[name].url == url
         driver.delete(url)
         assert not driver.exists(url)
+
+    def test_keys_with_empty_segments(self, driver: StorageDriver, storage_base: StorageURL) -> None:
+        """On object stores ``p//a.txt`` is a key of its own, apart from ``p/a.txt`` (ClearML's
+        ``upload_folder`` to a URL ending in ``/`` writes such keys): stored, read, listed and
+        deleted as it is. File systems fold ``//`` as the system does; they skip this test."""
+        if not storage_base.is_bucket:
+            pytest.skip("only object-store keys keep empty segments; paths are normalised")
+        doubled = storage_base.join("p//a.txt")
+        single = storage_base.join("p/a.txt")
+        assert doubled.key.endswith("p//a.txt") and doubled != single
+        self._put(driver, doubled, b"doubled")
+        self._put(driver, single, b"single")
+        assert self._get(driver, doubled) == b"doubled"
+        assert self._get(driver, single) == b"single"
+        assert driver.stat(doubled).size == len(b"doubled")
+        if driver.capabilities.listing:
+            listed = self._eventually_listed(driver, storage_base, {"p//a.txt", "p/a.txt"}, recursive=True)
+            assert set(listed) == {"p//a.txt", "p/a.txt"}
+            assert listed["p//a.txt"].url == doubled and listed["p//a.txt"].size == len(b"doubled")
+        driver.delete(doubled)
+        assert not driver.exists(doubled)
+        assert self._get(driver, single) == b"single"
 
     # -- listing ------------------------------------------------------------------------------
     def _tree(self, driver: StorageDriver, base: StorageURL) -> dict[str, bytes]:

@@ -104,3 +104,41 @@ def test_config_beats_the_environment(user_conf: Path, moto: MotoServer) -> None
         assert data["resolver"] == "s3-config", data
         assert data["access_key_id"] == "****" + expected_key[-4:]
         assert data["region"] == "eu-west-1"
+
+
+def test_cp_reports_the_bytes_copied_to_from_and_within_s3(
+    user_conf: Path, moto: MotoServer, tmp_path: Path
+) -> None:
+    bucket = moto.new_bucket("sizes")
+    base = f"s3://{moto.netloc}/{bucket}/"
+    source = tmp_path / "src"
+    (source / "sub").mkdir(parents=True)
+    (source / "a.bin").write_bytes(b"a" * 1000)
+    (source / "sub" / "b.bin").write_bytes(b"b" * 2345)
+
+    def copied(*args: str) -> dict:
+        result = run_cli("storage", "cp", *args, "--json")
+        assert result.code == 0, result.text
+        return json.loads(result.out)
+
+    def sizes(data: dict) -> list[tuple[str, int]]:
+        return [(entry["destination"].rsplit("/", 1)[1], entry["size"]) for entry in data["files"]]
+
+    up = copied(str(source / "a.bin"), base + "one/a.bin")
+    assert (sizes(up), up["bytes"]) == ([("a.bin", 1000)], 1000)
+    tree = copied("-r", str(source), base + "tree/")
+    assert (sorted(sizes(tree)), tree["count"], tree["bytes"]) == (
+        [("a.bin", 1000), ("b.bin", 2345)],
+        2,
+        3345,
+    )
+    down = copied(base + "tree/sub/b.bin", str(tmp_path / "down.bin"))
+    assert (sizes(down), down["bytes"]) == ([("down.bin", 2345)], 2345)
+    back = copied("-r", base + "tree/", str(tmp_path / "back"))
+    assert sorted(sizes(back)) == [("a.bin", 1000), ("b.bin", 2345)] and back["bytes"] == 3345
+    within = copied(base + "tree/a.bin", base + "copy/a.bin")
+    assert (sizes(within), within["bytes"]) == ([("a.bin", 1000)], 1000)
+    folders = copied("-r", base + "tree/", base + "copies/")
+    assert folders["bytes"] == 3345 and folders["count"] == 2
+    plain = run_cli("storage", "cp", str(source / "sub" / "b.bin"), base + "plain.bin")
+    assert plain.code == 0 and plain.out.strip() == "copied 1 file (2.3 KB)"

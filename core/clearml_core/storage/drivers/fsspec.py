@@ -27,6 +27,7 @@ from clearml_core.storage.driver import (
     open_range,
 )
 from clearml_core.storage.errors import (
+    BackendNotInstalledError,
     ObjectNotFoundError,
     PermissionDeniedError,
     StorageError,
@@ -131,7 +132,14 @@ class FsspecDriver(StorageDriver):
         """This thread's file-system object."""
         fs = getattr(self._local, "fs", None)
         if fs is None:
-            fs = self._local.fs = self._cls(**self._options)
+            try:
+                fs = self._local.fs = self._cls(**self._options)
+            except ImportError as error:  # a client that imports its package only when made
+                needs = f"the package that provides {error.name}" if error.name else "what it needs"
+                raise BackendNotInstalledError(
+                    f"{self.url.scheme}:// is served through fsspec, whose client cannot load ({error}); "
+                    f"install {needs}"
+                ) from None
         return fs
 
     def _path(self, url: StorageURL) -> str:

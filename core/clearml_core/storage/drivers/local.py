@@ -12,7 +12,6 @@ import errno
 import os
 import shutil
 import stat as stat_module
-import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import BinaryIO
@@ -24,6 +23,7 @@ from clearml_core.storage.driver import (
     ObjectInfo,
     StorageDriver,
     open_range,
+    temp_sibling,
     write_atomically,
 )
 from clearml_core.storage.errors import (
@@ -158,7 +158,7 @@ class LocalDriver(StorageDriver):
             source.stat()
         with _translated(url, "write"):
             target.parent.mkdir(parents=True, exist_ok=True)
-            fd, temp = tempfile.mkstemp(prefix=f".{target.name[:64]}.", suffix=TEMP_SUFFIX, dir=target.parent)
+            fd, temp = temp_sibling(target)
             os.close(fd)
             try:
                 shutil.copyfile(source, temp)
