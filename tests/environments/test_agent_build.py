@@ -13,9 +13,9 @@ import pytest
 
 from clearml_core.controlplane import ControlPlane, Requirements
 from clearml_core.environments.python import current_python
+from clearml_core.testing.packages import make_index, make_wheel
 from tests.agent.conftest import Tasks
 from tests.environments.conftest import ConfigFactory
-from tests.environments.support import make_index, make_wheel
 from tests.helpers import Result, run_cli
 
 
