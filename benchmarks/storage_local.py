@@ -36,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.clearml_side import SideEnvError, clearml_env, clearml_python, clearml_version  # noqa: E402
+from tests.clearml_side import SideEnvError, clearml_env, clearml_python, installed_version  # noqa: E402
 from tests.storage.fileserver import FileServer  # noqa: E402
 
 BASELINE_VENV = ROOT / ".local" / "bench-clearml"
@@ -94,7 +94,7 @@ def baseline_python(venv: Path, install: bool) -> tuple[str, str]:
     """ClearML's interpreter (installing it on first use) and ClearML's version."""
     try:
         python = clearml_python(venv, install=install, packages=["clearml"])
-        return str(python), clearml_version(python)
+        return str(python), installed_version(python)
     except SideEnvError as error:
         sys.exit(str(error))
 

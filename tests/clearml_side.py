@@ -1,4 +1,5 @@
-"""ClearML's own ``clearml`` package in a virtual environment of its own, to compare behaviour with.
+"""ClearML's own ``clearml`` (or ``clearml-agent``) package in a virtual environment of its own, to
+compare behaviour with.
 
 The tests that check clearml-core against ClearML (marked slow) and ``benchmarks/storage_local.py``
 build it the same way: ``uv venv`` + ``uv pip install clearml`` into a folder, once, then reuse it
@@ -12,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -19,6 +21,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 CLEARML_REQUIREMENT = "clearml>=2,<3"
+CLEARML_AGENT_REQUIREMENT = "clearml-agent>=2"
 
 CLEARML_CONF = """\
 api {
@@ -57,7 +60,7 @@ def clearml_python(
     marker = venv / ".installed"
     if not marker.exists() and python.exists():
         with contextlib.suppress(SideEnvError):  # an environment made before the marker existed
-            marker.write_text(clearml_version(python))
+            marker.write_text(installed_version(python, packages[0]))
     if marker.exists():
         return python
     if not install:
@@ -82,12 +85,14 @@ def clearml_python(
             done = subprocess.run(step, capture_output=True, text=True, env=_REAL_ENV, check=False)
             if done.returncode != 0:
                 raise SideEnvError(f"{' '.join(step)} failed:\n{done.stdout}{done.stderr}")
-        marker.write_text(clearml_version(python))
+        marker.write_text(installed_version(python, packages[0]))
     return python
 
 
-def clearml_version(python: Path) -> str:
-    return run_clearml(python, "import importlib.metadata as m; print(m.version('clearml'))").strip()
+def installed_version(python: Path, requirement: str = CLEARML_REQUIREMENT) -> str:
+    """The version of ``requirement``'s distribution installed in ``python``'s environment."""
+    name = re.split(r"[<>=!~;\[ ]", requirement, maxsplit=1)[0]
+    return run_clearml(python, f"import importlib.metadata as m; print(m.version({name!r}))").strip()
 
 
 def clearml_env(home: Path, conf: str = "") -> dict[str, str]:

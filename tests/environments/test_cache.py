@@ -260,7 +260,7 @@ def test_the_cache_follows_its_settings(tmp_path: Path) -> None:
     )
     cache = EnvironmentCache.from_config(config)
     assert cache is not None and (cache.root, cache.max_entries, cache.free_space_gb) == (
-        tmp_path / "vc",
+        tmp_path / "vc-clearml-core",  # beside the configured folder, which clearml-agent evicts
         3,
         0.5,
     )
@@ -271,3 +271,43 @@ def test_the_cache_follows_its_settings(tmp_path: Path) -> None:
     )
     assert current_python().version == ".".join(map(str, sys.version_info[:3]))
     assert os.path.isabs(current_python().executable)
+
+
+CLEARML_AGENT_EVICTS = """
+import sys
+from clearml_agent.helper.os.folder_cache import FolderCache
+
+# clearml-agent's venvs cache with room for one entry: adding one evicts every other folder in it
+cache = FolderCache(sys.argv[1], max_cache_entries=1)
+source = sys.argv[2]
+cache.add_entry(["agententry"], source)
+"""
+
+
+@pytest.mark.slow
+def test_clearml_agents_eviction_on_the_same_path_leaves_the_cache_alone(
+    clearml_agent_python: Path, tmp_path: Path
+) -> None:
+    """clearml-agent's sample clearml.conf names ~/.clearml/venvs-cache, the default here too: both
+    agents on one machine must be able to share it without clearml-agent deleting our entries."""
+    from clearml_core.config import Config
+    from tests.clearml_side import run_clearml
+
+    configured = tmp_path / "venvs-cache"
+    config = Config({"agent": {"venvs_cache": {"path": str(configured), "max_entries": 5}}}, {}, [])
+    cache = EnvironmentCache.from_config(config)
+    assert cache is not None
+    key = environment_key("pip", "six", PY)
+    cache.acquire(key, fill()).release()
+    before = sorted(p.relative_to(cache.root) for p in cache.root.rglob("*"))
+
+    source = tmp_path / "agent-venv"
+    (source / "bin").mkdir(parents=True)
+    (source / "bin" / "python").write_text("#!/bin/sh\n")
+    for _ in range(2):  # the second add evicts whatever else the folder holds
+        run_clearml(clearml_agent_python, CLEARML_AGENT_EVICTS, str(configured), str(source))
+    assert [p.name for p in configured.iterdir() if p.is_dir()]  # clearml-agent's own entry
+    assert sorted(p.relative_to(cache.root) for p in cache.root.rglob("*")) == before
+    lease = cache.lookup(key)
+    assert lease is not None
+    lease.release()

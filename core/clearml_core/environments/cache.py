@@ -1,6 +1,6 @@
 """The environment cache: built environments kept by key, used in place, shared safely.
 
-Layout under ``agent.venvs_cache.path``::
+Layout under ``<agent.venvs_cache.path>-clearml-core`` (a folder *beside* the configured one)::
 
     envs/<key>/                    the environment itself (built right here: venvs cannot move)
     envs/<key>/clearml-env.json    the completion marker, written last (temp file, fsync, rename)
@@ -16,6 +16,10 @@ the exclusive lock without waiting, so a leased entry is never evicted. Least re
 entries go first, when there are more than ``max_entries`` or less than
 ``free_space_threshold_gb`` free on the cache's disk; if the space cannot be found the
 environment is built outside the cache for this task only.
+
+The configured path is often clearml-agent's own venvs cache (its sample clearml.conf names
+``~/.clearml/venvs-cache``), and clearml-agent evicts every folder it finds in there, oldest first,
+as one of its entries; so nothing of this cache lives inside it (see :func:`cache_root`).
 
 Lock files are deleted only by a holder of the exclusive lock, and every locker checks that the
 file it locked is still the one at the path, so a deleted lock file cannot let two processes in.
@@ -62,6 +66,19 @@ def environment_key(manager: str, fingerprint: str, python: PythonInfo, image: s
         }
     )
     return hashlib.sha256(payload.encode()).hexdigest()[:40]
+
+
+ROOT_SUFFIX = "-clearml-core"
+
+
+def cache_root(configured: str) -> Path:
+    """Where the cache lives for ``agent.venvs_cache.path``: the folder beside it, with
+    :data:`ROOT_SUFFIX` (``~/.clearml/venvs-cache`` → ``~/.clearml/venvs-cache-clearml-core``).
+
+    Inside the configured folder clearml-agent would evict the cache's folders as its own entries.
+    """
+    path = Path(configured).expanduser().absolute()
+    return path.with_name(path.name + ROOT_SUFFIX)
 
 
 @dataclass
@@ -146,7 +163,7 @@ class EnvironmentCache:
         if not path.strip() or max_entries is None or max_entries <= 0:
             return None
         free = config.get_float("agent.venvs_cache.free_space_threshold_gb", 2.0)
-        return cls(Path(path).expanduser(), max_entries=max_entries, free_space_gb=free or 0.0)
+        return cls(cache_root(path), max_entries=max_entries, free_space_gb=free or 0.0)
 
     # -- paths -------------------------------------------------------------------------------
     def entry_path(self, key: str) -> Path:
