@@ -32,10 +32,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from clearml_core import __version__
+from clearml_core.agent.context import RunOptions, Stage, StopSignal
 from clearml_core.agent.execute import Outcome, execute_task
 from clearml_core.agent.gpus import GpuAllocator, GpuSpecError, QueueRequest
 from clearml_core.agent.identity import agent_dir, gpu_suffix, worker_id, worker_name
-from clearml_core.agent.pipeline import RunOptions, Stage, StopSignal
 from clearml_core.agent.schedule import WorkSchedule, may_pull
 from clearml_core.controlplane.protocol import (
     QueueNotFoundError,

@@ -25,17 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from clearml_core.agent.context import RunOptions, Stage, StopSignal, TaskAborted, TaskContext, TaskFailed
 from clearml_core.agent.identity import state_dir
-from clearml_core.agent.pipeline import (
-    Pipeline,
-    RunOptions,
-    Stage,
-    StopSignal,
-    TaskAborted,
-    TaskContext,
-    TaskFailed,
-    default_stages,
-)
+from clearml_core.agent.pipeline import Pipeline, default_stages
 from clearml_core.controlplane.protocol import (
     InvalidTransitionError,
     LogEvent,

@@ -200,7 +200,7 @@ def daemon(
 ) -> None:
     """Pull tasks from queues and run them, like clearml-agent daemon."""
     from clearml_core.agent import daemon as daemon_module
-    from clearml_core.agent.pipeline import RunOptions
+    from clearml_core.agent.context import RunOptions
     from clearml_core.cli import agent_flags
 
     queues = list(queue or [])
@@ -251,9 +251,9 @@ def daemon(
 
 
 def _options(queues: list[str], **flags: Any) -> Any:
+    from clearml_core.agent.context import RunOptions
     from clearml_core.agent.daemon import DaemonOptions
     from clearml_core.agent.gpus import parse_gpus, parse_queue_requests
-    from clearml_core.agent.pipeline import RunOptions
     from clearml_core.agent.schedule import join_entries
 
     if not queues:
@@ -463,9 +463,9 @@ def execute(
     as_json: bool = typer.Option(False, "--json", help="Print the outcome as JSON."),
 ) -> None:
     """Run one task now, without a queue; exits with 0 when it completes."""
+    from clearml_core.agent.context import RunOptions
     from clearml_core.agent.execute import execute_task
     from clearml_core.agent.gpus import parse_gpus
-    from clearml_core.agent.pipeline import RunOptions
     from clearml_core.cli import agent_flags
     from clearml_core.config import get_config
     from clearml_core.controlplane import TaskStatus, open_control_plane
