@@ -39,6 +39,7 @@ from clearml_core.controlplane.protocol import (
     Task,
     TaskStatus,
 )
+from clearml_core.environments.requirements import read_requirements_file
 from clearml_core.errors import NotFoundError, UserError
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -56,23 +57,6 @@ def _plane(plane: ControlPlane | None) -> ControlPlane:
 
 
 # -- building a task definition -----------------------------------------------------------
-
-
-def read_requirements_file(path: str | Path) -> list[str]:
-    """Requirement lines of a requirements.txt, without comments and blank lines."""
-    file = Path(path).expanduser()
-    try:
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise NotFoundError(f"requirements file {file} does not exist") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise UserError(f"cannot read requirements file {file}: {error}") from None
-    lines = []
-    for raw in text.splitlines():
-        line = raw.split(" #", 1)[0].strip() if not raw.lstrip().startswith("#") else ""
-        if line:
-            lines.append(line)
-    return lines
 
 
 def parse_env(pairs: Iterable[str]) -> dict[str, str]:
