@@ -169,7 +169,7 @@ def create_task(
                 repo, script, branch=branch, commit=commit, working_dir=working_dir
             )
         else:
-            from clearml_core.config import get_config
+            from clearml_core.settings import get_config
             from clearml_core.vcs.capture import capture_working_copy
 
             captured = capture_working_copy(

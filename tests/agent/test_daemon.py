@@ -20,8 +20,8 @@ from clearml_core.agent.stages.environment import PythonEnvironment
 from clearml_core.agent.stages.prepare_workdir import PrepareWorkdir
 from clearml_core.agent.stages.run import RunEntryPoint
 from clearml_core.cli.agent import expand_multi_value
-from clearml_core.config import load_config
 from clearml_core.controlplane import ControlPlane, Task, TaskStatus
+from clearml_core.settings import load_config
 
 from ..helpers import run_cli
 from .conftest import Daemons, Tasks, log_lines, wait_for

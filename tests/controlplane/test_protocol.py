@@ -71,7 +71,7 @@ def test_watchdog_settings(clearml_conf: Path) -> None:
     clearml_conf.write_text(
         "agent.watchdog { threshold_sec: 600, watch_interval_sec: 60, requeue: true }\n", encoding="utf-8"
     )
-    from clearml_core.config import reset_config
+    from clearml_core.settings import reset_config
 
     reset_config()
     assert WatchdogSettings.from_config() == WatchdogSettings(600, 60, True)

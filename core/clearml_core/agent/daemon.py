@@ -125,7 +125,7 @@ class Daemon:
         stats: MachineStats | None = None,
         stages: Sequence[Stage] | None = None,
     ) -> None:
-        from clearml_core.config import get_config
+        from clearml_core.settings import get_config
 
         self.options = options
         self.config = config or get_config()
@@ -479,7 +479,7 @@ class Daemon:
     def _reload_config(self) -> None:
         if not self.config.get_bool("agent.reload_config", False):
             return
-        from clearml_core.config import get_config, reset_config
+        from clearml_core.settings import get_config, reset_config
 
         try:
             reset_config()

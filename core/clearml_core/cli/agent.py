@@ -312,7 +312,7 @@ def _environment_flags(
     """The execution environment the flags ask for, loaded now so a missing plugin or an unknown
     name stops the command at once: (name, image, image arguments, what else it is told)."""
     from clearml_core.agent.execution_env import first_flag, open_environment
-    from clearml_core.config import get_config
+    from clearml_core.settings import get_config
 
     docker_flag = first_flag(
         {"--docker": docker, "--podman": podman, "--force-current-version": force_current_version}
@@ -467,8 +467,8 @@ def execute(
     from clearml_core.agent.execute import execute_task
     from clearml_core.agent.gpus import parse_gpus
     from clearml_core.cli import agent_flags
-    from clearml_core.config import get_config
     from clearml_core.controlplane import TaskStatus, open_control_plane
+    from clearml_core.settings import get_config
 
     if disable_monitoring and full_monitoring:
         raise UserError("--disable-monitoring and --full-monitoring ask for opposite things; give one")
@@ -634,10 +634,10 @@ def build(
     from clearml_core.agent.gpus import parse_gpus
     from clearml_core.cli import agent_flags
     from clearml_core.cli.output import is_terminal
-    from clearml_core.config import get_config
     from clearml_core.controlplane import open_control_plane
     from clearml_core.environments.materialize import build_task_environment
     from clearml_core.runners.base import load_environment
+    from clearml_core.settings import get_config
 
     if entry_point is not None and entry_point not in ("reuse_task", "clone_task"):
         raise UserError(f"--entry-point is reuse_task or clone_task, not {entry_point!r}")

@@ -56,7 +56,7 @@ _HINTS = {"redis": _NO_REDIS, "rediss": _NO_REDIS}
 def control_plane_url(config: Config | None = None) -> str:
     """The configured control-plane URL (``agent.control_plane``)."""
     if config is None:
-        from clearml_core.config import get_config
+        from clearml_core.settings import get_config
 
         config = get_config()
     return config.get_str(CONTROL_PLANE_KEY, DEFAULT_CONTROL_PLANE) or DEFAULT_CONTROL_PLANE
@@ -71,7 +71,7 @@ def open_control_plane(url: str | None = None, config: Config | None = None) -> 
     from clearml_core.plugins import get_registry
 
     if config is None:
-        from clearml_core.config import get_config
+        from clearml_core.settings import get_config
 
         config = get_config()
     if url is None:

@@ -52,7 +52,7 @@ class WatchdogSettings:
     @classmethod
     def from_config(cls, config: Config | None = None) -> WatchdogSettings:
         if config is None:
-            from clearml_core.config import get_config
+            from clearml_core.settings import get_config
 
             config = get_config()
         return cls(
