@@ -27,11 +27,10 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from clearml_core.controlplane.protocol import (
-    DEFAULT_QUEUE,
+from clearml_core.controlplane.protocol import DEFAULT_QUEUE, ControlPlane
+from clearml_core.controlplane.records import (
     FINAL_STATUSES,
     Container,
-    ControlPlane,
     LogEvent,
     Parameters,
     Requirements,

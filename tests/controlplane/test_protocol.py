@@ -14,7 +14,7 @@ from clearml_core.controlplane import (
     TaskStatus,
     Worker,
 )
-from clearml_core.controlplane.protocol import TRANSITIONS, LogEvent, Queue, as_status
+from clearml_core.controlplane.records import TRANSITIONS, LogEvent, Queue, as_status
 from clearml_core.controlplane.watchdog import WatchdogSettings
 from clearml_core.errors import UserError
 

@@ -37,11 +37,8 @@ from clearml_core.agent.execute import Outcome, execute_task
 from clearml_core.agent.gpus import GpuAllocator, GpuSpecError, QueueRequest
 from clearml_core.agent.identity import agent_dir, gpu_suffix, worker_id, worker_name
 from clearml_core.agent.schedule import WorkSchedule, may_pull
-from clearml_core.controlplane.protocol import (
-    QueueNotFoundError,
-    Worker,
-    WorkerNotFoundError,
-)
+from clearml_core.controlplane.protocol import QueueNotFoundError, WorkerNotFoundError
+from clearml_core.controlplane.records import Worker
 from clearml_core.controlplane.watchdog import Watchdog, WatchdogSettings, recover_worker_tasks
 from clearml_core.errors import UserError
 from clearml_core.runners.base import DEFAULT_ABORT_GRACE_SEC, load_environment

@@ -28,12 +28,8 @@ from typing import TYPE_CHECKING, Any
 from clearml_core.agent.context import RunOptions, Stage, StopSignal, TaskAborted, TaskContext, TaskFailed
 from clearml_core.agent.identity import state_dir
 from clearml_core.agent.pipeline import Pipeline, default_stages
-from clearml_core.controlplane.protocol import (
-    InvalidTransitionError,
-    LogEvent,
-    TaskNotFoundError,
-    TaskStatus,
-)
+from clearml_core.controlplane.protocol import InvalidTransitionError, TaskNotFoundError
+from clearml_core.controlplane.records import LogEvent, TaskStatus
 from clearml_core.errors import UserError
 from clearml_core.runners.base import DEFAULT_ABORT_GRACE_SEC, ExecutionEnvironment, load_environment
 from clearml_core.runners.output import BatchingSink, ConsoleSink, FileSink, LogLine, TeeSink

@@ -36,23 +36,25 @@ from urllib.parse import parse_qs, unquote
 
 from clearml_core.controlplane.protocol import (
     DEFAULT_QUEUE,
-    EDITABLE_TASK_FIELDS,
-    FINAL_STATUSES,
-    LAST_LOG_LINES,
-    TRANSITIONS,
     AlreadyExistsError,
     ControlPlane,
     ControlPlaneError,
     InvalidTransitionError,
+    QueueNotFoundError,
+    TaskNotFoundError,
+    WorkerNotFoundError,
+)
+from clearml_core.controlplane.records import (
+    EDITABLE_TASK_FIELDS,
+    FINAL_STATUSES,
+    LAST_LOG_LINES,
+    TRANSITIONS,
     LogEvent,
     Queue,
-    QueueNotFoundError,
     RuntimeProperty,
     Task,
-    TaskNotFoundError,
     TaskStatus,
     Worker,
-    WorkerNotFoundError,
     as_status,
     new_task_id,
 )

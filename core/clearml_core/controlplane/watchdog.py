@@ -23,13 +23,8 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from clearml_core.controlplane.protocol import (
-    ControlPlane,
-    InvalidTransitionError,
-    Task,
-    TaskNotFoundError,
-    TaskStatus,
-)
+from clearml_core.controlplane.protocol import ControlPlane, InvalidTransitionError, TaskNotFoundError
+from clearml_core.controlplane.records import Task, TaskStatus
 
 if TYPE_CHECKING:
     from clearml_core.config import Config
