@@ -345,8 +345,8 @@ def _child_argv() -> list[str]:
 def _detach() -> None:
     import subprocess
 
-    from clearml_core.agent.daemon import run_records
     from clearml_core.agent.identity import agent_dir
+    from clearml_core.agent.run_records import run_records
 
     logs = agent_dir() / "logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -388,7 +388,7 @@ def _tail(path: Path, lines: int = 20) -> str:
 
 def _stop(names: list[str], force: bool) -> None:
     """``--stop [NAME ...]`` (and ``--stop --queue Q``): a name is a worker id or a queue."""
-    from clearml_core.agent.daemon import stop_daemons
+    from clearml_core.agent.run_records import stop_daemons
 
     names = [name.split("=")[0] for name in names]
     results = stop_daemons(names, force=force, wait=10.0 if not force else 15.0)
@@ -405,7 +405,7 @@ def _stop(names: list[str], force: bool) -> None:
 
 
 def _print_status(as_json: bool) -> None:
-    from clearml_core.agent.daemon import run_records
+    from clearml_core.agent.run_records import run_records
 
     records = run_records()
     if as_json:
@@ -574,7 +574,7 @@ def _register_execute_worker(
     (``--full-monitoring``) makes the record a daemon's: version, environment, GPUs, its queue.
     """
     from clearml_core import __version__
-    from clearml_core.agent.daemon import DEFAULT_REPORT_PERIOD, Heartbeat, setting_float
+    from clearml_core.agent.heartbeat import Heartbeat, report_period
     from clearml_core.agent.identity import gpu_suffix, worker_id, worker_name
     from clearml_core.cli.agent_flags import worker_tags_from_environment
 
@@ -593,8 +593,7 @@ def _register_execute_worker(
         )
     queues = [queue] if full and queue else []
     plane.register_worker(wid, name=worker_name(config), queues=queues, info=info)
-    period = setting_float(config, "agent.report_period_sec", DEFAULT_REPORT_PERIOD)
-    return wid, Heartbeat(plane, wid, period, stats=stats, gpus=devices)
+    return wid, Heartbeat(plane, wid, report_period(config), stats=stats, gpus=devices)
 
 
 @app.command("build", cls=MultiValueCommand)
