@@ -660,7 +660,3 @@ def _config_entries(value: Any) -> list[str]:
     if isinstance(value, str):
         return [value] if value.strip() else []
     return [str(item) for item in value]
-
-
-def main_log_format() -> logging.Formatter:
-    return logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S")
