@@ -6,6 +6,10 @@ building a task's environment in a folder (``agent build``).
 low``); ``--services-mode``, ``--docker``, ``--podman`` and ``--stop`` may also stand alone. The
 flags all three commands share with clearml-agent are in :mod:`clearml_core.cli.agent_flags`. The
 agent modules load inside the commands so ``--help`` stays fast.
+
+The module is long (about 700 lines) because it is clearml-agent's command line: three commands
+with many flags each, every flag's help and translation kept beside its command. What the
+commands do is in :mod:`clearml_core.agent`.
 """
 
 from __future__ import annotations
