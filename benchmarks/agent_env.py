@@ -58,7 +58,7 @@ REQUIREMENTS = ["requests", "six", "packaging", "attrs", "tomli"]
 STAGE = """
 import json, sys, time
 from pathlib import Path
-from clearml_core.config import load_config
+from clearml_core.settings import load_config
 from clearml_core.controlplane import Requirements, Task
 from clearml_core.environments.builder import EnvironmentBuilder
 from clearml_core.environments.process import BuildLog
@@ -216,9 +216,9 @@ def cold_builds(root: Path, runs: int, pip_runs: int) -> tuple[dict[str, list[fl
 
 
 def key_and_lookup(root: Path, samples: int) -> list[float]:
-    from clearml_core.config import load_config
     from clearml_core.controlplane import Requirements, Task
     from clearml_core.environments.builder import EnvironmentBuilder
+    from clearml_core.settings import load_config
 
     conf = root / "key.conf"
     conf.write_text(hocon({"agent.venvs_cache.path": str(root / "key-cache")}))

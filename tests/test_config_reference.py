@@ -12,11 +12,10 @@ from typing import Any
 import pytest
 from pyhocon import ConfigFactory
 
-from clearml_core.config import load_config, validate_file
 from clearml_core.config.fixed_env import FIXED_VARIABLES
 from clearml_core.config.loader import _merge, load_not_used_keys
-from clearml_core.config.validate import check_file
 from clearml_core.errors import ConfigError
+from clearml_core.settings import check_file, load_config, validate_file
 
 DEFAULTS = Path(__file__).parents[1] / "core" / "clearml_core" / "config" / "defaults"
 FIXTURES = Path(__file__).parent / "fixtures" / "clearml_conf"

@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from clearml_core.cli.main import execute
-from clearml_core.config import reset_config
 from clearml_core.plugins import reset_registry
+from clearml_core.settings import reset_config
 
 # Real secrets mix cases and digits; the filter keeps a random secret from being a plain word that
 # the output holds anyway ("container_na" is in "container_name").

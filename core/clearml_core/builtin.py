@@ -15,6 +15,11 @@ from clearml_core.specs import (
 
 _DEFAULTS = Path(__file__).parent / "config" / "defaults"
 
+URL_USERINFO_SCHEMES = ("ftp", "ftps", "ssh", "hdfs", "webhdfs")
+"""The schemes whose URLs carry their user (and for FTP often the password) in the authority: the
+chain of each asks :mod:`clearml_core.credentials.userinfo` first. ``sftp://`` is not one of them
+(its plugin brings its own chain)."""
+
 
 @hookimpl
 def clearml_config_defaults() -> Iterable[Path]:
@@ -64,12 +69,10 @@ def clearml_control_planes() -> Iterable[ControlPlaneSpec]:
 
 @hookimpl
 def clearml_credential_resolvers() -> Iterable[CredentialResolverSpec]:
-    from clearml_core.credentials.userinfo import SCHEMES
-
     return [
         CredentialResolverSpec(
             name="url-userinfo",
-            schemes=SCHEMES,
+            schemes=URL_USERINFO_SCHEMES,
             order=50,
             factory="clearml_core.credentials.userinfo:UrlUserInfoResolver",
             description="user[:password]@ written in the URL itself (ftp, hdfs)",

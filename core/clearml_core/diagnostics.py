@@ -37,7 +37,7 @@ def _plugin_checks() -> Iterator[Check]:
 
 
 def _config_checks() -> Iterator[Check]:
-    from clearml_core.config import get_config
+    from clearml_core.settings import get_config
 
     config = get_config()
     where = ", ".join(str(f) for f in config.files) or "no clearml.conf (defaults only)"
@@ -46,7 +46,7 @@ def _config_checks() -> Iterator[Check]:
 
 def _storage_urls() -> Iterator[tuple[str, str]]:
     """(where it is configured, URL) for every storage location the configuration names."""
-    from clearml_core.config import get_config
+    from clearml_core.settings import get_config
 
     config = get_config()
     for index, entry in enumerate(config.get_list("sdk.aws.s3.credentials")):
@@ -114,7 +114,7 @@ def _nearest_existing(path: Path) -> Path:
 
 
 def _disk_checks() -> Iterator[Check]:
-    from clearml_core.config import get_config
+    from clearml_core.settings import get_config
 
     config = get_config()
     folders = {

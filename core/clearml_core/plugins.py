@@ -38,6 +38,7 @@ from clearml_core.specs import (
 ENTRY_POINT_GROUP = "clearml_core.plugins"
 DISABLE_VARIABLE = "CLEARML_CORE_DISABLE_PLUGINS"
 BUILTIN_NAME = "builtin"
+CORE_DISTRIBUTION = "clearml-core"
 CONFIG_DEFAULTS_HOOK = "clearml_config_defaults"
 
 log = logging.getLogger(__name__)
@@ -102,9 +103,9 @@ class PluginRegistry:
         self._ignored: set[tuple[str, int]] = set()
         """(plugin key, id of the spec) of specs that claim a name of the built-in implementations."""
         self._warned: set[str] = set()
-        from clearml_core import __version__, builtin
+        from clearml_core import builtin
 
-        self.register(builtin, BUILTIN_NAME, "clearml-core", __version__)
+        self.register(builtin, BUILTIN_NAME, CORE_DISTRIBUTION, _core_version())
         if discover:
             self._discover(disabled_plugin_names(environ))
 
@@ -372,6 +373,16 @@ def _check_defaults_file(item: Any) -> None:
         raise TypeError(f"returned {item!r}, not the path of a .conf file")
     if not Path(item).is_file():
         raise FileNotFoundError(f"the defaults file {item} does not exist; reinstall the plugin")
+
+
+def _core_version() -> str:
+    """clearml-core's version, read as every plugin's is: from its distribution's metadata. (The
+    ``clearml_core`` package re-exports names from the layers above this one, so the registry does
+    not import it.)"""
+    try:
+        return importlib.metadata.version(CORE_DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:
+        return "?"
 
 
 def _distribution_of(ep: importlib.metadata.EntryPoint) -> tuple[str, str]:

@@ -27,11 +27,10 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from clearml_core.controlplane.protocol import (
-    DEFAULT_QUEUE,
+from clearml_core.controlplane.protocol import DEFAULT_QUEUE, ControlPlane
+from clearml_core.controlplane.records import (
     FINAL_STATUSES,
     Container,
-    ControlPlane,
     LogEvent,
     Parameters,
     Requirements,
@@ -39,6 +38,7 @@ from clearml_core.controlplane.protocol import (
     Task,
     TaskStatus,
 )
+from clearml_core.environments.requirements import read_requirements_file
 from clearml_core.errors import NotFoundError, UserError
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -56,23 +56,6 @@ def _plane(plane: ControlPlane | None) -> ControlPlane:
 
 
 # -- building a task definition -----------------------------------------------------------
-
-
-def read_requirements_file(path: str | Path) -> list[str]:
-    """Requirement lines of a requirements.txt, without comments and blank lines."""
-    file = Path(path).expanduser()
-    try:
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise NotFoundError(f"requirements file {file} does not exist") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise UserError(f"cannot read requirements file {file}: {error}") from None
-    lines = []
-    for raw in text.splitlines():
-        line = raw.split(" #", 1)[0].strip() if not raw.lstrip().startswith("#") else ""
-        if line:
-            lines.append(line)
-    return lines
 
 
 def parse_env(pairs: Iterable[str]) -> dict[str, str]:
@@ -185,7 +168,7 @@ def create_task(
                 repo, script, branch=branch, commit=commit, working_dir=working_dir
             )
         else:
-            from clearml_core.config import get_config
+            from clearml_core.settings import get_config
             from clearml_core.vcs.capture import capture_working_copy
 
             captured = capture_working_copy(

@@ -13,12 +13,15 @@ from pathlib import Path
 
 import pytest
 
+from clearml_core.agent.context import TaskContext
 from clearml_core.agent.daemon import Daemon, DaemonOptions
 from clearml_core.agent.gpus import parse_queue_requests
-from clearml_core.agent.pipeline import PrepareWorkdir, PythonEnvironment, RunEntryPoint, TaskContext
+from clearml_core.agent.stages.environment import PythonEnvironment
+from clearml_core.agent.stages.prepare_workdir import PrepareWorkdir
+from clearml_core.agent.stages.run import RunEntryPoint
 from clearml_core.cli.agent import expand_multi_value
-from clearml_core.config import load_config
 from clearml_core.controlplane import ControlPlane, Task, TaskStatus
+from clearml_core.settings import load_config
 
 from ..helpers import run_cli
 from .conftest import Daemons, Tasks, log_lines, wait_for

@@ -13,7 +13,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from clearml_core.agent.daemon import run_records
+from clearml_core.agent.run_records import run_records
 from clearml_core.controlplane import ControlPlane, Parameters, Requirements, Script, Task, TaskStatus
 from tests.vcs.conftest import HttpGit, Repos, serve
 

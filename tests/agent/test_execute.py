@@ -14,18 +14,12 @@ import pytest
 
 from clearml_core.agent.execute import execute_task, task_dir
 from clearml_core.agent.identity import state_dir
-from clearml_core.agent.pipeline import (
-    Pipeline,
-    PrepareWorkdir,
-    RunEntryPoint,
-    TaskContext,
-    TaskFailed,
-    default_stages,
-    entry_point_argv,
-)
-from clearml_core.config import load_config
+from clearml_core.agent.pipeline import Pipeline, TaskContext, TaskFailed, default_stages
+from clearml_core.agent.stages.prepare_workdir import PrepareWorkdir
+from clearml_core.agent.stages.run import RunEntryPoint, entry_point_argv
 from clearml_core.controlplane import ControlPlane, Requirements, Script, Task, TaskStatus
 from clearml_core.runners.local import LocalProcessEnvironment
+from clearml_core.settings import load_config
 
 from .conftest import Tasks, log_lines, wait_for
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from clearml_core.config import load_config
 from clearml_core.errors import ConfigError
+from clearml_core.settings import load_config
 
 DEFAULTS = """
 sdk {

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from clearml_core.config import load_config
 from clearml_core.errors import ConfigError
+from clearml_core.settings import load_config
 
 DEFAULTS = """
 sdk {

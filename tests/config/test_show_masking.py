@@ -8,8 +8,8 @@ import json
 from typing import Any
 
 from clearml_core.cli.main import execute
-from clearml_core.config import reset_config
 from clearml_core.plugins import reset_registry
+from clearml_core.settings import reset_config
 
 
 def show(capsys, *argv: str) -> Any:

@@ -14,7 +14,7 @@ from clearml_core.controlplane import (
     TaskStatus,
     Worker,
 )
-from clearml_core.controlplane.protocol import TRANSITIONS, LogEvent, Queue, as_status
+from clearml_core.controlplane.records import TRANSITIONS, LogEvent, Queue, as_status
 from clearml_core.controlplane.watchdog import WatchdogSettings
 from clearml_core.errors import UserError
 
@@ -71,7 +71,7 @@ def test_watchdog_settings(clearml_conf: Path) -> None:
     clearml_conf.write_text(
         "agent.watchdog { threshold_sec: 600, watch_interval_sec: 60, requeue: true }\n", encoding="utf-8"
     )
-    from clearml_core.config import reset_config
+    from clearml_core.settings import reset_config
 
     reset_config()
     assert WatchdogSettings.from_config() == WatchdogSettings(600, 60, True)

@@ -6,11 +6,12 @@ from types import ModuleType
 import pytest
 
 from clearml_core import CredentialResolverSpec, hookimpl
-from clearml_core.config import Config, load_config
+from clearml_core.config import Config
 from clearml_core.config.redact import redactor
 from clearml_core.credentials import CredentialResolverError, Credentials, chain_for, explain, resolve
 from clearml_core.errors import PluginError, UserError
 from clearml_core.plugins import PluginRegistry
+from clearml_core.settings import load_config
 from clearml_core.storage.url import parse_url
 from tests import plugin_dists
 from tests.helpers import run_cli

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from clearml_core.config import Config, load_config
+from clearml_core.config import Config
+from clearml_core.settings import load_config
 
 
 def defaults_only_config(tmp_path_factory: pytest.TempPathFactory) -> Config:

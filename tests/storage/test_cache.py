@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from clearml_core.config import load_config
+from clearml_core.settings import load_config
 from clearml_core.storage import cache as cache_module
 from clearml_core.storage.cache import (
     CACHE_FOLDER,

@@ -232,7 +232,7 @@ def test_a_tree_written_by_clearml_survives(clearml_python: Path, clearml_home: 
     import zipfile
 
     from clearml_core import StorageManager
-    from clearml_core.config import reset_config
+    from clearml_core.settings import reset_config
     from clearml_core.storage.cache import get_cache, reset_cache
     from tests.clearml_side import clearml_env, run_clearml
     from tests.helpers import run_cli

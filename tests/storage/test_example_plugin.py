@@ -89,13 +89,13 @@ def test_the_example_is_small() -> None:
 
 
 def test_its_config_defaults_are_merged(clearml_home: Path) -> None:
-    from clearml_core.config import get_config
+    from clearml_core.settings import get_config
 
     assert get_config().get("sdk.storage.dirstore.root") == "~/.clearml-dirstore"
 
 
 def test_it_stores_under_the_configured_root(clearml_conf: Path, tmp_path: Path) -> None:
-    from clearml_core.config import get_config, reset_config
+    from clearml_core.settings import get_config, reset_config
 
     root = tmp_path / "dirstore-root"
     clearml_conf.write_text(f'sdk.storage.dirstore.root: "{root}"\n', encoding="utf-8")

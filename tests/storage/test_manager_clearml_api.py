@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from clearml_core import StorageManager
-from clearml_core.config import reset_config
+from clearml_core.settings import reset_config
 from clearml_core.storage import progress
 from tests.storage.fileserver import serve
 

@@ -4,8 +4,8 @@ import os
 
 import pytest
 
-from clearml_core.config import load_config
 from clearml_core.errors import ConfigError
+from clearml_core.settings import load_config
 from clearml_core.storage.substitution import (
     DirectAccessRule,
     SubstitutionRule,

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from clearml_core import StorageManager
-from clearml_core.config import load_config
 from clearml_core.errors import ConfigError
 from clearml_core.plugins import get_registry
+from clearml_core.settings import load_config
 from clearml_core.storage.errors import TransientStorageError
 from clearml_core.storage.transfer import (
     Job,
@@ -133,7 +133,7 @@ def test_download_folder_raises_or_logs_with_silence_errors(store, tmp_path, cap
 def test_a_transfer_stuck_past_its_deadline_is_reported(store, clearml_conf):
     state, source = store
     clearml_conf.write_text("sdk.storage.transfer { retries: 0, timeout_sec: 0.2 }\n")
-    from clearml_core.config import reset_config
+    from clearml_core.settings import reset_config
 
     reset_config()
     state.hang = {"b.txt"}

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from clearml_core.config import Config, load_config
+from clearml_core.config import Config
+from clearml_core.settings import load_config
 from clearml_core.testing.servers import free_port, wait_for_port
 
 IDENTITY = {

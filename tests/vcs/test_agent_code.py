@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from clearml_core.agent.execute import execute_task
-from clearml_core.config import load_config
 from clearml_core.controlplane import ControlPlane, Script, Task, TaskStatus, open_control_plane
+from clearml_core.settings import load_config
 from clearml_core.tasks import create_task
 
 from .conftest import HttpGit, Repos, git, serve

@@ -12,13 +12,19 @@ many as the free GPUs allow (see :mod:`clearml_core.agent.gpus`).
 
 Stopping: SIGTERM (and ``agent daemon --stop``) drains: the running tasks finish, no new ones are
 taken, then the daemon unregisters and exits. SIGUSR1 (``--stop --force``) or a second SIGINT
-aborts the running tasks (they end ``stopped``) and exits at once.
+aborts the running tasks (they end ``stopped``) and exits at once. How ``--stop`` and
+``--status`` find the daemons is :mod:`clearml_core.agent.run_records`; a task's run is
+:mod:`clearml_core.agent.execute`, the heartbeat thread of ``agent execute``
+:mod:`clearml_core.agent.heartbeat`.
+
+This module is longer than most (about 650 lines) because :class:`Daemon` is one state machine:
+the running tasks, draining, the GPU slots, the worker's record and its clocks change together
+under one lock, and splitting its methods across modules would spread that state, not reduce it.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import signal
@@ -32,16 +38,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from clearml_core import __version__
+from clearml_core.agent.context import RunOptions, Stage, StopSignal
 from clearml_core.agent.execute import Outcome, execute_task
 from clearml_core.agent.gpus import GpuAllocator, GpuSpecError, QueueRequest
-from clearml_core.agent.identity import agent_dir, gpu_suffix, worker_id, worker_name
-from clearml_core.agent.pipeline import RunOptions, Stage, StopSignal
+from clearml_core.agent.heartbeat import report_period
+from clearml_core.agent.identity import gpu_suffix, worker_id, worker_name
+from clearml_core.agent.run_records import is_agent_process, write_run_record
 from clearml_core.agent.schedule import WorkSchedule, may_pull
-from clearml_core.controlplane.protocol import (
-    QueueNotFoundError,
-    Worker,
-    WorkerNotFoundError,
-)
+from clearml_core.controlplane.protocol import QueueNotFoundError, WorkerNotFoundError
+from clearml_core.controlplane.records import Worker
 from clearml_core.controlplane.watchdog import Watchdog, WatchdogSettings, recover_worker_tasks
 from clearml_core.errors import UserError
 from clearml_core.runners.base import DEFAULT_ABORT_GRACE_SEC, load_environment
@@ -54,9 +59,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("clearml_core.agent")
 
 DEFAULT_POLLING_INTERVAL = 5.0
-DEFAULT_REPORT_PERIOD = 10.0
 FORCE_STOP_REASON = "aborted: the agent daemon was stopped with --stop --force"
-RUN_RECORDS = "run"
 CHANGE_PROBE_SEC = 0.05
 """How often an idle daemon looks whether the store changed (a stat of two files, for SQLite)."""
 
@@ -125,7 +128,7 @@ class Daemon:
         stats: MachineStats | None = None,
         stages: Sequence[Stage] | None = None,
     ) -> None:
-        from clearml_core.config import get_config
+        from clearml_core.settings import get_config
 
         self.options = options
         self.config = config or get_config()
@@ -166,9 +169,7 @@ class Daemon:
         if self.polling_interval <= 0:
             raise UserError(f"the polling interval must be positive, not {self.polling_interval:g}")
         self.report_period = (
-            options.report_period
-            if options.report_period is not None
-            else setting_float(config, "agent.report_period_sec", DEFAULT_REPORT_PERIOD)
+            options.report_period if options.report_period is not None else report_period(config)
         )
         self.abort_grace = (
             options.abort_grace
@@ -330,7 +331,7 @@ class Daemon:
         pid = existing.info.get("pid")
         if existing.info.get("hostname") != socket.gethostname() or not isinstance(pid, int):
             return
-        if pid != os.getpid() and _is_agent_process(pid):
+        if pid != os.getpid() and is_agent_process(pid):
             raise UserError(
                 f"a daemon with worker id {self.worker_id} already runs on this machine (pid {pid}); stop it "
                 "(clearml-core agent daemon --stop) or give this one another agent.worker_id"
@@ -344,7 +345,7 @@ class Daemon:
             pid = worker.info.get("pid")
             if worker.id == self.worker_id or worker.info.get("hostname") != host or not isinstance(pid, int):
                 continue
-            if _is_agent_process(pid):
+            if is_agent_process(pid):
                 continue
             reason = f"the worker {worker.id} died while the task was running (its process {pid} is gone)"
             for action in recover_worker_tasks(
@@ -354,20 +355,13 @@ class Daemon:
             self.plane.unregister_worker(worker.id)
 
     def _write_run_record(self) -> None:
-        folder = agent_dir() / RUN_RECORDS
-        folder.mkdir(parents=True, exist_ok=True)
-        record = {
-            "pid": os.getpid(),
-            "worker_id": self.worker_id,
-            "queues": self.options.queues,
-            "log": self.options.detached_log,
-            "detached": self.options.detached_log is not None,
-            "control_plane": self.plane.url,
-            "started": self.clock(),
-        }
-        path = folder / f"{os.getpid()}.json"
-        path.write_text(json.dumps(record), encoding="utf-8")
-        self._run_record = path
+        self._run_record = write_run_record(
+            worker_id=self.worker_id,
+            queues=self.options.queues,
+            log=self.options.detached_log,
+            control_plane=self.plane.url,
+            started=self.clock(),
+        )
 
     def _shutdown(self) -> None:
         if self._registered:
@@ -479,7 +473,7 @@ class Daemon:
     def _reload_config(self) -> None:
         if not self.config.get_bool("agent.reload_config", False):
             return
-        from clearml_core.config import get_config, reset_config
+        from clearml_core.settings import get_config, reset_config
 
         try:
             reset_config()
@@ -637,48 +631,6 @@ class Daemon:
             return False
 
 
-class Heartbeat(threading.Thread):
-    """Heartbeats of a worker from a thread (``agent execute``: no loop of its own), with machine
-    stats unless ``stats`` is false (``--disable-monitoring``: only the sign of life)."""
-
-    def __init__(
-        self,
-        plane: ControlPlane,
-        worker_id: str,
-        period: float,
-        *,
-        stats: bool = True,
-        gpus: list[str] | None = None,
-    ) -> None:
-        super().__init__(name="clearml-heartbeat", daemon=True)
-        self._plane = plane
-        self._worker_id = worker_id
-        self._period = period
-        self._with_stats = stats
-        self._gpus = gpus
-        self._done = threading.Event()
-
-    def run(self) -> None:
-        from clearml_core.agent.stats import MachineStats
-
-        stats = MachineStats(gpus=self._gpus) if self._with_stats else None
-        try:
-            while not self._done.wait(self._period):
-                try:
-                    snapshot = stats.snapshot() if stats is not None else None
-                    self._plane.heartbeat(self._worker_id, machine_stats=snapshot)
-                except Exception as error:
-                    log.warning("heartbeat failed (will retry): %s", error)
-        finally:
-            if stats is not None:
-                stats.close()
-
-    def finish(self) -> None:
-        self._done.set()
-        if self.is_alive():
-            self.join(5)
-
-
 def change_probe(plane: ControlPlane) -> Callable[[], object] | None:
     """A nearly free "did anything change?" for a store kept in a local file: SQLite commits
     touch the database or its write-ahead log, so their size and modification time are enough to
@@ -708,84 +660,3 @@ def _config_entries(value: Any) -> list[str]:
     if isinstance(value, str):
         return [value] if value.strip() else []
     return [str(item) for item in value]
-
-
-def _is_agent_process(pid: int) -> bool:
-    """Whether ``pid`` is a live clearml-core process (not a stranger that reused the pid)."""
-    import psutil
-
-    try:
-        process = psutil.Process(pid)
-        if process.status() == psutil.STATUS_ZOMBIE:
-            return False
-        return any("clearml" in part for part in process.cmdline())
-    except psutil.Error:
-        return False
-
-
-# -- run records: finding and stopping daemons ------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    pid: int
-    worker_id: str
-    queues: list[str]
-    log: str | None
-    detached: bool
-    path: Path
-
-
-def run_records() -> list[RunRecord]:
-    """Daemons of this user that are alive (records of dead ones are removed)."""
-    folder = agent_dir() / RUN_RECORDS
-    records = []
-    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            record = RunRecord(
-                int(data["pid"]),
-                str(data.get("worker_id", "")),
-                list(data.get("queues", [])),
-                data.get("log"),
-                bool(data.get("detached")),
-                path,
-            )
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
-        if _is_agent_process(record.pid):
-            records.append(record)
-        else:
-            with contextlib.suppress(OSError):
-                path.unlink()
-    return records
-
-
-def stop_daemons(
-    names: Sequence[str] = (), *, force: bool = False, worker: str | None = None, wait: float = 10.0
-) -> list[tuple[RunRecord, bool]]:
-    """Signal the daemons that ``names`` name (all when empty): a worker id, as clearml-agent's
-    ``--stop WORKER_ID`` takes, or a queue the daemon serves. SIGTERM drains, ``force`` sends
-    SIGUSR1 (abort the running tasks). Waits up to ``wait`` seconds; returns (record, exited)."""
-    wanted = set(names)
-    chosen = [
-        record
-        for record in run_records()
-        if record.pid != os.getpid()
-        and (not wanted or record.worker_id in wanted or wanted & set(record.queues))
-        and (worker is None or record.worker_id == worker)
-    ]
-    for record in chosen:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(record.pid, signal.SIGUSR1 if force else signal.SIGTERM)
-    deadline = time.monotonic() + wait
-    pending = {record.pid for record in chosen}
-    while pending and time.monotonic() < deadline:
-        pending = {pid for pid in pending if _is_agent_process(pid)}
-        if pending:
-            time.sleep(0.1)
-    return [(record, record.pid not in pending) for record in chosen]
-
-
-def main_log_format() -> logging.Formatter:
-    return logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S")

@@ -25,23 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from clearml_core.agent.context import RunOptions, Stage, StopSignal, TaskAborted, TaskContext, TaskFailed
 from clearml_core.agent.identity import state_dir
-from clearml_core.agent.pipeline import (
-    Pipeline,
-    RunOptions,
-    Stage,
-    StopSignal,
-    TaskAborted,
-    TaskContext,
-    TaskFailed,
-    default_stages,
-)
-from clearml_core.controlplane.protocol import (
-    InvalidTransitionError,
-    LogEvent,
-    TaskNotFoundError,
-    TaskStatus,
-)
+from clearml_core.agent.pipeline import Pipeline, default_stages
+from clearml_core.controlplane.protocol import InvalidTransitionError, TaskNotFoundError
+from clearml_core.controlplane.records import TaskStatus
 from clearml_core.errors import UserError
 from clearml_core.runners.base import DEFAULT_ABORT_GRACE_SEC, ExecutionEnvironment, load_environment
 from clearml_core.runners.output import BatchingSink, ConsoleSink, FileSink, LogLine, TeeSink
@@ -249,8 +237,3 @@ def execute_task(
         recorded = False
         log.warning("task %s ended %s but its record was not changed: %s", task.id, status.value, error)
     return Outcome(task.id, status, reason, exit_code, recorded, internal_error)
-
-
-def read_log_lines(events: Sequence[LogEvent]) -> list[str]:
-    """The lines of a list of log batches, in order."""
-    return [line for event in events for line in event.lines]

@@ -10,7 +10,6 @@ id, as clearml-agent names its workers, so two daemons of one host are told apar
 from __future__ import annotations
 
 import os
-import re
 import socket
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,11 +28,6 @@ def state_dir() -> Path:
 
 def agent_dir() -> Path:
     return state_dir() / "agent"
-
-
-def safe_name(text: str) -> str:
-    """``host:123:gpu0,1`` → ``host_123_gpu0_1``: usable as a file name."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "worker"
 
 
 def worker_name(config: Config) -> str:

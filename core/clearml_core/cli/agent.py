@@ -6,6 +6,10 @@ building a task's environment in a folder (``agent build``).
 low``); ``--services-mode``, ``--docker``, ``--podman`` and ``--stop`` may also stand alone. The
 flags all three commands share with clearml-agent are in :mod:`clearml_core.cli.agent_flags`. The
 agent modules load inside the commands so ``--help`` stays fast.
+
+The module is long (about 700 lines) because it is clearml-agent's command line: three commands
+with many flags each, every flag's help and translation kept beside its command. What the
+commands do is in :mod:`clearml_core.agent`.
 """
 
 from __future__ import annotations
@@ -200,7 +204,7 @@ def daemon(
 ) -> None:
     """Pull tasks from queues and run them, like clearml-agent daemon."""
     from clearml_core.agent import daemon as daemon_module
-    from clearml_core.agent.pipeline import RunOptions
+    from clearml_core.agent.context import RunOptions
     from clearml_core.cli import agent_flags
 
     queues = list(queue or [])
@@ -251,9 +255,9 @@ def daemon(
 
 
 def _options(queues: list[str], **flags: Any) -> Any:
+    from clearml_core.agent.context import RunOptions
     from clearml_core.agent.daemon import DaemonOptions
     from clearml_core.agent.gpus import parse_gpus, parse_queue_requests
-    from clearml_core.agent.pipeline import RunOptions
     from clearml_core.agent.schedule import join_entries
 
     if not queues:
@@ -312,7 +316,7 @@ def _environment_flags(
     """The execution environment the flags ask for, loaded now so a missing plugin or an unknown
     name stops the command at once: (name, image, image arguments, what else it is told)."""
     from clearml_core.agent.execution_env import first_flag, open_environment
-    from clearml_core.config import get_config
+    from clearml_core.settings import get_config
 
     docker_flag = first_flag(
         {"--docker": docker, "--podman": podman, "--force-current-version": force_current_version}
@@ -345,8 +349,8 @@ def _child_argv() -> list[str]:
 def _detach() -> None:
     import subprocess
 
-    from clearml_core.agent.daemon import run_records
     from clearml_core.agent.identity import agent_dir
+    from clearml_core.agent.run_records import run_records
 
     logs = agent_dir() / "logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -388,7 +392,7 @@ def _tail(path: Path, lines: int = 20) -> str:
 
 def _stop(names: list[str], force: bool) -> None:
     """``--stop [NAME ...]`` (and ``--stop --queue Q``): a name is a worker id or a queue."""
-    from clearml_core.agent.daemon import stop_daemons
+    from clearml_core.agent.run_records import stop_daemons
 
     names = [name.split("=")[0] for name in names]
     results = stop_daemons(names, force=force, wait=10.0 if not force else 15.0)
@@ -405,7 +409,7 @@ def _stop(names: list[str], force: bool) -> None:
 
 
 def _print_status(as_json: bool) -> None:
-    from clearml_core.agent.daemon import run_records
+    from clearml_core.agent.run_records import run_records
 
     records = run_records()
     if as_json:
@@ -463,12 +467,12 @@ def execute(
     as_json: bool = typer.Option(False, "--json", help="Print the outcome as JSON."),
 ) -> None:
     """Run one task now, without a queue; exits with 0 when it completes."""
+    from clearml_core.agent.context import RunOptions
     from clearml_core.agent.execute import execute_task
     from clearml_core.agent.gpus import parse_gpus
-    from clearml_core.agent.pipeline import RunOptions
     from clearml_core.cli import agent_flags
-    from clearml_core.config import get_config
     from clearml_core.controlplane import TaskStatus, open_control_plane
+    from clearml_core.settings import get_config
 
     if disable_monitoring and full_monitoring:
         raise UserError("--disable-monitoring and --full-monitoring ask for opposite things; give one")
@@ -574,7 +578,7 @@ def _register_execute_worker(
     (``--full-monitoring``) makes the record a daemon's: version, environment, GPUs, its queue.
     """
     from clearml_core import __version__
-    from clearml_core.agent.daemon import DEFAULT_REPORT_PERIOD, Heartbeat, setting_float
+    from clearml_core.agent.heartbeat import Heartbeat, report_period
     from clearml_core.agent.identity import gpu_suffix, worker_id, worker_name
     from clearml_core.cli.agent_flags import worker_tags_from_environment
 
@@ -593,8 +597,7 @@ def _register_execute_worker(
         )
     queues = [queue] if full and queue else []
     plane.register_worker(wid, name=worker_name(config), queues=queues, info=info)
-    period = setting_float(config, "agent.report_period_sec", DEFAULT_REPORT_PERIOD)
-    return wid, Heartbeat(plane, wid, period, stats=stats, gpus=devices)
+    return wid, Heartbeat(plane, wid, report_period(config), stats=stats, gpus=devices)
 
 
 @app.command("build", cls=MultiValueCommand)
@@ -634,10 +637,10 @@ def build(
     from clearml_core.agent.gpus import parse_gpus
     from clearml_core.cli import agent_flags
     from clearml_core.cli.output import is_terminal
-    from clearml_core.config import get_config
     from clearml_core.controlplane import open_control_plane
     from clearml_core.environments.materialize import build_task_environment
     from clearml_core.runners.base import load_environment
+    from clearml_core.settings import get_config
 
     if entry_point is not None and entry_point not in ("reuse_task", "clone_task"):
         raise UserError(f"--entry-point is reuse_task or clone_task, not {entry_point!r}")

@@ -49,7 +49,7 @@ def apply_git_credentials(user: str | None, password: str | None) -> None:
         os.environ[GIT_PASS_VARIABLE] = password
     if user is not None:
         os.environ[GIT_USER_VARIABLE] = user
-    from clearml_core.config import reset_config
+    from clearml_core.settings import reset_config
 
     reset_config()  # loaded before the flags were read: load it again with them
 
@@ -69,7 +69,7 @@ def apply_system_site_packages() -> None:
     """``agent build --install-globally``: the environment sees the interpreter's packages, as
     ``agent.package_manager.system_site_packages: true`` says (set here through its variable)."""
     os.environ[SYSTEM_SITE_PACKAGES_VARIABLE] = "true"
-    from clearml_core.config import reset_config
+    from clearml_core.settings import reset_config
 
     reset_config()
 

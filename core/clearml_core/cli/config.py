@@ -25,9 +25,9 @@ def show(
     origin: bool = typer.Option(False, "--origin", help="Say where each value came from."),
 ) -> None:
     """Print the effective configuration, secrets masked."""
-    from clearml_core.config import get_config
     from clearml_core.config.tree import leaves
     from clearml_core.errors import NotFoundError
+    from clearml_core.settings import get_config
 
     config = get_config()
     tree = config.as_dict(masked=True)
@@ -62,8 +62,8 @@ def validate(
     ClearML keys that clearml-core knows but does not use get one note per section.
     """
     from clearml_core.config import config_file_path
-    from clearml_core.config.validate import check_file
     from clearml_core.errors import ConfigError
+    from clearml_core.settings import check_file
 
     if file is None:
         file, _named = config_file_path()

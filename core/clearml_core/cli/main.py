@@ -81,8 +81,8 @@ def _use_config_file(value: str) -> None:
     detached daemon, the tasks) reads the same file, as clearml-agent's ``--config-file`` does."""
     from pathlib import Path
 
-    from clearml_core.config import reset_config
     from clearml_core.config.environment import CONFIG_FILE_VARIABLE
+    from clearml_core.settings import reset_config
 
     path = Path(os.path.expandvars(value)).expanduser().absolute()
     if not path.is_file():

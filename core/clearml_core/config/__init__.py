@@ -1,25 +1,18 @@
-"""clearml.conf: loading (pyhocon), environment overrides, typed access, origins and redaction."""
+"""clearml.conf: loading (pyhocon), environment overrides, typed access, origins and redaction.
+
+This package reads configuration over the defaults files its caller names and imports nothing of
+the plugin registry. The configuration a process runs with — over the core's and every plugin's
+defaults — is :func:`clearml_core.settings.get_config`.
+"""
 
 from __future__ import annotations
 
-from clearml_core.config.loader import (
-    config_file_path,
-    get_config,
-    load_config,
-    load_defaults,
-    parse_hocon_file,
-    reset_config,
-)
+from clearml_core.config.loader import config_file_path, load_defaults, parse_hocon_file
 from clearml_core.config.tree import Config
-from clearml_core.config.validate import validate_file
 
 __all__ = [
     "Config",
     "config_file_path",
-    "get_config",
-    "load_config",
     "load_defaults",
     "parse_hocon_file",
-    "reset_config",
-    "validate_file",
 ]

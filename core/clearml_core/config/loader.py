@@ -1,4 +1,9 @@
-"""Loading clearml.conf: built-in defaults → the user's file → environment overrides."""
+"""Loading clearml.conf: defaults files → the user's file → environment overrides.
+
+The caller names the defaults files: this package knows how configuration is read, not which
+plugins are installed. :mod:`clearml_core.settings` passes the core's and the plugins' files and
+keeps the process-wide configuration.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ import logging
 import os
 import re
 import shlex
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -181,12 +186,9 @@ def _typed_layer(defaults: dict[str, Any], layer: dict[str, Any], origins: dict[
             _set(layer, key, coerced)
 
 
-def load_defaults(files: list[Path] | None = None) -> dict[str, Any]:
-    """The merged defaults of the core and every plugin (or of ``files``)."""
-    if files is None:
-        from clearml_core.plugins import get_registry
-
-        files = get_registry().config_default_files()
+def load_defaults(files: Iterable[Path]) -> dict[str, Any]:
+    """The merged defaults of ``files``, in order (:func:`clearml_core.settings.default_files`
+    names the core's and every plugin's)."""
     values: dict[str, Any] = {}
     for path in files:
         if not path.is_file():
@@ -252,12 +254,13 @@ def load_config(
     config_file: str | Path | None = None,
     *,
     environ: Mapping[str, str] | None = None,
-    defaults: list[Path] | None = None,
+    defaults: Iterable[Path],
 ) -> Config:
-    """Load the configuration the way ClearML does, plus the core's and plugins' defaults.
+    """Load the configuration the way ClearML does, over the defaults files ``defaults``.
 
-    ``config_file`` overrides ``CLEARML_CONFIG_FILE`` / ``~/clearml.conf``. ``defaults`` replaces
-    the defaults files that the plugins register (tests use it).
+    ``config_file`` overrides ``CLEARML_CONFIG_FILE`` / ``~/clearml.conf``. The process's
+    configuration, over the core's and the plugins' defaults, is
+    :func:`clearml_core.settings.get_config`.
     """
     environ = os.environ if environ is None else environ
     default_values = load_defaults(defaults)
@@ -293,20 +296,3 @@ def load_config(
 
     redactor.add_tree(values)
     return Config(values, origins, files)
-
-
-_config: Config | None = None
-
-
-def get_config() -> Config:
-    """The process-wide configuration, loaded on first use."""
-    global _config
-    if _config is None:
-        _config = load_config()
-    return _config
-
-
-def reset_config() -> None:
-    """Forget the loaded configuration (tests; ``agent.reload_config``)."""
-    global _config
-    _config = None

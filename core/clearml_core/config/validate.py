@@ -4,6 +4,7 @@ clearml-core knows but does not use (``clearml_keys.conf``; one note per section
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,12 +67,14 @@ class Validation:
     """One line per section that sets ClearML keys clearml-core does not use."""
 
 
-def check_file(path: str | Path) -> Validation:
-    """Load ``path`` fully (mistakes raise :class:`ConfigError`) and say what in it is unknown or unused."""
+def check_file(path: str | Path, *, defaults: Iterable[Path]) -> Validation:
+    """Load ``path`` fully over the defaults files ``defaults`` (mistakes raise
+    :class:`ConfigError`) and say what in it is unknown to them or unused."""
     path = Path(path).expanduser()
-    load_config(path, environ={})
+    defaults = list(defaults)
+    load_config(path, environ={}, defaults=defaults)
     lines = key_lines(path.read_text(encoding="utf-8"))
-    report = classify_keys(load_defaults(), load_not_used_keys(), parse_hocon_file(path))
+    report = classify_keys(load_defaults(defaults), load_not_used_keys(), parse_hocon_file(path))
     warnings = []
     for key, suggestion in report.unknown:
         line = line_of(lines, key)
@@ -91,8 +94,3 @@ def check_file(path: str | Path) -> Validation:
             f"{NOT_USED_DOCS} says why)"
         )
     return Validation(warnings, notes)
-
-
-def validate_file(path: str | Path) -> list[str]:
-    """Load ``path`` fully (mistakes raise :class:`ConfigError`) and return warnings about it."""
-    return check_file(path).warnings

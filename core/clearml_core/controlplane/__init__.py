@@ -1,4 +1,4 @@
-"""Where tasks, queues and workers live: the protocol, and opening the configured store.
+"""Where tasks, queues and workers live: the protocol, the records, and opening the configured store.
 
 ``agent.control_plane`` names the store as a URL; its scheme picks the implementation through the
 plugin registry (``sqlite`` is built in; a plugin can add others, such as a Redis store)::
@@ -8,7 +8,9 @@ plugin registry (``sqlite`` is built in; a plugin can add others, such as a Redi
     plane = open_control_plane()                     # agent.control_plane, by default the
     task = plane.get_task("…")                       # embedded ~/.clearml-core/state.db
 
-Importing this package loads the protocol only; the SQLite module loads when a sqlite URL is opened.
+Importing this package loads the protocol (:mod:`~clearml_core.controlplane.protocol`) and the
+records (:mod:`~clearml_core.controlplane.records`) only; the SQLite module loads when a sqlite URL
+is opened.
 """
 
 from __future__ import annotations
@@ -17,25 +19,27 @@ from typing import TYPE_CHECKING
 
 from clearml_core.controlplane.protocol import (
     DEFAULT_QUEUE,
-    EDITABLE_TASK_FIELDS,
-    FINAL_STATUSES,
     AlreadyExistsError,
-    Container,
     ControlPlane,
     ControlPlaneError,
     InvalidTransitionError,
+    QueueNotFoundError,
+    TaskNotFoundError,
+    WorkerNotFoundError,
+)
+from clearml_core.controlplane.records import (
+    EDITABLE_TASK_FIELDS,
+    FINAL_STATUSES,
+    Container,
     LogEvent,
     Parameters,
     Queue,
-    QueueNotFoundError,
     Requirements,
     RuntimeProperty,
     Script,
     Task,
-    TaskNotFoundError,
     TaskStatus,
     Worker,
-    WorkerNotFoundError,
 )
 from clearml_core.errors import UserError
 
@@ -56,7 +60,7 @@ _HINTS = {"redis": _NO_REDIS, "rediss": _NO_REDIS}
 def control_plane_url(config: Config | None = None) -> str:
     """The configured control-plane URL (``agent.control_plane``)."""
     if config is None:
-        from clearml_core.config import get_config
+        from clearml_core.settings import get_config
 
         config = get_config()
     return config.get_str(CONTROL_PLANE_KEY, DEFAULT_CONTROL_PLANE) or DEFAULT_CONTROL_PLANE
@@ -71,7 +75,7 @@ def open_control_plane(url: str | None = None, config: Config | None = None) -> 
     from clearml_core.plugins import get_registry
 
     if config is None:
-        from clearml_core.config import get_config
+        from clearml_core.settings import get_config
 
         config = get_config()
     if url is None:

@@ -1,82 +1,33 @@
 """The control-plane protocol: what a task / queue / worker store must do, independent of storage.
 
-A control plane holds three kinds of records and the task log:
+A control plane keeps the records of :mod:`clearml_core.controlplane.records` — tasks, queues,
+workers and the task log — and moves tasks through their status lifecycle, each operation atomic:
+a queued task is handed to exactly one worker, and a status changes only along
+:data:`~clearml_core.controlplane.records.TRANSITIONS`.
 
-* :class:`Task` — what to run (script, requirements, container, parameters) and what happened
-  (status, worker, timestamps, exit code, reason, last log lines).
-* :class:`Queue` — a named FIFO of task ids, with tags (``force_workers:on``).
-* :class:`Worker` — a daemon: its queues, heartbeat, runtime properties (``force: on|off`` with an
-  expiry) and machine stats.
-* :class:`LogEvent` — a batch of output lines of one task, numbered by ``seq`` so readers can ask
-  for everything after the last one they saw (``task logs --follow``).
-
-:class:`ControlPlane` is the abstract store. The embedded SQLite plane
-(:mod:`clearml_core.controlplane.sqlite`) and the Redis plugin implement it; plugins register theirs
-with the ``clearml_control_planes`` hook, and :mod:`clearml_core.testing.controlplane` holds the
-conformance suite every implementation must pass.
-
-Status lifecycle (``task reset`` is the only way out of a final status)::
-
-    created ──enqueue──▶ queued ──pop──▶ in_progress ──▶ completed | failed | stopped
-       ▲  ◀──dequeue──────┘                 │  └─requeue (watchdog, drain)─▶ queued
-       └────────── reset (from any status but in_progress, unless forced) ◀──┘
-
-Records are plain dataclasses with ``to_dict`` / ``from_dict`` (JSON-safe, unknown keys ignored,
-missing keys defaulted) so a store can keep them as documents and old rows keep loading when
-fields are added. Timestamps are seconds since the epoch (``time.time()``) taken from the plane's
-:attr:`ControlPlane.clock`, which tests replace.
+:class:`ControlPlane` is the abstract store, and the errors below are what its operations raise.
+The embedded SQLite plane (:mod:`clearml_core.controlplane.sqlite`) and the Redis plugin implement
+it; plugins register theirs with the ``clearml_control_planes`` hook, and
+:mod:`clearml_core.testing.controlplane` holds the conformance suite every implementation must
+pass. Timestamps come from the plane's :attr:`ControlPlane.clock`, which tests replace.
 """
 
 from __future__ import annotations
 
 import abc
 import time
-import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
-from enum import Enum
-from typing import Any, TypeVar
+from typing import Any
 
+from clearml_core.controlplane.records import (
+    EDITABLE_TASK_FIELDS,
+    LogEvent,
+    Queue,
+    Task,
+    TaskStatus,
+    Worker,
+)
 from clearml_core.errors import NotFoundError, UserError
-
-# -- statuses ---------------------------------------------------------------------------------
-
-
-class TaskStatus(str, Enum):
-    """Where a task is in its life. The values are what ClearML calls them."""
-
-    CREATED = "created"
-    QUEUED = "queued"
-    IN_PROGRESS = "in_progress"
-    STOPPED = "stopped"
-    COMPLETED = "completed"
-    FAILED = "failed"
-
-    def __str__(self) -> str:
-        return self.value
-
-    @property
-    def is_final(self) -> bool:
-        return self in FINAL_STATUSES
-
-
-FINAL_STATUSES = frozenset({TaskStatus.STOPPED, TaskStatus.COMPLETED, TaskStatus.FAILED})
-
-TRANSITIONS: Mapping[TaskStatus, frozenset[TaskStatus]] = {
-    TaskStatus.CREATED: frozenset({TaskStatus.QUEUED, TaskStatus.IN_PROGRESS, TaskStatus.STOPPED}),
-    TaskStatus.QUEUED: frozenset({TaskStatus.CREATED, TaskStatus.IN_PROGRESS, TaskStatus.STOPPED}),
-    TaskStatus.IN_PROGRESS: frozenset(
-        {TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.STOPPED, TaskStatus.QUEUED}
-    ),
-    TaskStatus.STOPPED: frozenset(),
-    TaskStatus.COMPLETED: frozenset(),
-    TaskStatus.FAILED: frozenset(),
-}
-"""Allowed status changes (besides ``reset``, which returns any task to ``created``)."""
-
-LOG_STREAMS = ("stdout", "stderr")
-LAST_LOG_LINES = 50
-"""How many of a task's last output lines its record keeps once it ends."""
 
 DEFAULT_QUEUE = "default"
 """A fresh control plane has this queue, as ClearML's server does."""
@@ -122,232 +73,6 @@ class WorkerNotFoundError(NotFoundError):
     def __init__(self, worker_id: str) -> None:
         super().__init__(f"no worker with id {worker_id!r}; `clearml-core worker list` shows the workers")
         self.worker_id = worker_id
-
-
-# -- records ----------------------------------------------------------------------------------
-
-R = TypeVar("R", bound="_Record")
-
-
-class _Record:
-    """to_dict / from_dict for the dataclasses below: nested records, enums, unknown keys."""
-
-    _nested: Mapping[str, Callable[[Any], Any]] = {}
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)  # type: ignore[call-overload]
-        for key, value in data.items():
-            if isinstance(value, Enum):
-                data[key] = value.value
-        return data
-
-    @classmethod
-    def from_dict(cls: type[R], data: Mapping[str, Any]) -> R:
-        known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
-        values = {key: value for key, value in data.items() if key in known}
-        for key, convert in cls._nested.items():
-            if key in values and values[key] is not None:
-                values[key] = convert(values[key])
-        return cls(**values)
-
-
-@dataclass
-class Script(_Record):
-    """What to run: a git checkout (``repository`` …) or a local ``folder``, and the entry point.
-
-    ``folder`` is an absolute path copied into the task's working dir when the task runs (not when
-    it is created). ``entry_point`` is relative to ``working_dir``, itself relative to the
-    repository root or the folder. ``diff`` is uncommitted changes to apply after checkout.
-    """
-
-    repository: str = ""
-    branch: str = ""
-    commit: str = ""
-    tag: str = ""
-    entry_point: str = ""
-    working_dir: str = "."
-    diff: str = ""
-    folder: str = ""
-
-    @property
-    def source(self) -> str:
-        """``git``, ``folder`` or ``none``."""
-        if self.repository:
-            return "git"
-        return "folder" if self.folder else "none"
-
-
-@dataclass
-class Requirements(_Record):
-    """Packages to install before the entry point runs.
-
-    ``pip`` holds requirement lines; ``conda`` an environment.yml text; ``poetry_lock`` /
-    ``uv_lock`` tell the package manager to use the repository's lock file. ``frozen`` is the exact
-    package list the agent installed (written back after the environment is built, so a clone
-    reproduces it).
-    """
-
-    pip: list[str] = field(default_factory=list)
-    conda: str = ""
-    poetry_lock: bool = False
-    uv_lock: bool = False
-    frozen: list[str] = field(default_factory=list)
-
-
-@dataclass
-class Container(_Record):
-    """The docker image to run in (empty: the daemon's default), its arguments, a setup script."""
-
-    image: str = ""
-    arguments: list[str] = field(default_factory=list)
-    setup_script: str = ""
-
-
-@dataclass
-class Parameters(_Record):
-    """Command-line arguments of the entry point and environment variables of its process."""
-
-    argv: list[str] = field(default_factory=list)
-    env: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass
-class Task(_Record):
-    """One experiment: its definition and what became of it.
-
-    The store owns ``status``, ``queue``, ``worker``, the timestamps and ``abort_requested``:
-    change them through the plane's operations, not :meth:`ControlPlane.update_task`. ``queue``
-    stays set after the task leaves its queue, so ``requeue`` and the UI know where it came from.
-    ``runtime`` is free-form state the agent writes while running (resolved commit, device ids, …).
-    """
-
-    id: str = ""
-    name: str = ""
-    project: str = ""
-    status: TaskStatus = TaskStatus.CREATED
-    script: Script = field(default_factory=Script)
-    requirements: Requirements = field(default_factory=Requirements)
-    container: Container = field(default_factory=Container)
-    parameters: Parameters = field(default_factory=Parameters)
-    output_uri: str = ""
-    timeout: float | None = None
-    queue: str | None = None
-    worker: str | None = None
-    created: float | None = None
-    queued: float | None = None
-    started: float | None = None
-    ended: float | None = None
-    last_update: float | None = None
-    exit_code: int | None = None
-    status_reason: str = ""
-    last_log_lines: list[str] = field(default_factory=list)
-    abort_requested: bool = False
-    parent: str | None = None
-    tags: list[str] = field(default_factory=list)
-    runtime: dict[str, Any] = field(default_factory=dict)
-
-    _nested = {
-        "status": TaskStatus,
-        "script": Script.from_dict,
-        "requirements": Requirements.from_dict,
-        "container": Container.from_dict,
-        "parameters": Parameters.from_dict,
-    }
-
-    def to_dict(self) -> dict[str, Any]:
-        data = super().to_dict()
-        data["status"] = TaskStatus(self.status).value
-        return data
-
-
-EDITABLE_TASK_FIELDS = frozenset(
-    {
-        "name",
-        "project",
-        "script",
-        "requirements",
-        "container",
-        "parameters",
-        "output_uri",
-        "timeout",
-        "status_reason",
-        "last_log_lines",
-        "tags",
-        "runtime",
-    }
-)
-"""Fields :meth:`ControlPlane.update_task` may change; the rest belong to the store."""
-
-
-@dataclass
-class Queue(_Record):
-    """A named FIFO of task ids (first is next) and its tags (``force_workers:on|off``, …)."""
-
-    name: str
-    tasks: list[str] = field(default_factory=list)
-    tags: list[str] = field(default_factory=list)
-    created: float | None = None
-
-
-@dataclass
-class RuntimeProperty(_Record):
-    """A worker setting changed at run time (``force: on``), valid until ``expires`` (None: forever)."""
-
-    value: str
-    expires: float | None = None
-
-    def active(self, now: float) -> bool:
-        return self.expires is None or now < self.expires
-
-
-@dataclass
-class Worker(_Record):
-    """A daemon that pulls tasks. ``tasks`` is derived: its tasks now ``in_progress``."""
-
-    id: str
-    name: str = ""
-    queues: list[str] = field(default_factory=list)
-    tasks: list[str] = field(default_factory=list)
-    registered: float | None = None
-    last_heartbeat: float | None = None
-    runtime_properties: dict[str, RuntimeProperty] = field(default_factory=dict)
-    machine_stats: dict[str, Any] = field(default_factory=dict)
-    info: dict[str, Any] = field(default_factory=dict)
-
-    _nested = {
-        "runtime_properties": lambda props: {
-            key: prop if isinstance(prop, RuntimeProperty) else RuntimeProperty.from_dict(prop)
-            for key, prop in props.items()
-        }
-    }
-
-    @property
-    def task(self) -> str | None:
-        """The task it runs now (the first one when it runs several)."""
-        return self.tasks[0] if self.tasks else None
-
-    def runtime_value(self, key: str, now: float | None = None) -> str | None:
-        """The value of a runtime property that has not expired, else None."""
-        prop = self.runtime_properties.get(key)
-        if prop is None or not prop.active(time.time() if now is None else now):
-            return None
-        return prop.value
-
-
-@dataclass
-class LogEvent(_Record):
-    """A batch of output lines; ``seq`` grows by one per batch of a task, starting at 1."""
-
-    task_id: str
-    seq: int
-    timestamp: float
-    stream: str
-    lines: list[str]
-
-
-def new_task_id() -> str:
-    """A fresh task id: 32 hex digits, like ClearML's."""
-    return uuid.uuid4().hex
 
 
 # -- the store --------------------------------------------------------------------------------
@@ -593,39 +318,13 @@ class ControlPlane(abc.ABC):
         self.close()
 
 
-def as_status(value: TaskStatus | str) -> TaskStatus:
-    """A status from its name, or a :class:`UserError` listing the valid ones."""
-    try:
-        return TaskStatus(value)
-    except ValueError:
-        valid = ", ".join(s.value for s in TaskStatus)
-        raise UserError(f"unknown task status {value!r}; use one of {valid}") from None
-
-
 __all__ = [
     "DEFAULT_QUEUE",
-    "EDITABLE_TASK_FIELDS",
-    "FINAL_STATUSES",
-    "LAST_LOG_LINES",
-    "LOG_STREAMS",
-    "TRANSITIONS",
     "AlreadyExistsError",
-    "Container",
     "ControlPlane",
     "ControlPlaneError",
     "InvalidTransitionError",
-    "LogEvent",
-    "Parameters",
-    "Queue",
     "QueueNotFoundError",
-    "Requirements",
-    "RuntimeProperty",
-    "Script",
-    "Task",
     "TaskNotFoundError",
-    "TaskStatus",
-    "Worker",
     "WorkerNotFoundError",
-    "as_status",
-    "new_task_id",
 ]

@@ -20,6 +20,10 @@ adding a record field needs no migration. The schema is versioned: ``schema_vers
 number of :data:`MIGRATIONS` applied, and opening a file applies the missing ones in order. A file
 written by a newer version, a file that is not a database, or one that is locked, unreadable or
 corrupt is a :class:`ControlPlaneError` that names the file; it is never deleted or recreated.
+
+This module is long (about 950 lines) on purpose: every operation is one transaction over one
+schema, sharing the connection handling, the migrations and the row-to-record mapping, and the
+locking argument above holds only if all of them are read together.
 """
 
 from __future__ import annotations
@@ -36,23 +40,25 @@ from urllib.parse import parse_qs, unquote
 
 from clearml_core.controlplane.protocol import (
     DEFAULT_QUEUE,
-    EDITABLE_TASK_FIELDS,
-    FINAL_STATUSES,
-    LAST_LOG_LINES,
-    TRANSITIONS,
     AlreadyExistsError,
     ControlPlane,
     ControlPlaneError,
     InvalidTransitionError,
+    QueueNotFoundError,
+    TaskNotFoundError,
+    WorkerNotFoundError,
+)
+from clearml_core.controlplane.records import (
+    EDITABLE_TASK_FIELDS,
+    FINAL_STATUSES,
+    LAST_LOG_LINES,
+    TRANSITIONS,
     LogEvent,
     Queue,
-    QueueNotFoundError,
     RuntimeProperty,
     Task,
-    TaskNotFoundError,
     TaskStatus,
     Worker,
-    WorkerNotFoundError,
     as_status,
     new_task_id,
 )

@@ -23,13 +23,8 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from clearml_core.controlplane.protocol import (
-    ControlPlane,
-    InvalidTransitionError,
-    Task,
-    TaskNotFoundError,
-    TaskStatus,
-)
+from clearml_core.controlplane.protocol import ControlPlane, InvalidTransitionError, TaskNotFoundError
+from clearml_core.controlplane.records import Task, TaskStatus
 
 if TYPE_CHECKING:
     from clearml_core.config import Config
@@ -52,7 +47,7 @@ class WatchdogSettings:
     @classmethod
     def from_config(cls, config: Config | None = None) -> WatchdogSettings:
         if config is None:
-            from clearml_core.config import get_config
+            from clearml_core.settings import get_config
 
             config = get_config()
         return cls(

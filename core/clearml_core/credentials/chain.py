@@ -325,7 +325,7 @@ def _parsed(url: Any) -> Any:
 def explain(url: Any, config: Config | None = None, registry: PluginRegistry | None = None) -> Resolution:
     """Run the chain of the URL's scheme and keep the explanation (``storage resolve``)."""
     if config is None:
-        from clearml_core.config import get_config
+        from clearml_core.settings import get_config
 
         config = get_config()
     parsed = _parsed(url)

@@ -2,9 +2,10 @@
 
 The one generic resolver the core ships: FTP and HDFS URLs carry their user (and for FTP often
 the password) in the authority, and an explicit URL beats anything configured elsewhere, so it is
-asked first (order 50). Backend plugins add their own resolvers for everything else. ``sftp://``
-is not among its schemes: there the user is only *who* logs in, while the key comes from
-clearml.conf, the ssh agent or ``~/.ssh/config``, so the SFTP plugin brings its own chain.
+asked first (order 50). :mod:`clearml_core.builtin` registers it for those schemes
+(``URL_USERINFO_SCHEMES``). Backend plugins add their own resolvers for everything else.
+``sftp://`` is not among its schemes: there the user is only *who* logs in, while the key comes
+from clearml.conf, the ssh agent or ``~/.ssh/config``, so the SFTP plugin brings its own chain.
 """
 
 from __future__ import annotations
@@ -17,8 +18,6 @@ from clearml_core.credentials.chain import Credentials
 
 if TYPE_CHECKING:
     from clearml_core.config import Config
-
-SCHEMES = ("ftp", "ftps", "ssh", "hdfs", "webhdfs")
 
 
 def _userinfo(url: Any) -> tuple[str | None, str | None]:

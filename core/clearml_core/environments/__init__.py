@@ -5,9 +5,9 @@
 * :mod:`~clearml_core.environments.requirements` — a task's requirement lines (record or file).
 * :mod:`~clearml_core.environments.cache` — built environments by key, leased while in use.
 * :mod:`~clearml_core.environments.builder` — manager → fingerprint → cache hit or build.
-* :mod:`~clearml_core.environments.stage` — the agent's ``environment`` pipeline stage.
 
-See docs/environments.md.
+The agent's ``environment`` stage (:mod:`clearml_core.agent.stages.environment`) calls the
+builder; nothing here knows of the agent. See docs/environments.md.
 """
 
 from __future__ import annotations

@@ -240,15 +240,12 @@ class EnvironmentBuilder:
                         f"environment cache hit {plan.key[:12]}: {len(metadata.get('frozen', []))} packages, "
                         f"{plan.manager.name}, Python {plan.python.version}"
                     )
-                return PreparedEnvironment(
-                    python=str(lease.env.python),
-                    environ=lease.env.activation(),
-                    env=lease.env,
-                    manager=plan.manager.name,
-                    key=plan.key,
+                return _prepared(
+                    plan,
+                    lease.env,
+                    metadata,
                     source="cache-build" if built_here else "cache-hit",
-                    frozen=list(metadata.get("frozen", [])),
-                    seconds=time.monotonic() - started,
+                    started=started,
                     summary=summary,
                     lease=lease,
                 )
@@ -257,24 +254,9 @@ class EnvironmentBuilder:
         else:
             log.info(f"building a private environment for this task: {reason}")
         shutil.rmtree(private_dir, ignore_errors=True)
-        private_dir.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            metadata = _disk_full_is_a_failure(private_dir)(self._build)(plan, private_dir, log, None)
-        except BaseException:
-            shutil.rmtree(private_dir, ignore_errors=True)
-            raise
-        env = PythonEnv(private_dir)
-        return PreparedEnvironment(
-            python=str(env.python),
-            environ=env.activation(),
-            env=env,
-            manager=plan.manager.name,
-            key=plan.key,
-            source="private",
-            frozen=list(metadata["frozen"]),
-            seconds=time.monotonic() - started,
-            summary=summary,
-            private_path=private_dir,
+        env, metadata = _disk_full_is_a_failure(private_dir)(self._build_folder)(plan, private_dir, log)
+        return _prepared(
+            plan, env, metadata, source="private", started=started, summary=summary, private_path=private_dir
         )
 
     def build_at(
@@ -303,27 +285,11 @@ class EnvironmentBuilder:
             self._install_into_interpreter(plan, log)
         if target.exists():
             target.rmdir()
-        target.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            metadata = self._build(plan, target, log, None, install=not install_globally)
-        except BaseException:
-            shutil.rmtree(target, ignore_errors=True)
-            raise
-        env = PythonEnv(target)
+        env, metadata = self._build_folder(plan, target, log, install=not install_globally)
         summary = plan.manager.describe(plan.requirements, plan.settings)
         if install_globally:
             summary["installed_into"] = plan.python.executable
-        return PreparedEnvironment(
-            python=str(env.python),
-            environ=env.activation(),
-            env=env,
-            manager=plan.manager.name,
-            key=plan.key,
-            source="target",
-            frozen=list(metadata["frozen"]),
-            seconds=time.monotonic() - started,
-            summary=summary,
-        )
+        return _prepared(plan, env, metadata, source="target", started=started, summary=summary)
 
     def _install_into_interpreter(self, plan: Plan, log: BuildLog) -> None:
         """Install the plan's requirements into ``plan.python`` itself (its site-packages, or the
@@ -337,6 +303,19 @@ class EnvironmentBuilder:
             interpreter.bin_dir.mkdir()
             interpreter.python.symlink_to(plan.python.executable)
             plan.manager.install(interpreter, plan.requirements, plan.settings, log)
+
+    def _build_folder(
+        self, plan: Plan, folder: Path, log: BuildLog, *, install: bool = True
+    ) -> tuple[PythonEnv, dict[str, Any]]:
+        """Build the plan's environment at ``folder``, outside the cache; nothing is left there
+        when the build fails."""
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            metadata = self._build(plan, folder, log, None, install=install)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        return PythonEnv(folder), metadata
 
     def _build(
         self, plan: Plan, path: Path, log: BuildLog, lock_fd: int | None, *, install: bool = True
@@ -363,6 +342,33 @@ class EnvironmentBuilder:
             "build_seconds": round(seconds, 3),
             "summary": manager.describe(plan.requirements, plan.settings),
         }
+
+
+def _prepared(
+    plan: Plan,
+    env: PythonEnv,
+    metadata: dict[str, Any],
+    *,
+    source: str,
+    started: float,
+    summary: dict[str, Any],
+    lease: Lease | None = None,
+    private_path: Path | None = None,
+) -> PreparedEnvironment:
+    """The task's interpreter in ``env``, built (or found) for ``plan`` since ``started``."""
+    return PreparedEnvironment(
+        python=str(env.python),
+        environ=env.activation(),
+        env=env,
+        manager=plan.manager.name,
+        key=plan.key,
+        source=source,
+        frozen=list(metadata.get("frozen", [])),
+        seconds=time.monotonic() - started,
+        summary=summary,
+        lease=lease,
+        private_path=private_path,
+    )
 
 
 def _disk_full_is_a_failure(where: Path) -> Callable[[Callable[..., T]], Callable[..., T]]:

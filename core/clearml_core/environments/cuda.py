@@ -46,14 +46,6 @@ def normalize_cuda_version(value: Any) -> str | None:
     return f"{major}.{minor}"
 
 
-def cuda_tag(version: str | None) -> str:
-    """``"12.1"`` → ``"cu121"``; None → ``"cpu"``."""
-    if version is None:
-        return "cpu"
-    major, minor = version.split(".")[:2]
-    return f"cu{major}{minor}"
-
-
 def _from_driver() -> str | None:
     for name in ("libcuda.so.1", "libcuda.so", "libcuda.dylib", "nvcuda.dll"):
         try:

@@ -61,11 +61,6 @@ class PythonInfo:
     platform: str
     """``linux-x86_64-glibc2.36``: OS, machine and C library, which decide the wheels that fit."""
 
-    @property
-    def short_version(self) -> str:
-        """``3.11``."""
-        return ".".join(self.version.split(".")[:2])
-
     def key(self) -> dict[str, str]:
         return asdict(self)
 

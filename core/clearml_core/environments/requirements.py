@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
-from clearml_core.errors import UserError
+from clearml_core.errors import NotFoundError, UserError
 
 if TYPE_CHECKING:
     from clearml_core.config import Config
@@ -128,6 +128,26 @@ def task_requirements(
         base = working_dir if working_dir is not None and working_dir.is_dir() else code_dir
         return parse_requirement_lines(record, base_dir=base, source="task", code_dir=code_dir)
     return RequirementSet()
+
+
+def read_requirements_file(path: str | Path) -> list[str]:
+    """Requirement lines of a requirements.txt, without comments and blank lines, as written:
+    what a task records when it is created (``task create --requirements``, a captured working
+    copy). ``-r`` lines stay lines; :func:`parse_requirements_file` follows them when the agent
+    builds the environment."""
+    file = Path(path).expanduser()
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise NotFoundError(f"requirements file {file} does not exist") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise UserError(f"cannot read requirements file {file}: {error}") from None
+    lines = []
+    for raw in text.splitlines():
+        line = raw.split(" #", 1)[0].strip() if not raw.lstrip().startswith("#") else ""
+        if line:
+            lines.append(line)
+    return lines
 
 
 def find_requirements_file(code_dir: Path | None, working_dir: Path | None) -> Path | None:

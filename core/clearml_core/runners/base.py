@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from clearml_core.agent.pipeline import Stage
     from clearml_core.config import Config
 
 DEFAULT_ABORT_GRACE_SEC = 1.0
@@ -55,6 +54,16 @@ class LaunchSpec:
     image: str | None = None
     image_args: Sequence[str] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+class PipelineStage(Protocol):
+    """A step of the agent's task pipeline as an execution environment sees it: a ``name`` and
+    ``run(ctx)``. The agent's :class:`clearml_core.agent.context.Stage` is one (its ``ctx`` is the
+    agent's ``TaskContext``); this layer names only the shape, so it needs nothing of the agent."""
+
+    name: str
+
+    def run(self, ctx: Any) -> None: ...
 
 
 class Execution(abc.ABC):
@@ -100,8 +109,9 @@ class ExecutionEnvironment(abc.ABC):
     def start(self, spec: LaunchSpec, sink: LogSink) -> Execution:
         """Start the process; raise :class:`ExecutionError` when it cannot start at all."""
 
-    def stages(self, stages: list[Stage]) -> list[Stage]:
-        """The task pipeline this environment wants, given the agent's default one."""
+    def stages(self, stages: list[PipelineStage]) -> list[PipelineStage]:
+        """The task pipeline this environment wants, given the agent's default one (a list of
+        :class:`clearml_core.agent.context.Stage`)."""
         return stages
 
 
@@ -148,5 +158,6 @@ __all__ = [
     "ExecutionError",
     "LaunchSpec",
     "LogSink",
+    "PipelineStage",
     "load_environment",
 ]

@@ -112,7 +112,7 @@ _drivers: dict[tuple[str, Hashable], tuple[Config, StorageDriver]] = {}
 def driver_for(url: StorageURL | str, config: Config | None = None) -> StorageDriver:
     """The (shared) driver for ``url``, built on first use with ``config`` (default: clearml.conf)."""
     if config is None:
-        from clearml_core.config import get_config
+        from clearml_core.settings import get_config
 
         config = get_config()
     url = parse_url(url)

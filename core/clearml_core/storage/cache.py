@@ -1151,7 +1151,7 @@ def get_cache(config: Config | None = None) -> Cache:
     """The cache of the loaded configuration (rebuilt when clearml.conf is reloaded)."""
     global _current
     if config is None:
-        from clearml_core.config import get_config
+        from clearml_core.settings import get_config
 
         config = get_config()
     env = os.environ.get(CACHE_DIR_VARIABLE, "")

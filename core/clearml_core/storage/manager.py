@@ -101,7 +101,7 @@ _state: _State | None = None
 
 def _current() -> _State:
     global _state
-    from clearml_core.config import get_config
+    from clearml_core.settings import get_config
 
     config = get_config()
     state = _state

@@ -57,7 +57,7 @@ def chunk_size_mb(direction: str, config: Config | None = None) -> float:
     if direction in _overrides:
         return _overrides[direction]
     if config is None:
-        from clearml_core.config import get_config
+        from clearml_core.settings import get_config
 
         config = get_config()
     value = config.get_float(CHUNK_SIZE_KEYS[direction], DEFAULT_CHUNK_MB)

@@ -86,7 +86,7 @@ def _int(value: int | None, default: int) -> int:
 
 def transfer_settings(config: Config | None = None) -> TransferSettings:
     if config is None:
-        from clearml_core.config import get_config
+        from clearml_core.settings import get_config
 
         config = get_config()
     return TransferSettings.from_config(config)

@@ -22,6 +22,8 @@ open the same store from another process with
 :func:`clearml_core.controlplane.open_control_plane` (so your plugin must be installed where the
 tests run). The suite replaces ``control_plane.clock`` to control time; every timestamp the
 plane writes must come from it.
+
+The suite is one class (about 680 lines) because a plugin author subclasses one class to run it.
 """
 
 from __future__ import annotations

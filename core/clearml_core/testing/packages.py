@@ -172,7 +172,7 @@ def hocon_value(value: Any) -> str:
 
 def make_config(path: Path, settings: Mapping[str, Any]) -> Config:
     """A configuration with ``settings`` (dotted keys) over the defaults, written to ``path``."""
-    from clearml_core.config import load_config
+    from clearml_core.settings import load_config
 
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(

@@ -40,8 +40,8 @@ def clearml_home(
 
     Also forgets the process-wide configuration and plugin registry before and after the test.
     """
-    from clearml_core.config import reset_config
     from clearml_core.plugins import reset_registry
+    from clearml_core.settings import reset_config
 
     home = tmp_path / "home"
     home.mkdir()

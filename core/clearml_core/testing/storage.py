@@ -53,6 +53,8 @@ the transient ones only, until the backend answers again. To opt in, put a
         @pytest.fixture
         def fault_base_url(self, memo_proxy, my_server):
             return f"mys://{memo_proxy.netloc}/{my_server.bucket}/{uuid.uuid4().hex}/"
+
+The kit is one class (about 650 lines) because a plugin author subclasses one class to run it.
 """
 
 from __future__ import annotations

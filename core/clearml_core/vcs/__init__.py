@@ -8,9 +8,9 @@
 * :mod:`~clearml_core.vcs.git` — running git: environment, abort, one-sentence failures.
 * :mod:`~clearml_core.vcs.cache` — one bare mirror per repository, locked across daemons.
 * :mod:`~clearml_core.vcs.checkout` — mirror → working copy → commit → submodules → diff.
-* :mod:`~clearml_core.vcs.stage` — the agent's ``code`` stage.
 
-Nothing here is imported by ``clearml-core --help``; the agent imports it when a task runs.
+The agent's ``code`` stage (:mod:`clearml_core.agent.stages.code`) drives the checkout; nothing
+here knows of the agent. Nothing here is imported by ``clearml-core --help``; the agent imports it when a task runs.
 """
 
 from clearml_core.vcs.errors import (

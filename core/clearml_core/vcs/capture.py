@@ -240,7 +240,7 @@ def _diff(git: Git, root: Path, base: str, warnings: list[str]) -> str:
 
 
 def _requirements(captured: CapturedCode, working: Path, config: Config) -> None:
-    from clearml_core.tasks import read_requirements_file
+    from clearml_core.environments.requirements import read_requirements_file
 
     for folder in dict.fromkeys([working, captured.root]):
         candidate = folder / REQUIREMENTS_FILE

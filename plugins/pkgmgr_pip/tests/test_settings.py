@@ -127,7 +127,7 @@ def test_torch_gets_the_index_of_the_configured_cuda(
     assert plan.requirements.torch_index == f"{root}/cu121"
     # CUDA_VERSION reaches agent.cuda_version through the configuration's fixed variables
     monkeypatch.setenv("CUDA_VERSION", "11.8")
-    from clearml_core.config import load_config
+    from clearml_core.settings import load_config
 
     with_env = EnvironmentBuilder(load_config(builder_config.files[0]), cache=None)
     assert with_env.plan(task("torchvision"), with_env.context()).requirements.torch_index == f"{root}/cu118"

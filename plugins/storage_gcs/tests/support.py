@@ -65,7 +65,7 @@ class Emulator:
 
 def load(text: str, folder: Path) -> Any:
     """A configuration from clearml.conf text (and the defaults), ignoring CLEARML__ variables."""
-    from clearml_core.config import load_config
+    from clearml_core.settings import load_config
 
     path = folder / f"clearml-{uuid.uuid4().hex[:8]}.conf"
     path.write_text(text, encoding="utf-8")

@@ -100,7 +100,7 @@ def test_one_request_per_small_object(
 def test_folder_transfers_through_the_storage_manager(
     proxy: CountingProxy, bucket: str, tmp_path: Path, monkeypatch, moto: MotoServer
 ) -> None:
-    from clearml_core.config import reset_config
+    from clearml_core.settings import reset_config
     from clearml_core.storage.manager import StorageManager
 
     conf = tmp_path / "clearml.conf"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from clearml_core import StorageManager
-from clearml_core.config import reset_config
+from clearml_core.settings import reset_config
 from plugins.storage_s3.tests.support import MotoServer, endpoint_conf
 
 

@@ -1,6 +1,6 @@
-"""The agent's ``environment`` stage: the task's interpreter from the package manager and the cache.
+"""The ``environment`` stage: the task's interpreter from the package manager and the cache.
 
-Run by :class:`clearml_core.agent.pipeline.PythonEnvironment`. It resolves the manager, computes
+:class:`PythonEnvironment` resolves the manager (``agent.package_manager.type``), computes
 the cache key, leases a cached environment or builds one, and points the ``run`` stage at its
 ``python`` (with ``VIRTUAL_ENV`` and ``PATH`` set). The frozen package list goes into the task
 record (``requirements.frozen``) and a summary into ``runtime["environment"]``. A build that
@@ -17,15 +17,12 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from clearml_core.agent.context import TaskAborted, TaskContext, TaskFailed
 from clearml_core.environments.builder import EnvironmentBuilder, PreparedEnvironment
 from clearml_core.environments.process import BuildAborted, BuildFailed, BuildLog
 from clearml_core.environments.requirements import RequirementsError
 from clearml_core.errors import UserError
-
-if TYPE_CHECKING:
-    from clearml_core.agent.pipeline import TaskContext
 
 log = logging.getLogger(__name__)
 
@@ -38,38 +35,46 @@ def private_environment_dir(ctx: TaskContext) -> Path:
     return base / f"task-{ctx.task.id or 'local'}"
 
 
-def run_environment_stage(ctx: TaskContext) -> None:
-    from clearml_core.agent.pipeline import TaskAborted, TaskFailed
+class PythonEnvironment:
+    """The interpreter of the task: the agent's own when the task needs no packages, else an
+    environment from the package manager (``agent.package_manager.type``) through the environment
+    cache (see the module docstring)."""
 
-    if ctx.options.standalone:
-        _standalone(ctx)
-        return
-    build_log = BuildLog(
-        ctx.sink.write, should_stop=lambda: (ctx.stop.reason or "aborted") if ctx.stop.is_set() else None
-    )
-    image = ""
-    if getattr(ctx.environment, "name", "venv") != "venv":
-        image = ctx.task.container.image or ctx.default_image or ""
-    try:
-        builder = EnvironmentBuilder(ctx.config)
-        context = builder.context(
-            code_dir=ctx.code_dir,
-            working_dir=ctx.cwd if ctx.code_dir is not None else None,
-            gpus=ctx.gpus,
-            image=image,
-            scratch_dir=ctx.work_dir,
+    name = "environment"
+
+    def run(self, ctx: TaskContext) -> None:
+        if ctx.options.standalone:
+            _standalone(ctx)
+            return
+        build_log = BuildLog(
+            ctx.sink.write, should_stop=lambda: (ctx.stop.reason or "aborted") if ctx.stop.is_set() else None
         )
-        prepared = builder.prepare(ctx.task, context, build_log, private_environment_dir(ctx))
-    except BuildAborted as aborted:
-        raise TaskAborted(str(aborted) or "aborted") from None
-    except BuildFailed as failed:
-        raise TaskFailed(str(failed)) from None
-    except (RequirementsError, UserError) as error:
-        raise TaskFailed(str(error)) from None
-    ctx.state[STATE_KEY] = prepared
-    ctx.python = prepared.python
-    ctx.env.update(prepared.environ)
-    _record(ctx, prepared)
+        image = ""
+        if getattr(ctx.environment, "name", "venv") != "venv":
+            image = ctx.task.container.image or ctx.default_image or ""
+        try:
+            builder = EnvironmentBuilder(ctx.config)
+            context = builder.context(
+                code_dir=ctx.code_dir,
+                working_dir=ctx.cwd if ctx.code_dir is not None else None,
+                gpus=ctx.gpus,
+                image=image,
+                scratch_dir=ctx.work_dir,
+            )
+            prepared = builder.prepare(ctx.task, context, build_log, private_environment_dir(ctx))
+        except BuildAborted as aborted:
+            raise TaskAborted(str(aborted) or "aborted") from None
+        except BuildFailed as failed:
+            raise TaskFailed(str(failed)) from None
+        except (RequirementsError, UserError) as error:
+            raise TaskFailed(str(error)) from None
+        ctx.state[STATE_KEY] = prepared
+        ctx.python = prepared.python
+        ctx.env.update(prepared.environ)
+        _record(ctx, prepared)
+
+    def cleanup(self, ctx: TaskContext) -> None:
+        release_environment(ctx)
 
 
 def _standalone(ctx: TaskContext) -> None:
@@ -104,3 +109,6 @@ def release_environment(ctx: TaskContext) -> None:
         ctx.log(f"kept the task's private environment in {prepared.private_path} (agent.keep_task_workdir)")
         prepared.private_path = None
     prepared.release()
+
+
+__all__ = ["PythonEnvironment", "private_environment_dir", "release_environment"]

@@ -1,4 +1,4 @@
-"""The agent's ``code`` stage: a git task's repository checked out into ``<task>/code``.
+"""The ``code`` stage: a git task's repository checked out into ``<task>/code``.
 
 It runs after ``prepare_workdir`` (which made the task's folder and left ``code/`` free) and
 before ``environment`` (which may read the repository's requirements), and does nothing for
@@ -13,12 +13,9 @@ from __future__ import annotations
 
 import os
 import shutil
-from typing import TYPE_CHECKING
 
+from clearml_core.agent.context import TaskContext, TaskFailed
 from clearml_core.vcs.errors import VcsError
-
-if TYPE_CHECKING:
-    from clearml_core.agent.pipeline import TaskContext
 
 
 class CodeStage:
@@ -27,7 +24,6 @@ class CodeStage:
     name = "code"
 
     def run(self, ctx: TaskContext) -> None:
-        from clearml_core.agent.pipeline import TaskFailed
         from clearml_core.vcs.checkout import Checkout
 
         script = ctx.task.script
