@@ -1,20 +1,19 @@
 """The base classes resolvers are written with: a miss explained from what ``resolve`` saw, and
 the clearml.conf resolver (the URL's entry, else the section's own fields), here for a small
-backend section ``sdk.memo`` read from a real clearml.conf through the chain."""
+backend section ``sdk.memo``, asked through the chain."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 
 from clearml_core import CredentialResolverSpec, hookimpl
-from clearml_core.config import Config, load_config
+from clearml_core.config import Config
 from clearml_core.credentials import (
     ConfigEntryResolver,
     ConfigLookup,
@@ -107,10 +106,8 @@ def _registry(config_resolver: str = "MemoConfigResolver") -> PluginRegistry:
     return registry
 
 
-def _config(tmp_path: Path, text: str) -> Config:
-    path = tmp_path / "clearml.conf"
-    path.write_text(text, encoding="utf-8")
-    return load_config(path, defaults=[])
+def _config(memo: dict[str, Any]) -> Config:
+    return Config({"sdk": {"memo": memo}}, {}, [])
 
 
 @pytest.fixture(autouse=True)
@@ -118,20 +115,15 @@ def _forget_unusable():
     MemoConfigResolver.unusable_entries.clear()
 
 
-CONF = """
-sdk.memo {
-    key: "SECTIONKEY"
-    secret: "section-secret"
-    credentials: [
-        { bucket: "data", key: "DATAKEY", secret: "data-secret" }
-        { bucket: "data/public" }
-    ]
+MEMO = {
+    "key": "SECTIONKEY",
+    "secret": "section-secret",
+    "credentials": [{"bucket": "data", "key": "DATAKEY", "secret": "data-secret"}, {"bucket": "data/public"}],
 }
-"""
 
 
-def test_the_most_specific_entry_answers_and_the_section_serves_the_rest(tmp_path):
-    config = _config(tmp_path, CONF)
+def test_the_most_specific_entry_answers_and_the_section_serves_the_rest():
+    config = _config(MEMO)
     registry = _registry()
 
     on_entry = explain("s3://data/x", config, registry)
@@ -146,8 +138,8 @@ def test_the_most_specific_entry_answers_and_the_section_serves_the_rest(tmp_pat
     assert elsewhere.source == "clearml.conf: sdk.memo"
 
 
-def test_a_miss_names_the_entries_and_the_section_looked_at(tmp_path):
-    config = _config(tmp_path, 'sdk.memo.credentials: [{ bucket: "data", key: "K", secret: "S" }]\n')
+def test_a_miss_names_the_entries_and_the_section_looked_at():
+    config = _config({"credentials": [{"bucket": "data", "key": "K", "secret": "S"}]})
     resolution = explain("s3://other/z", config, _registry())
 
     assert resolution.resolver == "memo-fallback"
@@ -157,8 +149,8 @@ def test_a_miss_names_the_entries_and_the_section_looked_at(tmp_path):
     )
 
 
-def test_an_entry_without_credentials_is_a_miss_that_names_it(tmp_path):
-    config = _config(tmp_path, 'sdk.memo.credentials: [{ bucket: "data" }]\n')
+def test_an_entry_without_credentials_is_a_miss_that_names_it():
+    config = _config({"credentials": [{"bucket": "data"}]})
     resolution = explain("s3://data/x", config, _registry())
 
     assert resolution.resolver == "memo-fallback"
@@ -169,8 +161,8 @@ def test_an_entry_without_credentials_is_a_miss_that_names_it(tmp_path):
     assert MemoConfigResolver.unusable_entries == ["bucket data"]
 
 
-def test_a_section_without_credentials_of_its_own_is_not_named(tmp_path):
-    config = _config(tmp_path, 'sdk.memo { key: "K", secret: "S", credentials: [] }\n')
+def test_a_section_without_credentials_of_its_own_is_not_named():
+    config = _config({"key": "K", "secret": "S", "credentials": []})
     resolution = explain("s3://other/z", config, _registry("EntriesOnlyResolver"))
 
     assert resolution.resolver == "memo-fallback"  # the section's keys are not asked
@@ -195,7 +187,7 @@ class Counting(ExplainingResolver):
 
 
 def test_describe_miss_says_what_resolve_noted_without_looking_again():
-    resolver, config, url = Counting(), load_config(defaults=[]), parse_url("s3://a/x")
+    resolver, config, url = Counting(), Config({}, {}, []), parse_url("s3://a/x")
 
     assert resolver.resolve(url, config) is None
     assert resolver.describe_miss(url, config) == "nothing for a; nor anywhere else"
@@ -203,16 +195,16 @@ def test_describe_miss_says_what_resolve_noted_without_looking_again():
 
 
 def test_describe_miss_looks_again_for_anything_else():
-    resolver, config = Counting(), load_config(defaults=[])
+    resolver, config = Counting(), Config({}, {}, [])
     resolver.resolve(parse_url("s3://a/x"), config)
 
     assert resolver.describe_miss(parse_url("s3://b/x"), config) == "nothing for b; nor anywhere else"
-    assert resolver.describe_miss(parse_url("s3://b/x"), load_config(defaults=[])).startswith("nothing for b")
+    assert resolver.describe_miss(parse_url("s3://b/x"), Config({}, {}, [])).startswith("nothing for b")
     assert resolver.looked == ["a", "b", "b"]
 
 
 def test_the_notes_of_a_miss_are_kept_per_thread():
-    resolver, config = Counting(), load_config(defaults=[])
+    resolver, config = Counting(), Config({}, {}, [])
     mine = parse_url("s3://mine/x")
     resolver.resolve(mine, config)
     other = threading.Thread(target=resolver.resolve, args=(parse_url("s3://theirs/x"), config))
@@ -224,5 +216,5 @@ def test_the_notes_of_a_miss_are_kept_per_thread():
 
 
 def test_describe_miss_after_an_answer_says_nothing():
-    config = load_config(defaults=[])
+    config = Config({}, {}, [])
     assert Fallback().describe_miss(parse_url("s3://a/x"), config) == ""
