@@ -15,6 +15,7 @@ which subprocesses inherit, so no tool's cache in the developer's home (stevedor
 from __future__ import annotations
 
 import re
+import shutil
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +54,11 @@ class PluginDist:
             f"[{ENTRY_POINT_GROUP}]\n{self.entry_point} = {self.target}\n", encoding="utf-8"
         )
         (info / "top_level.txt").write_text(f"{self.package}\n", encoding="utf-8")
+
+    def uninstall(self, site: Path) -> None:
+        """Remove what :meth:`install` wrote into ``site``, as ``pip uninstall`` would."""
+        shutil.rmtree(site / self.dist_info_name)
+        shutil.rmtree(site / self.package, ignore_errors=True)  # a missing_module() dist has none
 
     def write_project(self, root: Path) -> Path:
         """Write a buildable project (``uv build`` makes its wheel) into ``root``; returns ``root``."""

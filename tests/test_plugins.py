@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -333,6 +334,53 @@ def test_discovery_sees_a_plugin_installed_after_the_first_registry(
     second = {info.name: info.status for info in PluginRegistry().plugins()}
     assert second["memo"] == "loaded"
     assert second["broken"] == "failed"
+
+
+def test_discovery_forgets_a_plugin_removed_after_the_first_registry(
+    tmp_path, monkeypatch, forget_test_modules
+):
+    site = tmp_path / "site"
+    plugin_dists.install(site, plugin_dists.working(), plugin_dists.broken())
+    monkeypatch.syspath_prepend(str(site))
+    assert {info.name for info in PluginRegistry().plugins()} >= {"memo", "broken"}
+
+    plugin_dists.working().uninstall(site)
+    second = {info.name: info.status for info in PluginRegistry().plugins()}
+    assert "memo" not in second
+    assert second["broken"] == "failed"
+
+
+def _renamed_in_place(site: Path) -> None:
+    """Reinstall the memo plugin at the same version under another entry point name (``memo2``):
+    the same ``*.dist-info`` folder, another ``entry_points.txt``."""
+    plugin_dists.working().uninstall(site)
+    replace(plugin_dists.working(), entry_point="memo2").install(site)
+
+
+def test_discovery_sees_an_entry_point_rewritten_in_place(tmp_path, monkeypatch, forget_test_modules):
+    site = tmp_path / "site"
+    plugin_dists.install(site, plugin_dists.working())
+    monkeypatch.syspath_prepend(str(site))
+    assert "memo" in {info.name for info in PluginRegistry().plugins()}
+
+    _renamed_in_place(site)
+    names = {info.name: info.distribution for info in PluginRegistry().plugins()}
+    assert names.get("memo2") == "clearml-test-memo"
+    assert "memo" not in names
+
+
+def test_a_new_process_sees_an_entry_point_rewritten_in_place(tmp_path):
+    """Each ``plugins list`` reads the installed entry points afresh, whatever an earlier process
+    cached under the same HOME (stevedore keeps a cache in ``~/.cache/python-entrypoints``)."""
+    site = tmp_path / "site"
+    before = _cli(site, plugin_dists.working(), args=("plugins", "list", "--json"))
+    assert before.code == 0, before.text
+    assert _listing(before)["clearml-test-memo"]["name"] == "memo"
+
+    _renamed_in_place(site)
+    after = run_cli("plugins", "list", "--json", env={"PYTHONPATH": str(site)})
+    assert after.code == 0, after.text
+    assert _listing(after)["clearml-test-memo"]["name"] == "memo2"
 
 
 def test_discovery_honours_the_environ_argument(tmp_path, monkeypatch, forget_test_modules):

@@ -111,9 +111,9 @@ class PluginRegistry:
 
     # -- discovery ---------------------------------------------------------------------------
     def _discover(self, disabled: set[str]) -> None:
-        # One snapshot of the entry points, read through importlib.metadata, decides both what is
-        # loaded and which distribution each plugin comes from; stevedore loads exactly these, so
-        # its own entry-point cache (per process, and on disk) can never disagree with the listing.
+        # One snapshot of the entry points, read afresh through importlib.metadata, decides both
+        # what is loaded and which distribution each plugin comes from; stevedore loads exactly
+        # these (why not its own list: _load_entry_points).
         enabled = []
         for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
             dist_name, version = _distribution_of(ep)
@@ -395,8 +395,24 @@ def _load_entry_points(
 ) -> list[Any]:
     """Import ``entry_points`` with stevedore; one that fails goes to ``on_failure`` and is skipped.
 
-    Every entry point is loaded, also two distributions installing one name (the registry then
-    reports the clash, naming both).
+    Stevedore imports them and reports failures through its ``on_load_failure_callback``, as
+    intended; only the list of entry points is ours (its public ``list_entry_points``, overridden),
+    because stevedore's own list (5.x) can disagree with what is installed:
+
+    * ``ExtensionManager.ENTRY_POINT_CACHE`` (per group) and the module cache of
+      ``stevedore._cache`` (per ``sys.path``) keep the first list for the life of the process, and
+      its API has no way to refresh them, so a plugin installed or removed before a later registry is built
+      (:func:`reset_registry`) would not be seen;
+    * its cache on disk (``~/.cache/python-entrypoints``) is keyed by the modification times of the
+      ``sys.path`` folders and their ``entry_points.txt`` files, packed as 32-bit floats (a
+      resolution of about two minutes today), so a plugin reinstalled in place (same version,
+      other entry points) reaches new processes from the stale cache;
+    * the entry points it rebuilds from that cache carry no distribution (``ep.dist`` is None), and
+      it keeps one of two identical entry points of two distributions; the listing, the clash
+      messages and disabling by distribution name need both.
+
+    importlib.metadata reads a ``sys.path`` folder again whenever its modification time changes. Every entry point is loaded, also two distributions installing one name
+    (the registry then reports the clash, naming both).
     """
     from stevedore import ExtensionManager
 

@@ -7,25 +7,15 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from clearml_core.controlplane import ControlPlane, Parameters, Script, Task, open_control_plane
+from tests.helpers import wait_for  # noqa: F401  (the agent tests wait with it)
 from tests.vcs.conftest import http_git, repos  # noqa: F401  (fixtures: git servers for the agent's git tests)
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, interval: float = 0.05) -> Any:
-    """Poll until ``predicate()`` is truthy; returns its last value (falsy on timeout)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() >= deadline:
-            return value
-        time.sleep(interval)
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ import json
 import os
 import sys
 import threading
-import time
 import zipfile
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from clearml_core.controlplane import ControlPlane, Requirements, Script, Task, 
 from clearml_core.runners.local import LocalProcessEnvironment
 from clearml_core.settings import load_config
 
+from ..helpers import PATIENCE, time_bound
 from .conftest import Tasks, log_lines, wait_for
 
 ENV_DUMP = """
@@ -91,11 +91,21 @@ def test_an_exit_code_and_a_signal(plane: ControlPlane, tasks: Tasks) -> None:
 
 
 def test_timeout_stops_the_task_with_its_reason(plane: ControlPlane, tasks: Tasks) -> None:
-    task = tasks.create("import time\nprint('working', flush=True)\ntime.sleep(120)\n", timeout=1.0)
-    outcome = run(plane, task)
-    record = plane.get_task(task.id)
-    assert outcome.status == record.status == TaskStatus.FAILED
-    assert record.status_reason.startswith("timeout: the task ran longer than its timeout of 1 s")
+    # The timeout counts from the start of the process: on a busy machine the interpreter may not
+    # reach the task's first line within 1 s. Such a run still has to time out, but says nothing
+    # about keeping the task's output, so it is tried again with twice the timeout.
+    timeout = 1.0
+    while True:
+        task = tasks.create("import time\nprint('working', flush=True)\ntime.sleep(120)\n", timeout=timeout)
+        outcome = run(plane, task)
+        record = plane.get_task(task.id)
+        assert outcome.status == record.status == TaskStatus.FAILED
+        assert record.status_reason.startswith(
+            f"timeout: the task ran longer than its timeout of {timeout:g} s"
+        )
+        if "working" in record.last_log_lines or timeout >= 32:
+            break
+        timeout *= 2
     assert "working" in record.last_log_lines
 
 
@@ -106,13 +116,14 @@ def test_abort_from_another_process_stops_the_task(plane: ControlPlane, tasks: T
     box: dict[str, object] = {}
     thread = threading.Thread(target=lambda: box.setdefault("outcome", run(plane, task)))
     thread.start()
-    assert wait_for(lambda: "ready" in log_lines(plane, task.id), 30)
-    aborted_at = time.monotonic()
-    plane.abort(task.id, reason="aborted by user")
-    assert wait_for(lambda: plane.get_task(task.id).status == TaskStatus.STOPPED, 10)
-    assert time.monotonic() - aborted_at < 2.0
-    thread.join(10)
+    assert wait_for(lambda: "ready" in log_lines(plane, task.id))
+    requested = plane.abort(task.id, reason="aborted by user")
+    assert wait_for(lambda: plane.get_task(task.id).status == TaskStatus.STOPPED)
+    thread.join(PATIENCE)
     record = plane.get_task(task.id)
+    # an abort stops a running task within 2 s: from the abort to the stop, as the plane recorded both
+    assert requested.last_update is not None and record.ended is not None
+    assert record.ended - requested.last_update < time_bound(2.0)
     assert record.status_reason == "aborted by user"
     assert "ready" in record.last_log_lines
 
@@ -344,9 +355,16 @@ def test_a_requirement_that_cannot_install_fails_the_task(
     assert "never runs" not in log_lines(plane, task.id)
 
 
-def test_a_task_taken_away_meanwhile_is_not_overwritten(plane: ControlPlane, tasks: Tasks) -> None:
+def test_a_task_taken_away_meanwhile_is_not_overwritten(
+    plane: ControlPlane, tasks: Tasks, tmp_path: Path
+) -> None:
     plane.create_queue("q")
-    task = tasks.create("import time; time.sleep(1)", queue="q")
+    release = tmp_path / "release"
+    task = tasks.create(
+        f"import pathlib, time\nprint('ready', flush=True)\n"
+        f"while not pathlib.Path({str(release)!r}).exists():\n    time.sleep(0.02)\n",
+        queue="q",
+    )
     running = plane.pop(["q"], "tester")
     assert running is not None
     box: dict[str, object] = {}
@@ -356,8 +374,10 @@ def test_a_task_taken_away_meanwhile_is_not_overwritten(plane: ControlPlane, tas
         )
     )
     thread.start()
+    assert wait_for(lambda: "ready" in log_lines(plane, task.id))  # the task runs
     plane.requeue(task.id, reason="the watchdog gave it away")
-    thread.join(30)
+    release.touch()
+    thread.join(PATIENCE)
     outcome = box["o"]
     assert not outcome.recorded  # type: ignore[attr-defined]
     assert plane.get_task(task.id).status == TaskStatus.QUEUED

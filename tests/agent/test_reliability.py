@@ -15,7 +15,7 @@ import psutil
 
 from clearml_core.controlplane import ControlPlane, TaskStatus
 
-from ..helpers import run_cli
+from ..helpers import PATIENCE, run_cli, time_bound
 from .conftest import Daemons, Tasks, log_lines, wait_for
 
 FAMILY = """
@@ -63,7 +63,7 @@ def test_kill_9_mid_task_then_the_worker_restarts(
         daemon.kill()
         daemon.wait(10)
         # the task's processes die with the daemon, those that left its group included
-        assert wait_for(lambda: not any(alive(pid) for pid in pids), 5), [p for p in pids if alive(p)]
+        assert wait_for(lambda: not any(alive(pid) for pid in pids)), [p for p in pids if alive(p)]
         assert plane.get_task(task.id).status == TaskStatus.IN_PROGRESS
         # the same worker starting again settles what its dead incarnation left
         restarted = run_cli(
@@ -150,12 +150,13 @@ def test_task_abort_stops_a_running_task_within_two_seconds(
         p for p in psutil.Process(daemon.pid).children(recursive=True) if p.cmdline()[:2] == ["sleep", "300"]
     ]
     assert processes
-    began = time.monotonic()
-    result = run_cli("task", "abort", task.id)
+    result = run_cli("task", "abort", task.id, "--json")
     assert result.code == 0, result.text
-    assert wait_for(lambda: plane.get_task(task.id).status == TaskStatus.STOPPED, 10)
-    assert time.monotonic() - began < 2.0 + 1.0  # 2 s, plus the start-up of the `task abort` command
+    requested = json.loads(result.out)["last_update"]  # when the plane recorded the abort
+    assert wait_for(lambda: plane.get_task(task.id).status == TaskStatus.STOPPED)
     record = plane.get_task(task.id)
+    # an abort stops a running task within 2 s: from the abort to the stop, as the plane recorded both
+    assert record.ended is not None and record.ended - requested < time_bound(2.0)
     assert record.status_reason == "aborted by user" and "ready" in record.last_log_lines
     assert not any(alive(p.pid) for p in processes)
 
@@ -180,7 +181,7 @@ def test_sigterm_drains(plane: ControlPlane, tasks: Tasks, daemons: Daemons, tmp
     daemon = daemons.start("--queue", "q", "--polling-interval", "0.1")
     assert wait_for(lambda: "ready" in log_lines(plane, running.id), 30)
     daemon.send_signal(signal.SIGTERM)
-    assert wait_for(lambda: "finishing the running task" in daemons.output(), 10)
+    assert wait_for(lambda: "finishing the running task" in daemons.output())
     assert daemon.poll() is None  # still finishing its task
     release.touch()
     assert daemon.wait(30) == 0
@@ -223,7 +224,7 @@ def test_stop_force_aborts_the_running_task(plane: ControlPlane, tasks: Tasks, d
     assert wait_for(lambda: "ready" in log_lines(plane, task.id), 30)
     stopped = run_cli("agent", "daemon", "--stop", "--force")
     assert stopped.code == 0, stopped.text
-    assert daemon.wait(15) == 0
+    assert daemon.wait(PATIENCE) == 0
     record = plane.get_task(task.id)
     assert record.status == TaskStatus.STOPPED
     assert record.status_reason == "aborted: the agent daemon was stopped with --stop --force"
@@ -238,17 +239,17 @@ def test_a_printed_line_reaches_the_control_plane_within_a_second(
     )
     task = tasks.create(script, queue="q")
     daemons.start("--queue", "q", "--polling-interval", "0.1")
-    delays = []
-    seen: set[str] = set()
-    deadline = time.monotonic() + 60
-    while len(seen) < 3 and time.monotonic() < deadline:
+    delays: dict[str, float] = {}  # line -> from its print to the test seeing it in the plane
+
+    def every_tick_seen() -> bool:
         for line in log_lines(plane, task.id):
-            if line.startswith("tick ") and line not in seen:
-                seen.add(line)
-                delays.append(time.time() - float(line.split()[1]))
-        time.sleep(0.02)
-    assert len(seen) == 3
-    assert max(delays) < 1.0, delays
+            if line.startswith("tick ") and line not in delays:
+                delays[line] = time.time() - float(line.split()[1])
+        return len(delays) == 3
+
+    assert wait_for(every_tick_seen, interval=0.02), delays
+    # a printed line reaches the control plane within a second
+    assert max(delays.values()) < time_bound(1.0), delays
 
 
 def test_follow_shows_the_output_while_the_task_runs(

@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ import pytest
 from clearml_core.environments.cache import MARKER, EnvironmentCache, NoRoom, environment_key
 from clearml_core.environments.process import BuildAborted
 from clearml_core.environments.python import PythonInfo, current_python
+from tests.helpers import file_clock_passes
 
 PY = PythonInfo("/usr/bin/python3", "3.11.7", "cpython", "linux-x86_64-glibc2.36")
 
@@ -88,13 +88,17 @@ def test_a_failed_build_leaves_nothing_and_is_retried(tmp_path: Path) -> None:
 
 def test_least_recently_used_goes_first(tmp_path: Path) -> None:
     cache = EnvironmentCache(tmp_path / "cache", max_entries=2)
+
+    def used_later_than(key: str) -> None:  # an entry's last use is its marker's modification time
+        file_clock_passes((cache.entry_path(key) / MARKER).stat().st_mtime, tmp_path)
+
     for key in ("a", "b"):
         cache.acquire(key, fill()).release()
-        time.sleep(0.02)
+        used_later_than(key)
     lease = cache.lookup("a")  # a is now more recent than b
     assert lease is not None
     lease.release()
-    time.sleep(0.02)
+    used_later_than("a")
     cache.acquire("c", fill()).release()
     assert {e.key for e in cache.entries()} == {"a", "c"}
 

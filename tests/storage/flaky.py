@@ -2,13 +2,14 @@
 
 Registered as a plugin by the transfer tests. Each object's first ``fail_times`` operations raise
 :class:`TransientStorageError` (or, with ``permanent``, a plain :class:`StorageError`); names in
-``hang`` block until ``release`` is set. It counts attempts and the most transfers seen at once.
+``hang`` block until ``release`` is set; with ``gather`` set, transfers wait until that many are
+under way at once (at most a minute), so a test sees them overlap on a machine of any speed. It
+counts attempts and the most transfers seen at once.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -32,8 +33,8 @@ class FlakyState:
         self.attempts: Counter[str] = Counter()
         self.active = 0
         self.most_active = 0
-        self.hold = 0.0
-        self.lock = threading.Lock()
+        self.gather = 0
+        self.lock = threading.Condition()
 
 
 STATE: FlakyState | None = None
@@ -58,9 +59,11 @@ class FlakyDriver(StorageDriver):
             attempt = state.attempts[key]
             state.active += 1
             state.most_active = max(state.most_active, state.active)
+            state.lock.notify_all()
+            if not state.lock.wait_for(lambda: state.most_active >= state.gather, timeout=60):
+                state.gather = 0  # they never all came: the others need not wait as well
+                state.lock.notify_all()
         try:
-            if state.hold:
-                time.sleep(state.hold)
             if key.rpartition("/")[2] in state.hang:
                 state.release.wait(30)
             if (

@@ -28,6 +28,7 @@ from clearml_core.storage.cache import (
     cache_base_dir,
     entry_name,
 )
+from tests.helpers import clock_passes, file_clock_passes, wait_for
 
 WORKER = Path(__file__).with_name("cache_worker.py")
 
@@ -56,18 +57,9 @@ def _fill(cache: Cache, count: int, size: int = 10, context: str | None = None) 
         i = next(_unique)
         name = entry_name(f"http://h/{i}", f"f{i}.bin")
         paths.append(cache.fetch(context, name, _writer(b"x" * size), url=f"http://h/{i}"))
-        time.sleep(0.002)  # distinct last-use times
-    cache.flush()  # new entries are recorded (and limits enforced) in the background
+        cache.flush()  # recorded (and limits enforced, in the background) before the next one
+        clock_passes(time.time())  # the next entry is used later
     return paths
-
-
-def _wait_for(predicate, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.01)
-    raise AssertionError("condition not met in time")
 
 
 # -- naming and location ---------------------------------------------------------------------
@@ -227,15 +219,17 @@ def test_threads_asking_at_once_share_one_download(tmp_path, monkeypatch, byte_r
     calls: list[str] = []
     name = entry_name("http://h/big", "big")
     start = threading.Barrier(8)
+    asking: list[int] = []
     results: list[Path] = []
 
     def slow(partial: Path) -> None:
         calls.append("download")
-        time.sleep(0.2)
+        assert wait_for(lambda: len(asking) == 8)  # every thread asks while this download runs
         partial.write_bytes(b"payload")
 
     def worker() -> None:
         start.wait()
+        asking.append(threading.get_ident())
         results.append(cache.fetch(None, name, slow))
 
     threads = [threading.Thread(target=worker) for _ in range(8)]
@@ -247,13 +241,29 @@ def test_threads_asking_at_once_share_one_download(tmp_path, monkeypatch, byte_r
     assert len(set(results)) == 1 and results[0].read_bytes() == b"payload"
 
 
+_workers: list[subprocess.Popen] = []
+
+
+@pytest.fixture(autouse=True)
+def _stop_workers():
+    """Workers a failed test left running (one stuck on purpose, one that stays) are killed."""
+    yield
+    while _workers:
+        worker = _workers.pop()
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait(30)
+
+
 def _worker(cache_dir: Path, source: Path, log: Path, name: str, *extra: str) -> subprocess.Popen:
-    return subprocess.Popen(
+    worker = subprocess.Popen(
         [sys.executable, str(WORKER), str(cache_dir), str(source), str(log), name, *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
+    _workers.append(worker)
+    return worker
 
 
 def test_processes_asking_at_once_share_one_download(tmp_path):
@@ -262,11 +272,23 @@ def test_processes_asking_at_once_share_one_download(tmp_path):
     log = tmp_path / "downloads.log"
     go = tmp_path / "go"
     name = entry_name("test://shared.bin", "shared.bin")
+    ready = [tmp_path / f"ready{i}" for i in range(8)]
     workers = [
-        _worker(tmp_path / "c", source, log, name, "--delay", "0.005", "--start-file", str(go))
-        for _ in range(8)
+        _worker(
+            tmp_path / "c",
+            source,
+            log,
+            name,
+            "--delay",
+            "0.005",
+            "--start-file",
+            str(go),
+            "--ready-file",
+            str(r),
+        )
+        for r in ready
     ]
-    time.sleep(0.5)  # let every interpreter start and wait at the line
+    assert wait_for(lambda: all(r.exists() for r in ready))  # every interpreter waits at the line
     go.touch()
     outputs = [w.communicate(timeout=120) for w in workers]
     assert [w.returncode for w in workers] == [0] * 8, [err for _out, err in outputs]
@@ -300,14 +322,16 @@ def test_download_killed_at_any_point_leaves_no_corrupt_entry(tmp_path, stage):
     entry = cache_dir / CACHE_FOLDER / "global" / name
     partial = cache_dir / CACHE_FOLDER / "global" / f"{PARTIAL_PREFIX}{name}"
     delay = {"before any byte": "5", "mid-download": "0.2", "after the last byte": "0"}[stage]
-    victim = _worker(cache_dir, source, log, name, "--delay", delay)
+    victim = _worker(cache_dir, source, log, name, "--delay", delay, "--stay")  # gone only when killed
     if stage == "before any byte":
-        _wait_for(lambda: log.exists() and partial.exists())
+        assert wait_for(lambda: log.exists() and partial.exists())
     elif stage == "mid-download":
-        _wait_for(lambda: partial.exists() and partial.stat().st_size >= 3 * 64 * 1024)
+        assert wait_for(lambda: partial.exists() and partial.stat().st_size >= 3 * 64 * 1024)
     else:
         # as soon as the entry exists; whatever point the process reached, it is killed there
-        _wait_for(lambda: entry.exists() or (partial.exists() and partial.stat().st_size == 1024 * 1024))
+        assert wait_for(
+            lambda: entry.exists() or (partial.exists() and partial.stat().st_size == 1024 * 1024)
+        )
     victim.send_signal(signal.SIGKILL)
     victim.wait(timeout=30)
     assert victim.returncode == -signal.SIGKILL
@@ -322,6 +346,17 @@ def test_download_killed_at_any_point_leaves_no_corrupt_entry(tmp_path, stage):
     assert not partial.exists()
 
 
+def _blocked_on(lock_file: Path) -> bool:
+    """Whether some process waits for a lock on ``lock_file`` (Linux lists waiters in /proc/locks)."""
+    locks = Path("/proc/locks")
+    if not locks.exists():
+        pytest.skip("no /proc/locks to see a process waiting for a lock")
+    inode = lock_file.stat().st_ino if lock_file.exists() else None
+    return inode is not None and any(
+        line.split()[1] == "->" and f":{inode} " in line for line in locks.read_text().splitlines()
+    )
+
+
 def test_waiters_take_over_when_the_downloader_is_killed(tmp_path):
     source = tmp_path / "source.bin"
     source.write_bytes(os.urandom(512 * 1024))
@@ -329,11 +364,12 @@ def test_waiters_take_over_when_the_downloader_is_killed(tmp_path):
     cache_dir = tmp_path / "c"
     name = entry_name("test://handover.bin", "handover.bin")
     partial = cache_dir / CACHE_FOLDER / "global" / f"{PARTIAL_PREFIX}{name}"
-    first = _worker(cache_dir, source, log, name, "--delay", "1")
-    _wait_for(lambda: partial.exists() and partial.stat().st_size > 0)
+    first = _worker(cache_dir, source, log, name, "--delay", "300")  # stuck after its first chunk
+    assert wait_for(lambda: partial.exists() and partial.stat().st_size > 0)
     waiter = _worker(cache_dir, source, log, name)
-    time.sleep(0.5)  # the waiter is blocked on the entry's lock
-    assert waiter.poll() is None
+    lock = cache_module._entry_lock(cache_dir / CACHE_FOLDER / "global", name).path
+    assert wait_for(lambda: _blocked_on(lock) or waiter.poll() is not None)
+    assert waiter.poll() is None  # waiting for the downloader, not done without it
     first.send_signal(signal.SIGKILL)
     first.wait(timeout=30)
     out, err = waiter.communicate(timeout=60)
@@ -348,7 +384,7 @@ def test_waiters_take_over_when_the_downloader_is_killed(tmp_path):
 def test_count_limit_evicts_least_recently_used(tmp_path):
     cache = _cache(tmp_path / "c", default_file_limit=3)
     paths = _fill(cache, 3)
-    time.sleep(0.01)
+    file_clock_passes(time.time() + 0.001, tmp_path)  # a hit now is seen as later use
     assert cache.lookup(paths[0])  # a hit: the oldest becomes the newest
     cache.fetch(None, entry_name("http://h/new", "new.bin"), _writer(b"new"))
     cache.flush()

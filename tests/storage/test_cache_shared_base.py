@@ -29,6 +29,7 @@ from clearml_core.storage.cache import (
     archive_folder_name,
     entry_name,
 )
+from tests.helpers import clock_passes
 
 
 def _md5(text: str) -> str:
@@ -93,8 +94,8 @@ def _fill(cache: Cache, count: int, size: int, context: str | None = None, tag: 
         url = f"http://h/{tag}{context}/{i}"
         name = entry_name(url, f"f{i}.bin")
         paths.append(cache.fetch(context, name, lambda p, n=size: p.write_bytes(b"z" * n), url=url))
-        time.sleep(0.002)  # distinct last-use times
-    cache.flush()
+        cache.flush()  # recorded (and limits enforced, in the background) before the next one
+        clock_passes(time.time())  # the next entry is used later
     return paths
 
 

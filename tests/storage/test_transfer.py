@@ -108,7 +108,7 @@ def test_workers_are_bounded(store):
     state, source = store
     for i in range(12):
         (source / f"many-{i}.txt").write_text(str(i))
-    state.hold = 0.05  # each upload takes a moment, so they overlap
+    state.gather = 3  # the first uploads wait for each other, so three run at once if three may
     StorageManager.copy(str(source), "flaky://h/dest/", recursive=True, jobs=3)
     assert state.most_active == 3
 

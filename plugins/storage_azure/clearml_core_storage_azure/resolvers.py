@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from clearml_core.credentials.chain import Credentials
+from clearml_core.credentials.resolvers import ConfigEntryResolver, ConfigLookup, ExplainingResolver, Misses
 from clearml_core.storage.settings import text_or_none
 from clearml_core_storage_azure.settings import (
     ENTRIES,
@@ -24,6 +25,7 @@ from clearml_core_storage_azure.settings import (
     ENV_CONNECTION_STRING,
     ENV_KEY,
     ENV_SAS_TOKEN,
+    AzureSettings,
     ConnectionString,
     Entry,
     locate,
@@ -66,34 +68,32 @@ def entry_credentials(entry: Entry) -> dict[str, Any] | None:
     return None
 
 
-class ConfigResolver:
+_Found = ConfigLookup[AzureSettings, Entry]
+
+
+class ConfigResolver(ConfigEntryResolver[Entry, _Found]):
     """``sdk.azure.storage.containers``: the entry for the account and container, else the account."""
 
-    def resolve(self, url: Any, config: Config) -> Credentials | None:
-        settings = settings_for(config)
-        entry = settings.match(locate(url))
-        if entry is None:
-            return None
-        values = entry_credentials(entry)
-        if values is None:
-            settings.warn_unusable(entry)
-            return None
-        return Credentials(values, settings.entry_source(entry))
+    entries = ENTRIES
+    wanted = "account_key, sas_token or connection_string"
 
-    def describe_miss(self, url: Any, config: Config) -> str:
+    def lookup(self, url: Any, config: Config) -> _Found:
         settings = settings_for(config)
         location = locate(url)
         entry = settings.match(location)
-        if entry is not None:
-            return (
-                f"{settings.entry_source(entry)} ({entry.where}) matches but has no account_key, "
-                "sas_token or connection_string"
-            )
         account = f"account {location.account!r} " if location.account else ""
-        return f"no {ENTRIES} entry matches {account}container {location.container!r}"
+        target = f"{account}container {location.container!r}"
+        return ConfigLookup(settings, target, entry, settings.entry_source(entry) if entry else "")
+
+    def from_entry(self, entry: Entry, found: _Found) -> Credentials | None:
+        values = entry_credentials(entry)
+        return Credentials(values, found.entry_source) if values is not None else None
+
+    def unusable(self, entry: Entry, found: _Found) -> None:
+        found.settings.warn_unusable(entry)
 
 
-class EnvironmentResolver:
+class EnvironmentResolver(ExplainingResolver):
     """MLflow's and Azure's variables, in MLflow's order.
 
     ``AZURE_STORAGE_CONNECTION_STRING`` (when its account is the URL's), then
@@ -105,25 +105,16 @@ class EnvironmentResolver:
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
         self._environ = environ
 
-    def resolve(self, url: Any, config: Config) -> Credentials | None:
-        return self._look(url)[0]
-
-    def describe_miss(self, url: Any, config: Config) -> str:
-        return "; ".join(self._look(url)[1])
-
-    def _look(self, url: Any) -> tuple[Credentials | None, list[str]]:
-        """The credentials the variables give for ``url``, or why each of them does not apply."""
+    def find(self, url: Any, config: Config, misses: Misses) -> Credentials | None:
         environ = os.environ if self._environ is None else self._environ
         account = locate(url).account
-        notes: list[str] = []
 
         conn_text = text_or_none(environ.get(ENV_CONNECTION_STRING))
         if conn_text:
             connection = parse_connection_string(conn_text, f"env {ENV_CONNECTION_STRING}")
             if account is None or connection.account_name is None or _same(connection.account_name, account):
-                found = Credentials(_from_connection(connection, conn_text), f"env {ENV_CONNECTION_STRING}")
-                return found, notes
-            notes.append(f"{ENV_CONNECTION_STRING} is for the account {connection.account_name!r}")
+                return Credentials(_from_connection(connection, conn_text), f"env {ENV_CONNECTION_STRING}")
+            misses.note(f"{ENV_CONNECTION_STRING} is for the account {connection.account_name!r}")
 
         env_account = text_or_none(environ.get(ENV_ACCOUNT))
         access_key = text_or_none(environ.get(ENV_ACCESS_KEY))
@@ -131,8 +122,8 @@ class EnvironmentResolver:
             name = account or env_account
             if name:
                 values = {"auth": "account_key", "account_name": name, "account_key": access_key}
-                return Credentials(values, f"env {ENV_ACCESS_KEY}"), notes
-            notes.append(f"{ENV_ACCESS_KEY} is set but the URL names no account (set {ENV_ACCOUNT})")
+                return Credentials(values, f"env {ENV_ACCESS_KEY}")
+            misses.note(f"{ENV_ACCESS_KEY} is set but the URL names no account (set {ENV_ACCOUNT})")
 
         key = text_or_none(environ.get(ENV_KEY))
         sas = sas_value(environ.get(ENV_SAS_TOKEN))
@@ -140,17 +131,17 @@ class EnvironmentResolver:
             if account is None or _same(env_account, account):
                 if key:
                     values = {"auth": "account_key", "account_name": env_account, "account_key": key}
-                    return Credentials(values, f"env {ENV_ACCOUNT} + {ENV_KEY}"), notes
+                    return Credentials(values, f"env {ENV_ACCOUNT} + {ENV_KEY}")
                 values = {"auth": "sas", "account_name": env_account, "sas_token": str(sas)}
-                return Credentials(values, f"env {ENV_ACCOUNT} + {ENV_SAS_TOKEN}"), notes
-            notes.append(f"{ENV_ACCOUNT} is {env_account!r}, not the URL's account")
+                return Credentials(values, f"env {ENV_ACCOUNT} + {ENV_SAS_TOKEN}")
+            misses.note(f"{ENV_ACCOUNT} is {env_account!r}, not the URL's account")
         elif key or sas:
-            notes.append(f"{ENV_KEY if key else ENV_SAS_TOKEN} is set but {ENV_ACCOUNT} is not")
-        if not notes:
-            notes.append(
+            misses.note(f"{ENV_KEY if key else ENV_SAS_TOKEN} is set but {ENV_ACCOUNT} is not")
+        if not misses:
+            misses.note(
                 f"{ENV_CONNECTION_STRING}, {ENV_ACCESS_KEY} and {ENV_ACCOUNT} + {ENV_KEY} are not set"
             )
-        return None, notes
+        return None
 
 
 def _same(one: str, other: str) -> bool:
@@ -165,7 +156,7 @@ def identity_installed() -> bool:
         return False
 
 
-class DefaultCredentialResolver:
+class DefaultCredentialResolver(ExplainingResolver):
     """azure-identity's ``DefaultAzureCredential``: environment (``AZURE_CLIENT_ID`` …), workload and
     managed identity, Azure CLI / PowerShell / developer logins.
 
@@ -173,17 +164,17 @@ class DefaultCredentialResolver:
     request (a refusal names them), since finding out here would mean asking the network.
     """
 
-    def resolve(self, url: Any, config: Config) -> Credentials | None:
+    def find(self, url: Any, config: Config, misses: Misses) -> Credentials | None:
         if not identity_installed():
+            misses.note(
+                "azure-identity is not installed (pip install 'clearml-core-storage-azure[identity]')"
+            )
             return None
         location = locate(url)
         values: dict[str, Any] = {"auth": "default_credential"}
         if location.account:
             values["account_name"] = location.account
         return Credentials(values, "azure-identity DefaultAzureCredential")
-
-    def describe_miss(self, url: Any, config: Config) -> str:
-        return "azure-identity is not installed (pip install 'clearml-core-storage-azure[identity]')"
 
 
 __all__ = [

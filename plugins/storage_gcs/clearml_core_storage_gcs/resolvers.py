@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from clearml_core.credentials.chain import Credentials
+from clearml_core.credentials.resolvers import ConfigEntryResolver, ConfigLookup, ExplainingResolver, Misses
 from clearml_core.errors import ConfigError
 from clearml_core.storage.settings import text_or_none
 from clearml_core_storage_gcs.settings import (
@@ -25,6 +26,8 @@ from clearml_core_storage_gcs.settings import (
     ENV_CREDENTIALS,
     ENV_EMULATOR,
     SECTION,
+    Entry,
+    GCSSettings,
     KeyInfo,
     emulator_host,
     home_relative,
@@ -53,65 +56,70 @@ def key_values(key: KeyInfo, raw: Any) -> dict[str, Any]:
     return values
 
 
-class EmulatorResolver:
+class EmulatorResolver(ExplainingResolver):
     """``STORAGE_EMULATOR_HOST``: the emulator bypasses auth only for anonymous requests."""
 
-    def resolve(self, url: Any, config: Config) -> Credentials | None:
+    def find(self, url: Any, config: Config, misses: Misses) -> Credentials | None:
         host = emulator_host()
         if host is None:
+            misses.note(f"{ENV_EMULATOR} is not set")
             return None
         return Credentials({"auth": "anonymous", "emulator": host}, f"env {ENV_EMULATOR}")
 
-    def describe_miss(self, url: Any, config: Config) -> str:
-        return f"{ENV_EMULATOR} is not set"
+
+def _has_key(values: Mapping[str, Any]) -> bool:
+    raw = values.get("credentials_json")
+    return bool(text_or_none(raw)) or isinstance(raw, Mapping)
 
 
-class ConfigResolver:
+_Found = ConfigLookup[GCSSettings, Entry]
+
+
+class ConfigResolver(ConfigEntryResolver[Entry, _Found]):
     """``sdk.google.storage.credentials`` (the most specific bucket/subdir entry), then the section."""
 
-    def resolve(self, url: Any, config: Config) -> Credentials | None:
-        settings = settings_for(config)
-        entry = settings.match(locate(url))
-        if entry is not None:
-            raw = entry.values.get("credentials_json")
-            if not (text_or_none(raw) or isinstance(raw, Mapping)):
-                return None
-            key = settings.key_info(raw, settings.entry_source(entry) + ".credentials_json")
-            source = settings.entry_source(entry)
-            if not (
-                text_or_none(entry.own.get("credentials_json"))
-                or isinstance(entry.own.get("credentials_json"), Mapping)
-            ):
-                source += f" (with {SECTION}.credentials_json)"
-            return Credentials(key_values(key, raw), source)
-        raw = settings.defaults.get("credentials_json")
-        if text_or_none(raw) or isinstance(raw, Mapping):
-            key = settings.key_info(raw, settings.section_source())
-            return Credentials(key_values(key, raw), settings.section_source())
-        return None
+    entries = ENTRIES
+    section = SECTION
+    wanted = "credentials_json"
 
-    def describe_miss(self, url: Any, config: Config) -> str:
+    def lookup(self, url: Any, config: Config) -> _Found:
         settings = settings_for(config)
         location = locate(url)
         entry = settings.match(location)
-        if entry is not None:
-            return (
-                f"{settings.entry_source(entry)} ({entry.where}) matches but neither it nor {SECTION} "
-                "sets credentials_json"
-            )
-        return f"no {ENTRIES} entry matches gs://{location.path}, and {SECTION}.credentials_json is not set"
+        return ConfigLookup(
+            settings, f"gs://{location.path}", entry, settings.entry_source(entry) if entry else ""
+        )
+
+    def from_entry(self, entry: Entry, found: _Found) -> Credentials | None:
+        if not _has_key(entry.values):
+            return None
+        raw = entry.values["credentials_json"]
+        key = found.settings.key_info(raw, found.entry_source + ".credentials_json")
+        source = found.entry_source
+        if not _has_key(entry.own):
+            source += f" (with {SECTION}.credentials_json)"
+        return Credentials(key_values(key, raw), source)
+
+    def from_section(self, found: _Found) -> Credentials | None:
+        settings = found.settings
+        if not _has_key(settings.defaults):
+            return None
+        raw = settings.defaults["credentials_json"]
+        key = settings.key_info(raw, settings.section_source())
+        return Credentials(key_values(key, raw), settings.section_source())
 
 
-class EnvironmentResolver:
+class EnvironmentResolver(ExplainingResolver):
     """``GOOGLE_APPLICATION_CREDENTIALS``: a key file (service account, authorized user, external account)."""
 
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
         self._environ = environ
 
-    def resolve(self, url: Any, config: Config) -> Credentials | None:
+    def find(self, url: Any, config: Config, misses: Misses) -> Credentials | None:
         environ = os.environ if self._environ is None else self._environ
         path = text_or_none(environ.get(ENV_CREDENTIALS))
         if path is None:
+            misses.note(f"{ENV_CREDENTIALS} is not set")
             return None
         if not os.path.isfile(os.path.expanduser(path)):
             raise ConfigError(
@@ -120,9 +128,6 @@ class EnvironmentResolver:
             )
         key = read_credentials_json(path, f"env {ENV_CREDENTIALS}")
         return Credentials(key_values(key, path), f"env {ENV_CREDENTIALS}")
-
-    def describe_miss(self, url: Any, config: Config) -> str:
-        return f"{ENV_CREDENTIALS} is not set"
 
 
 # -- application default credentials ---------------------------------------------------------------
@@ -181,36 +186,33 @@ def adc_kind(credentials: Any) -> str:
     }.get(name, type(credentials).__name__)
 
 
-class DefaultCredentialsResolver:
+class DefaultCredentialsResolver(ExplainingResolver):
     """``google.auth.default()``: gcloud's application-default login, workload identity, the GCE
     metadata server."""
 
-    def resolve(self, url: Any, config: Config) -> Credentials | None:
+    def find(self, url: Any, config: Config, misses: Misses) -> Credentials | None:
         found = default_credentials()
         if isinstance(found, str):
+            misses.note(
+                (f"none found ({found})" if len(found) < 160 else "none found")
+                if found
+                else "application default credentials found none"
+            )
             return None
         credentials, _project = found
         principal = getattr(credentials, "service_account_email", None)
         values = {"auth": "adc", "principal": principal if isinstance(principal, str) else None}
         return Credentials(values, f"application default credentials: {adc_kind(credentials)}")
 
-    def describe_miss(self, url: Any, config: Config) -> str:
-        found = default_credentials()  # cached: the same answer resolve had
-        if isinstance(found, str) and found:
-            return f"none found ({found})" if len(found) < 160 else "none found"
-        return "application default credentials found none"
 
-
-class AnonymousResolver:
+class AnonymousResolver(ExplainingResolver):
     """No credentials at all: reads of public buckets work; anything else is refused by Google."""
 
-    def resolve(self, url: Any, config: Config) -> Credentials | None:
+    def find(self, url: Any, config: Config, misses: Misses) -> Credentials | None:
         if not settings_for(config).anonymous:
+            misses.note(f"{SECTION}.anonymous is false")
             return None
         return Credentials({"auth": "anonymous"}, "anonymous (no credentials found)")
-
-    def describe_miss(self, url: Any, config: Config) -> str:
-        return f"{SECTION}.anonymous is false"
 
 
 __all__ = [

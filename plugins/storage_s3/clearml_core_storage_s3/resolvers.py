@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from clearml_core.credentials.chain import Credentials
+from clearml_core.credentials.resolvers import ConfigEntryResolver, ConfigLookup, ExplainingResolver, Misses
 from clearml_core.errors import ConfigError
 from clearml_core_storage_s3.settings import (
     ENTRIES,
@@ -25,6 +26,7 @@ from clearml_core_storage_s3.settings import (
     ENV_TOKEN,
     SECTION,
     Entry,
+    S3Settings,
     _flag,
     _text,
     settings_for,
@@ -54,45 +56,38 @@ def credential_values(values: Mapping[str, Any]) -> dict[str, Any] | None:
     return None
 
 
-class ConfigResolver:
+_Found = ConfigLookup[S3Settings, Entry]
+
+
+class ConfigResolver(ConfigEntryResolver[Entry, _Found]):
     """``sdk.aws.s3.credentials`` (the most specific matching entry), then ``sdk.aws.s3`` itself."""
 
-    def resolve(self, url: Any, config: Config) -> Credentials | None:
-        settings = settings_for(config)
-        entry = settings.match(settings.locate(url))
-        if entry is not None:
-            values = credential_values(entry.values)
-            if values is not None:
-                return Credentials(values, settings.entry_source(entry) + _how(values))
-            settings.warn_unusable(entry)
-            return None
-        values = credential_values(settings.defaults)
-        if values is not None:
-            field = next(
-                (name for name in ("anonymous", "key", "profile") if name in values), "use_credentials_chain"
-            )
-            return Credentials(values, settings.section_source(field) + _how(values))
-        return None
+    entries = ENTRIES
+    section = SECTION
+    wanted = "key/secret, profile, use_credentials_chain or anonymous"
 
-    def describe_miss(self, url: Any, config: Config) -> str:
+    def lookup(self, url: Any, config: Config) -> _Found:
         settings = settings_for(config)
         location = settings.locate(url)
         entry = settings.match(location)
-        if entry is not None:
-            return (
-                f"{settings.entry_source(entry)} ({entry.where}) matches but has no key/secret, "
-                f"profile, use_credentials_chain or anonymous"
-            )
-        what = f"bucket {location.bucket!r}" + (f" at {location.host}" if location.host else "")
-        return (
-            f"no {ENTRIES} entry matches {what}, and {SECTION} sets no key/secret, profile, "
-            "use_credentials_chain or anonymous"
-        )
+        target = f"bucket {location.bucket!r}" + (f" at {location.host}" if location.host else "")
+        return ConfigLookup(settings, target, entry, settings.entry_source(entry) if entry else "")
 
-    @staticmethod
-    def matching_entry(url: Any, config: Config) -> Entry | None:
-        settings = settings_for(config)
-        return settings.match(settings.locate(url))
+    def from_entry(self, entry: Entry, found: _Found) -> Credentials | None:
+        values = credential_values(entry.values)
+        return Credentials(values, found.entry_source + _how(values)) if values is not None else None
+
+    def from_section(self, found: _Found) -> Credentials | None:
+        values = credential_values(found.settings.defaults)
+        if values is None:
+            return None
+        field = next(
+            (name for name in ("anonymous", "key", "profile") if name in values), "use_credentials_chain"
+        )
+        return Credentials(values, found.settings.section_source(field) + _how(values))
+
+    def unusable(self, entry: Entry, found: _Found) -> None:
+        found.settings.warn_unusable(entry)
 
 
 def _how(values: Mapping[str, Any]) -> str:
@@ -105,18 +100,15 @@ def _how(values: Mapping[str, Any]) -> str:
     return " (boto3 credentials chain)"
 
 
-class EnvironmentResolver:
+class EnvironmentResolver(ExplainingResolver):
     """``AWS_ACCESS_KEY_ID`` + ``AWS_SECRET_ACCESS_KEY`` (+ ``AWS_SESSION_TOKEN``), else ``AWS_PROFILE``."""
 
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
         self._environ = environ
 
-    def _variables(self) -> tuple[str | None, str | None, Mapping[str, str]]:
+    def find(self, url: Any, config: Config, misses: Misses) -> Credentials | None:
         environ = os.environ if self._environ is None else self._environ
-        return _text(environ.get(ENV_KEY)), _text(environ.get(ENV_SECRET)), environ
-
-    def resolve(self, url: Any, config: Config) -> Credentials | None:
-        key, secret, environ = self._variables()
+        key, secret = _text(environ.get(ENV_KEY)), _text(environ.get(ENV_SECRET))
         if key and secret:
             values: dict[str, Any] = {"key": key, "secret": secret}
             token = _text(environ.get(ENV_TOKEN))
@@ -126,14 +118,12 @@ class EnvironmentResolver:
         profile = _text(environ.get(ENV_PROFILE))
         if profile:
             return Credentials({"profile": profile, "chain": True}, f"env {ENV_PROFILE}")
-        return None
-
-    def describe_miss(self, url: Any, config: Config) -> str:
-        key, secret, _environ = self._variables()
         if key or secret:
             present, absent = (ENV_KEY, ENV_SECRET) if key else (ENV_SECRET, ENV_KEY)
-            return f"{present} is set but {absent} is not"
-        return f"{ENV_KEY} / {ENV_SECRET} and {ENV_PROFILE} are not set"
+            misses.note(f"{present} is set but {absent} is not")
+        else:
+            misses.note(f"{ENV_KEY} / {ENV_SECRET} and {ENV_PROFILE} are not set")
+        return None
 
 
 # Variables that change what boto3's default chain finds; the lookup is cached per their values.
@@ -188,18 +178,19 @@ def reset_boto_chain_cache() -> None:
         _chain_cache.clear()
 
 
-class BotoChainResolver:
+class BotoChainResolver(ExplainingResolver):
     """boto3's own default chain: ``~/.aws`` files, web identity (OIDC), container and instance roles."""
 
-    def resolve(self, url: Any, config: Config) -> Credentials | None:
+    def find(self, url: Any, config: Config, misses: Misses) -> Credentials | None:
         found = boto_chain_lookup()
         if found is None:
+            misses.note(
+                "boto3 found no credentials (no ~/.aws/credentials or config profile, web identity token, "
+                "or instance role)"
+            )
             return None
         method, access_key = found
         return Credentials({"chain": True, "access_key_id": access_key}, f"boto3 chain: {method}")
-
-    def describe_miss(self, url: Any, config: Config) -> str:
-        return "boto3 found no credentials (no ~/.aws/credentials or config profile, web identity token, or instance role)"
 
 
 __all__ = [

@@ -15,15 +15,19 @@ import logging
 import os
 import threading
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from clearml_core.credentials.chain import Credentials
+from clearml_core.credentials.resolvers import ConfigEntryResolver, ConfigLookup, ExplainingResolver, Misses
 from clearml_core.errors import ConfigError
 from clearml_core.storage.settings import text_or_none
 from clearml_core_storage_sftp.settings import (
     ENTRIES,
     SECTION,
+    Entry,
     Location,
+    SFTPSettings,
     _paths,
     home_relative,
     key_files_text,
@@ -38,13 +42,6 @@ log = logging.getLogger("clearml_core.storage.sftp")
 DEFAULT_IDENTITIES = ("id_rsa", "id_ecdsa", "id_ecdsa_sk", "id_ed25519", "id_ed25519_sk")
 """The key files ssh tries in ``~/.ssh`` when ``~/.ssh/config`` names none."""
 AGENT_VARIABLE = "SSH_AUTH_SOCK"
-
-
-class _Misses(threading.local):
-    """Why the last ``resolve`` in this thread had no answer (the chain asks right after): the ssh
-    agent is asked once, not again to explain."""
-
-    note: str = ""
 
 
 def _existing_key_files(paths: tuple[str, ...], where: str) -> list[str]:
@@ -82,52 +79,53 @@ def _location(url: Any, config: Config) -> Location:
     return settings_for(config).locate(url)
 
 
-class ConfigResolver:
+@dataclass(frozen=True)
+class _Found(ConfigLookup[SFTPSettings, Entry]):
+    location: Location
+
+
+class ConfigResolver(ConfigEntryResolver[Entry, _Found]):
     """``sdk.sftp.credentials`` (the entry of the URL's host[:port]), then ``sdk.sftp`` itself."""
 
-    def resolve(self, url: Any, config: Config) -> Credentials | None:
-        settings = settings_for(config)
-        location = settings.locate(url)
-        entry = location.entry
-        if entry is not None:
-            values = _configured(entry.values, settings.entry_source(entry), location.user)
-            if values is not None:
-                return Credentials(values, settings.entry_source(entry))
-            settings.warn_unusable(entry)
-            return None
-        field = "key_filename" if _paths(settings.defaults.get("key_filename")) else "password"
-        values = _configured(settings.defaults, settings.section_source(field), location.user)
-        if values is not None:
-            return Credentials(values, settings.section_source(field))
-        return None
+    entries = ENTRIES
+    section = SECTION
+    wanted = "key_filename or password"
 
-    def describe_miss(self, url: Any, config: Config) -> str:
+    def lookup(self, url: Any, config: Config) -> _Found:
         settings = settings_for(config)
         location = settings.locate(url)
         entry = location.entry
-        if entry is not None:
-            return (
-                f"{settings.entry_source(entry)} ({entry.where}) matches but sets no key_filename or password"
-            )
-        return (
-            f"no {ENTRIES} entry matches {location.url.endpoint or location.host}, and {SECTION} sets "
-            "no key_filename or password"
-        )
+        target = location.url.endpoint or location.host
+        return _Found(settings, target, entry, settings.entry_source(entry) if entry else "", location)
+
+    def from_entry(self, entry: Entry, found: _Found) -> Credentials | None:
+        values = _configured(entry.values, found.entry_source, found.location.user)
+        return Credentials(values, found.entry_source) if values is not None else None
+
+    def from_section(self, found: _Found) -> Credentials | None:
+        settings = found.settings
+        field = "key_filename" if _paths(settings.defaults.get("key_filename")) else "password"
+        values = _configured(settings.defaults, settings.section_source(field), found.location.user)
+        return Credentials(values, settings.section_source(field)) if values is not None else None
+
+    def unusable(self, entry: Entry, found: _Found) -> None:
+        found.settings.warn_unusable(entry)
 
 
 _warned_lock = threading.Lock()
 _warned: set[tuple[str, str, int | None]] = set()
 
 
-class UrlPasswordResolver:
+class UrlPasswordResolver(ExplainingResolver):
     """``sftp://user:password@host/…``: works, but the password ends up in logs and shell history."""
 
-    def resolve(self, url: Any, config: Config) -> Credentials | None:
+    def find(self, url: Any, config: Config, misses: Misses) -> Credentials | None:
         if isinstance(url, str):
             from clearml_core.storage.url import parse_url
 
             url = parse_url(url)
         if url.password is None:
+            misses.note("the URL holds no password")
             return None
         location = _location(url, config)
         key = (location.user, location.host, location.port)
@@ -144,17 +142,11 @@ class UrlPasswordResolver:
         values = {"username": location.user, "auth": "password", "password": url.password}
         return Credentials(values, f"URL {url}")
 
-    def describe_miss(self, url: Any, config: Config) -> str:
-        return "the URL holds no password"
 
-
-class SshResolver:
+class SshResolver(ExplainingResolver):
     """What ssh itself would use: ``~/.ssh/config`` IdentityFile, the ssh agent, ``~/.ssh/id_*``."""
 
-    def __init__(self) -> None:
-        self._misses = _Misses()
-
-    def resolve(self, url: Any, config: Config) -> Credentials | None:
+    def find(self, url: Any, config: Config, misses: Misses) -> Credentials | None:
         location = _location(url, config)
         ssh = location.ssh
         sources: list[str] = []
@@ -180,16 +172,14 @@ class SshResolver:
         if agent_keys:
             sources.append(f"ssh agent ({AGENT_VARIABLE}, {agent_keys} key{'s' if agent_keys != 1 else ''})")
         if not keys and not agent_keys:
-            agent = os.environ.get(AGENT_VARIABLE)
-            self._misses.note = (
-                "no IdentityFile of ~/.ssh/config exists" if ssh.identity_files else "no ~/.ssh/id_* key"
-            ) + (
-                ", and the ssh agent holds no key"
-                if agent and not ssh.identities_only
-                else f", and no ssh agent ({AGENT_VARIABLE} is not set)"
-                if not agent
-                else ", and IdentitiesOnly keeps the agent out"
-            )
+            if not os.environ.get(AGENT_VARIABLE):
+                no_agent = f"no ssh agent ({AGENT_VARIABLE} is not set)"
+            elif ssh.identities_only:
+                no_agent = "IdentitiesOnly keeps the agent out"
+            else:
+                no_agent = "the ssh agent holds no key"
+            no_key = "no IdentityFile of ~/.ssh/config exists" if ssh.identity_files else "no ~/.ssh/id_* key"
+            misses.note(f"{no_key}, and {no_agent}")
             return None
         values: dict[str, Any] = {
             "username": location.user,
@@ -198,9 +188,6 @@ class SshResolver:
             "allow_agent": bool(agent_keys),
         }
         return Credentials(values, "; ".join(sources))
-
-    def describe_miss(self, url: Any, config: Config) -> str:
-        return self._misses.note
 
 
 def agent_key_count() -> int:

@@ -24,6 +24,7 @@ from clearml_core.errors import ConfigError
 from clearml_core.storage.backends import driver_for
 from clearml_core.storage.url import parse_url
 from plugins.storage_sftp.tests.support import SSHServer, conf_entry, keygen, load
+from tests.helpers import wait_for
 
 
 @pytest.fixture
@@ -225,15 +226,9 @@ def agent(sshd: SSHServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     socket_path = tmp_path / "agent.sock"
     process = subprocess.Popen(["ssh-agent", "-D", "-a", str(socket_path)], stdout=subprocess.DEVNULL)
     try:
-        for _ in range(200):
-            if socket_path.exists():
-                break
-            process.poll()
-            if process.returncode is not None:
-                raise RuntimeError("ssh-agent exited")
-            import time
-
-            time.sleep(0.02)
+        assert wait_for(lambda: socket_path.exists() or process.poll() is not None)
+        if process.returncode is not None:
+            raise RuntimeError("ssh-agent exited")
         env = {**os.environ, "SSH_AUTH_SOCK": str(socket_path)}
         subprocess.run(["ssh-add", str(sshd.client_key)], env=env, check=True, capture_output=True)
         monkeypatch.setenv("SSH_AUTH_SOCK", str(socket_path))
