@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 from clearml_core.config import load_config
-from clearml_core.storage import cache as cache_module
 from clearml_core.storage.cache import (
     CACHE_FOLDER,
     PARTIAL_PREFIX,
@@ -23,11 +22,12 @@ from clearml_core.storage.cache import (
     CacheSettings,
     EntryLock,
     ZeroSizeDownloadError,
-    _stripe,
     archive_folder_name,
     cache_base_dir,
     entry_name,
 )
+from clearml_core.storage.cache import locks as cache_module
+from clearml_core.storage.cache.locks import _stripe
 
 WORKER = Path(__file__).with_name("cache_worker.py")
 
