@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from clearml_core.sqlite_connections import ThreadConnections
 from clearml_core.storage.cache.files import subfolders, tree_size
 from clearml_core.storage.cache.locks import EntryLock
 from clearml_core.storage.cache.names import ARCHIVE_MARK, INDEX_NAME, LOCKS_FOLDER, entry_guarding
@@ -84,31 +85,22 @@ class CacheIndex:
     def __init__(self, base: Path) -> None:
         self.base = base
         self.path = base / INDEX_NAME
-        self._local = threading.local()
+        # The index can always be rebuilt from the folders, so it never waits for the disk: no
+        # fsync on commits or checkpoints. A power cut may lose its latest rows (those entries
+        # then wait for a rebuild to be evicted) or damage it (then it is rebuilt).
+        self._connections = ThreadConnections(self.path, timeout=60, synchronous="OFF")
         self._ready_pid: int | None = None
         self._ready_lock = threading.Lock()
 
     # connections -------------------------------------------------------------------------
-    def _connect(self) -> sqlite3.Connection:
-        import sqlite3
-
-        conn = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA busy_timeout = 60000")
-        conn.execute("PRAGMA journal_mode = WAL")
-        # The index can always be rebuilt from the folders, so it never waits for the disk: no
-        # fsync on commits or checkpoints. A power cut may lose its latest rows (those entries
-        # then wait for a rebuild to be evicted) or damage it (then it is rebuilt).
-        conn.execute("PRAGMA synchronous = OFF")
-        return conn
-
     def connection(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None and getattr(self._local, "pid", None) == os.getpid():
+        """This thread's connection to a usable index (built or rebuilt on first use)."""
+        conn = self._connections.current()
+        if conn is not None:
             return conn
         with self._ready_lock:
             conn = self._open()
-        self._local.conn = conn
-        self._local.pid = os.getpid()
+        self._connections.adopt(conn)
         return conn
 
     def _open(self) -> sqlite3.Connection:
@@ -116,7 +108,7 @@ class CacheIndex:
         import sqlite3
 
         try:
-            conn = self._connect()
+            conn = self._connections.connect()
             if self._ready_pid == os.getpid() or self._built(conn):
                 self._ready_pid = os.getpid()
                 return conn
@@ -140,14 +132,10 @@ class CacheIndex:
         """Replace a damaged index with one rebuilt from disk (once, whoever notices first)."""
         import sqlite3
 
-        old = getattr(self._local, "conn", None)
-        if old is not None:
-            with contextlib.suppress(Exception):
-                old.close()
-            self._local.conn = None
+        self._connections.discard()
         with EntryLock(self.base / LOCKS_FOLDER / INDEX_LOCK):
             try:  # someone else may have rebuilt it already
-                conn = self._connect()
+                conn = self._connections.connect()
                 if self._built(conn) and conn.execute("PRAGMA quick_check").fetchone()[0] == "ok":
                     self._ready_pid = os.getpid()
                     return conn
@@ -157,7 +145,7 @@ class CacheIndex:
             for suffix in ("", "-wal", "-shm", "-journal"):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(f"{self.path}{suffix}")
-            conn = self._connect()
+            conn = self._connections.connect()
             self._built(conn)
             self._rebuild(conn)
         self._ready_pid = os.getpid()
@@ -212,8 +200,7 @@ class CacheIndex:
             log.warning("the cache index %s is damaged (%s); rebuilding it from disk", self.path, error)
             with self._ready_lock:
                 conn = self._recover()
-            self._local.conn = conn
-            self._local.pid = os.getpid()
+            self._connections.adopt(conn)
             return action(conn)
 
     # operations --------------------------------------------------------------------------
@@ -365,11 +352,8 @@ class CacheIndex:
         return [EntryRow(*row) for row in found]
 
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            with contextlib.suppress(Exception):
-                conn.close()
-            self._local.conn = None
+        """Close this thread's connection (the recorder thread keeps its own)."""
+        self._connections.discard()
 
 
 def _is_busy(error: Exception) -> bool:
