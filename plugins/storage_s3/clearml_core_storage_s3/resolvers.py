@@ -24,7 +24,6 @@ from clearml_core_storage_s3.settings import (
     ENV_SECRET,
     ENV_TOKEN,
     SECTION,
-    Entry,
     _flag,
     _text,
     settings_for,
@@ -88,11 +87,6 @@ class ConfigResolver:
             f"no {ENTRIES} entry matches {what}, and {SECTION} sets no key/secret, profile, "
             "use_credentials_chain or anonymous"
         )
-
-    @staticmethod
-    def matching_entry(url: Any, config: Config) -> Entry | None:
-        settings = settings_for(config)
-        return settings.match(settings.locate(url))
 
 
 def _how(values: Mapping[str, Any]) -> str:
