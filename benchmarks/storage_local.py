@@ -166,11 +166,11 @@ print(json.dumps(miss))
 # Our side, in one process: a miss in the cache holding 100 entries, a miss in the cache holding
 # 5,000 and a bare download_file of the same object, one after the other, object by object, so a
 # load spike on a busy machine hits all three alike. The two caches are two loaded states of the
-# manager, switched between calls (the environment variable and the state together, so neither is
+# storage's URL resolution (clearml_core.storage.resolution), switched between calls (the environment variable and the state together, so neither is
 # rebuilt).
 PAIRED = """
 import json, os, sys, time
-import clearml_core.storage.manager as manager
+import clearml_core.storage.resolution as resolution
 from clearml_core import StorageManager
 from clearml_core.storage.backends import driver_for
 from clearml_core.storage.url import parse_url
@@ -180,7 +180,7 @@ states = {{}}
 for label, folder in (("few", few_dir), ("many", many_dir)):
     os.environ["CLEARML_CACHE_DIR"] = folder
     StorageManager.set_cache_file_limit(10000)
-    states[label] = manager._state
+    states[label] = resolution._state
 driver = driver_for(parse_url(base))
 times = {{"few": [], "many": [], "bare": []}}
 steps = ["few", "many", "bare"]
@@ -189,7 +189,7 @@ for i in range(first, first + count):
     for label in steps[i % 3:] + steps[:i % 3]:
         if label != "bare":
             os.environ["CLEARML_CACHE_DIR"] = states[label].env
-            manager._state = states[label]
+            resolution._state = states[label]
         start = time.perf_counter()
         if label == "bare":
             driver.download_file(parse_url(url), os.path.join(bare_dir, f"{{i}}.bin"))

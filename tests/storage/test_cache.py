@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 from clearml_core.settings import load_config
-from clearml_core.storage import cache as cache_module
 from clearml_core.storage.cache import (
     CACHE_FOLDER,
     PARTIAL_PREFIX,
@@ -23,11 +22,12 @@ from clearml_core.storage.cache import (
     CacheSettings,
     EntryLock,
     ZeroSizeDownloadError,
-    _stripe,
     archive_folder_name,
     cache_base_dir,
     entry_name,
 )
+from clearml_core.storage.cache import locks as cache_module
+from clearml_core.storage.cache.locks import _stripe
 from tests.helpers import clock_passes, file_clock_passes, wait_for
 
 WORKER = Path(__file__).with_name("cache_worker.py")
@@ -367,7 +367,7 @@ def test_waiters_take_over_when_the_downloader_is_killed(tmp_path):
     first = _worker(cache_dir, source, log, name, "--delay", "300")  # stuck after its first chunk
     assert wait_for(lambda: partial.exists() and partial.stat().st_size > 0)
     waiter = _worker(cache_dir, source, log, name)
-    lock = cache_module._entry_lock(cache_dir / CACHE_FOLDER / "global", name).path
+    lock = cache_module.entry_lock(cache_dir / CACHE_FOLDER / "global", name).path
     assert wait_for(lambda: _blocked_on(lock) or waiter.poll() is not None)
     assert waiter.poll() is None  # waiting for the downloader, not done without it
     first.send_signal(signal.SIGKILL)

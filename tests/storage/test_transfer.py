@@ -215,4 +215,5 @@ def test_progress_draws_on_terminals_only(monkeypatch):
     bar.advance(1_000_000)
     bar.advance(2_000_000)
     bar.close()
-    assert stream.getvalue().endswith("\rupload 2/2 files, 3.0/3.0 MB\n")
+    # the last count stays on its line, and the cursor rich hid while drawing is shown again
+    assert stream.getvalue().endswith("upload 2/2 files, 3.0/3.0 MB\n\x1b[?25h")

@@ -160,10 +160,10 @@ def resolve(
 ) -> None:
     """Which backend serves a URL and which credentials it would use, and from where (masked)."""
     from clearml_core.credentials import explain
-    from clearml_core.storage.manager import describe_url
+    from clearml_core.storage.resolution import describe_url, parse
 
     described = describe_url(url)
-    resolution = explain(described.pop("_parsed"))
+    resolution = explain(parse(url))
     extra = described.pop("details")
     # the backend's own fields (endpoint, region, …) sit beside the generic ones and win over them
     data = {**described, **resolution.to_json(), **extra}
@@ -201,12 +201,12 @@ def presign(
 ) -> None:
     """Print a URL that downloads (or uploads) the object without credentials, for a while."""
     from clearml_core.errors import UserError
-    from clearml_core.storage.manager import _driver, _parse
+    from clearml_core.storage.resolution import driver, parse
 
     if method.lower() not in ("get", "put"):
         raise UserError(f"--method must be get or put, not {method!r}")
-    parsed = _parse(url)
-    echo(_driver(parsed).presign(parsed, method=method.lower(), expires=expires))
+    parsed = parse(url)
+    echo(driver(parsed).presign(parsed, method=method.lower(), expires=expires))
 
 
 @cache_app.command("ls")

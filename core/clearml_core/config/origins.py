@@ -1,7 +1,12 @@
 """Which line of a HOCON file set each key, for ``config show --origin`` and error messages.
 
-pyhocon keeps no positions for values, so this scanner walks the text once, tracking the path of
-nested objects. It is best effort by design: a key it cannot place is reported with its file only.
+pyhocon keeps no positions for keys or values: its parse results are a ``ConfigTree`` of plain
+``str`` keys and ``int`` / ``str`` / list values, and the parse actions that see a location
+(``ConfigTreeParser.postParse``) get only that of the enclosing object, not of each key; only
+unresolved ``${…}`` substitutions (and concatenations) carry ``loc``, for pyhocon's own errors.
+Its grammar is built inside ``ConfigParser.parse`` with no hook to add one. So this scanner walks
+the text once, tracking the path of nested objects. It is best effort by design: a key it cannot
+place is reported with its file only.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ How it stays correct with many processes:
   once however many daemons poll. ``pop`` first looks, without a lock, whether any of its queues
   has an entry, so idle daemons do not fight over the write lock.
 * One connection per thread and per process (a forked child opens its own and never touches the
-  parent's, which would corrupt the lock state).
+  parent's, which would corrupt the lock state): :class:`~clearml_core.sqlite_connections.ThreadConnections`.
 
 Tasks and workers are stored as JSON documents next to the columns that queries filter on, so
 adding a record field needs no migration. The schema is versioned: ``schema_version`` holds the
@@ -32,7 +32,6 @@ import contextlib
 import json
 import os
 import sqlite3
-import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -63,6 +62,7 @@ from clearml_core.controlplane.records import (
     new_task_id,
 )
 from clearml_core.errors import UserError
+from clearml_core.sqlite_connections import ThreadConnections
 
 if TYPE_CHECKING:
     from clearml_core.config import Config
@@ -163,10 +163,7 @@ class SQLiteControlPlane(ControlPlane):
         self.path = Path(path).expanduser().absolute()
         self.timeout = timeout
         self.url = f"sqlite:///{self.path}"
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        self._connections: list[sqlite3.Connection] = []
-        self._pid = os.getpid()
+        self._connections = ThreadConnections(self.path, timeout=timeout)
         self._check_path()
         with self._errors():
             self._migrate(self._conn())
@@ -210,30 +207,7 @@ class SQLiteControlPlane(ControlPlane):
             ) from None
 
     def _conn(self) -> sqlite3.Connection:
-        pid = os.getpid()
-        if pid != self._pid:
-            # A forked child: never use (or close) the parent's connections; keep them
-            # referenced so garbage collection does not close them under the parent either.
-            _ORPHANS.extend(self._connections)
-            self._connections = []
-            self._local = threading.local()
-            self._lock = threading.Lock()
-            self._pid = pid
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(
-                self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False
-            )
-            try:
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=NORMAL")
-            except BaseException:
-                conn.close()
-                raise
-            self._local.conn = conn
-            with self._lock:
-                self._connections.append(conn)
-        return conn
+        return self._connections.get()
 
     @contextlib.contextmanager
     def _errors(self) -> Iterator[None]:
@@ -339,13 +313,7 @@ class SQLiteControlPlane(ControlPlane):
         return int(row[0]) if row else 0
 
     def close(self) -> None:
-        if os.getpid() != self._pid:
-            return
-        with self._lock:
-            connections, self._connections = self._connections, []
-        for conn in connections:
-            conn.close()
-        self._local = threading.local()
+        self._connections.close()
 
     # -- task rows -------------------------------------------------------------------------
     @staticmethod
@@ -935,10 +903,6 @@ class SQLiteControlPlane(ControlPlane):
             self._save_worker(conn, worker)
             worker.tasks = self._worker_tasks(conn, worker_id)
         return worker
-
-
-_ORPHANS: list[sqlite3.Connection] = []
-"""Connections inherited through fork: kept alive so they are never closed in the child."""
 
 
 def _queue_name(name: str) -> str:

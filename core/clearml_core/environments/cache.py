@@ -22,14 +22,14 @@ The configured path is often clearml-agent's own venvs cache (its sample clearml
 as one of its entries; so nothing of this cache lives inside it (see :func:`cache_root`).
 
 Lock files are deleted only by a holder of the exclusive lock, and every locker checks that the
-file it locked is still the one at the path, so a deleted lock file cannot let two processes in.
+file it locked is still the one at the path (:class:`~clearml_core.filelocks.SharedFileLock`), so
+a deleted lock file cannot let two processes in.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import hashlib
 import json
 import os
@@ -45,13 +45,13 @@ from typing import TYPE_CHECKING, Any
 from clearml_core.environments.process import BuildAborted
 from clearml_core.environments.protocol import PythonEnv, canonical_json
 from clearml_core.environments.python import PythonInfo
+from clearml_core.filelocks import SharedFileLock
 
 if TYPE_CHECKING:
     from clearml_core.config import Config
 
 MARKER = "clearml-env.json"
 KEY_VERSION = 1
-LOCK_POLL_SEC = 0.05
 
 
 def environment_key(manager: str, fingerprint: str, python: PythonInfo, image: str = "") -> str:
@@ -96,7 +96,9 @@ class EntryInfo:
 class Lease:
     """A shared lock on a complete entry: it is not evicted or rebuilt until :meth:`release`."""
 
-    def __init__(self, cache: EnvironmentCache, key: str, fd: int, metadata: dict[str, Any], built: bool):
+    def __init__(
+        self, cache: EnvironmentCache, key: str, lock: SharedFileLock, metadata: dict[str, Any], built: bool
+    ):
         self.cache = cache
         self.key = key
         self.path = cache.entry_path(key)
@@ -104,11 +106,12 @@ class Lease:
         self.metadata = metadata
         self.built = built
         """True when this lease's holder built the entry (a miss), False on a hit."""
-        self._fd: int | None = fd
+        self._lock: SharedFileLock | None = lock
 
     @property
     def fd(self) -> int | None:
-        return self._fd
+        """The descriptor holding the entry's shared lock (None once released)."""
+        return self._lock.fd if self._lock is not None else None
 
     def release(self, *, trim_in_background: bool = False) -> None:
         """Let the entry go; trims the cache when it holds more than ``max_entries``.
@@ -116,12 +119,10 @@ class Lease:
         ``trim_in_background`` deletes in a thread, so a task's end is not held up by removing
         another environment (entries go to ``trash/`` first, so an interrupted delete is swept later).
         """
-        fd, self._fd = self._fd, None
-        if fd is None:
+        lock, self._lock = self._lock, None
+        if lock is None:
             return
-        with contextlib.suppress(OSError):
-            fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
+        lock.release()
         if len(self.cache._complete_entries()) <= self.cache.max_entries:
             return
         if trim_in_background:
@@ -181,36 +182,22 @@ class EnvironmentCache:
 
     # -- locking -----------------------------------------------------------------------------
     def _lock(
-        self, key: str, mode: int, *, wait: bool = True, should_stop: Callable[[], str | None] | None = None
-    ) -> int | None:
-        """An fd holding ``mode`` on the key's lock file (None when ``wait`` is False and it is taken)."""
-        path = self._lock_path(key)
-        while True:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-            try:
-                while True:
-                    try:
-                        fcntl.flock(fd, mode | fcntl.LOCK_NB)
-                        break
-                    except BlockingIOError:
-                        if not wait:
-                            os.close(fd)
-                            return None
-                        reason = should_stop() if should_stop is not None else None
-                        if reason:
-                            raise BuildAborted(reason) from None
-                        time.sleep(LOCK_POLL_SEC)
-                try:
-                    current = os.stat(path)
-                except FileNotFoundError:
-                    current = None
-                mine = os.fstat(fd)
-                if current is not None and (current.st_ino, current.st_dev) == (mine.st_ino, mine.st_dev):
-                    return fd
-            except BaseException:
-                os.close(fd)
-                raise
-            os.close(fd)  # an evictor deleted the file we locked: lock the new one
+        self,
+        key: str,
+        *,
+        exclusive: bool,
+        wait: bool = True,
+        should_stop: Callable[[], str | None] | None = None,
+    ) -> SharedFileLock | None:
+        """The key's lock, held shared or exclusive (None when ``wait`` is False and it is taken)."""
+
+        def check_stop() -> None:
+            reason = should_stop() if should_stop is not None else None
+            if reason:
+                raise BuildAborted(reason)
+
+        lock = SharedFileLock(self._lock_path(key), check_stop)
+        return lock if lock.acquire(exclusive=exclusive, blocking=wait) else None
 
     def _read_marker(self, key: str) -> dict[str, Any] | None:
         try:
@@ -229,16 +216,15 @@ class EnvironmentCache:
         if not self._marker(key).exists():
             return None
         self._ensure_dirs()
-        fd = self._lock(key, fcntl.LOCK_SH, wait=False)
-        if fd is None:
+        lock = self._lock(key, exclusive=False, wait=False)
+        if lock is None:
             return None  # being built or evicted right now
         metadata = self._read_marker(key)
         if metadata is None:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
+            lock.release()
             return None
         self._touch(key)
-        return Lease(self, key, fd, metadata, built=False)
+        return Lease(self, key, lock, metadata, built=False)
 
     def acquire(
         self,
@@ -260,39 +246,36 @@ class EnvironmentCache:
         self._ensure_dirs()
         waited = False
         while True:
-            fd = self._lock(key, fcntl.LOCK_SH, wait=False)
-            if fd is None:
+            lock = self._lock(key, exclusive=False, wait=False)
+            if lock is None:
                 if not waited and on_wait is not None:
                     on_wait()
                 waited = True
-                fd = self._lock(key, fcntl.LOCK_SH, should_stop=should_stop)
-            assert fd is not None
+                lock = self._lock(key, exclusive=False, should_stop=should_stop)
+            assert lock is not None
             metadata = self._read_marker(key)
             if metadata is not None:
                 self._touch(key)
-                return Lease(self, key, fd, metadata, built=False)
+                return Lease(self, key, lock, metadata, built=False)
             # a miss: let go and come back exclusive (another process may build it meanwhile)
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
-            fd = self._lock(key, fcntl.LOCK_EX, should_stop=should_stop)
-            assert fd is not None
+            lock.release()
+            lock = self._lock(key, exclusive=True, should_stop=should_stop)
+            assert lock is not None and lock.fd is not None
             try:
                 metadata = self._read_marker(key)
                 if metadata is None:
-                    metadata = self._build_locked(key, fd, build)
+                    metadata = self._build_locked(key, lock.fd, build)
                     built = True
                 else:
                     built = False
-                fcntl.flock(fd, fcntl.LOCK_SH)  # not atomic: check the entry is still there
+                lock.share()  # not atomic: check the entry is still there
             except BaseException:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-                os.close(fd)
+                lock.release()
                 raise
             if self._read_marker(key) is not None:
                 self._touch(key)
-                return Lease(self, key, fd, metadata, built=built)
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
+                return Lease(self, key, lock, metadata, built=built)
+            lock.release()
 
     def _build_locked(
         self, key: str, fd: int, build: Callable[[Path, int], dict[str, Any]]
@@ -373,8 +356,8 @@ class EnvironmentCache:
         if not self._lock_path(key).exists() and not self.entry_path(key).exists():
             return False
         self._ensure_dirs()
-        fd = self._lock(key, fcntl.LOCK_EX, wait=False)
-        if fd is None:
+        lock = self._lock(key, exclusive=True, wait=False)
+        if lock is None:
             return False
         try:
             with contextlib.suppress(FileNotFoundError):
@@ -383,8 +366,7 @@ class EnvironmentCache:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self._lock_path(key))
         finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
+            lock.release()
         return True
 
     def sweep(self) -> list[str]:
@@ -433,11 +415,10 @@ class EnvironmentCache:
                 stamp = (path / MARKER).stat().st_mtime if metadata is not None else path.stat().st_mtime
             except OSError:
                 continue
-            fd = self._lock(path.name, fcntl.LOCK_EX, wait=False) if self.locks.exists() else None
-            in_use = fd is None
-            if fd is not None:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-                os.close(fd)
+            lock = self._lock(path.name, exclusive=True, wait=False) if self.locks.exists() else None
+            in_use = lock is None
+            if lock is not None:
+                lock.release()
             found.append(EntryInfo(path.name, path, metadata is not None, in_use, stamp, metadata or {}))
         found.sort(key=lambda e: e.last_used, reverse=True)
         return found

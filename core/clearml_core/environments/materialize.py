@@ -15,9 +15,7 @@ decide the CUDA the packages are for (:func:`~clearml_core.environments.cuda.cud
 
 from __future__ import annotations
 
-import shutil
 import sys
-import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -25,6 +23,7 @@ from clearml_core.environments.builder import EnvironmentBuilder, PreparedEnviro
 from clearml_core.environments.process import BuildFailed, BuildLog, mask_urls
 from clearml_core.environments.python import find_python_version
 from clearml_core.errors import UserError
+from clearml_core.progress import ProgressLine
 
 if TYPE_CHECKING:
     from clearml_core.config import Config
@@ -32,30 +31,20 @@ if TYPE_CHECKING:
 
 
 class StatusLine:
-    """One line on a terminal, redrawn with the latest thing the build said."""
+    """The latest thing the build said, on a :class:`~clearml_core.progress.ProgressLine` that
+    is erased when the build ends."""
 
     def __init__(self, stream: TextIO) -> None:
-        self._stream = stream
-        self._lock = threading.Lock()
-        self._width = max(20, shutil.get_terminal_size((80, 20)).columns - 1)
-        self._shown = False
+        self._line = ProgressLine(stream, keep=False)
 
     def __call__(self, stream: str, line: str) -> None:
         text = line.strip()
         if not text:
             return
-        text = text.removeprefix("clearml-core: ")
-        with self._lock:
-            self._stream.write("\r\033[K" + mask_urls(text)[: self._width])
-            self._stream.flush()
-            self._shown = True
+        self._line.update(mask_urls(text.removeprefix("clearml-core: ")))
 
     def clear(self) -> None:
-        with self._lock:
-            if self._shown:
-                self._stream.write("\r\033[K")
-                self._stream.flush()
-                self._shown = False
+        self._line.close()
 
 
 def build_task_environment(

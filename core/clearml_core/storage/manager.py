@@ -20,22 +20,26 @@ Importing this module is cheap: the URL parser, drivers, cache and SQLite load o
 from __future__ import annotations
 
 import builtins
-import os
-from typing import TYPE_CHECKING, Any
+import io
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
+
+# Only what costs nothing to import is imported here (``from clearml_core import StorageManager``
+# is a benchmark target); the URL parser, drivers, transfers, archives, the cache and the
+# progress reports, even pathlib and logging, are imported where they are used.
+from clearml_core.errors import UserError
+from clearml_core.storage import resolution
+from clearml_core.storage.errors import ObjectNotFoundError, StorageError, UnsupportedOperationError
+from clearml_core.storage.resolution import describe_url
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
-    from clearml_core.config import Config
-    from clearml_core.storage.cache import Cache
     from clearml_core.storage.driver import ObjectInfo
-    from clearml_core.storage.transfer import TransferReport, TransferSettings
+    from clearml_core.storage.transfer import TransferReport
     from clearml_core.storage.url import StorageURL
 
 __all__ = ["StorageManager", "describe_url"]
-
-_RESOLVED_LIMIT = 4096
 
 
 def _log() -> Any:
@@ -44,101 +48,11 @@ def _log() -> Any:
     return logging.getLogger("clearml_core.storage.manager")
 
 
-class _Resolved:
-    """What a URL text means here: after path substitution, parsed, direct or cached."""
-
-    __slots__ = ("direct", "entry", "entry_path", "is_archive", "url")
-
-    def __init__(self, url: StorageURL, direct: bool, entry: str, entry_path: Path | None) -> None:
-        from clearml_core.storage.archive import archive_suffix
-
-        self.url = url
-        self.direct = direct
-        self.entry = entry
-        self.entry_path = entry_path
-        self.is_archive = archive_suffix(url.name) is not None
-
-
-class _State:
-    """Per loaded configuration: the rules, the cache, and URLs already resolved (a hit is cheap)."""
-
-    def __init__(self, config: Config) -> None:
-        from clearml_core.storage.cache import get_cache
-        from clearml_core.storage.substitution import direct_access_rules, substitution_rules
-
-        self.config = config
-        self.env = os.environ.get("CLEARML_CACHE_DIR", "")
-        self.substitutions = substitution_rules(config)
-        self.direct_rules = direct_access_rules(config)
-        self.cache: Cache = get_cache(config)
-        self.resolved: dict[tuple[str | None, str], _Resolved] = {}
-
-    def resolve(self, remote_url: str | os.PathLike[str], context: str | None) -> _Resolved:
-        key = (context, remote_url if isinstance(remote_url, str) else os.fspath(remote_url))
-        found = self.resolved.get(key)
-        if found is not None:
-            return found
-        from clearml_core.storage.cache import entry_name
-        from clearml_core.storage.substitution import guess_content_type, is_direct, substitute
-        from clearml_core.storage.url import parse_url
-
-        text = substitute(key[1], self.substitutions)
-        url = parse_url(text)
-        canonical = str(url)
-        direct = url.is_local and is_direct(canonical, self.direct_rules, guess_content_type(url.name))
-        self.cache.use_context(context)  # as in ClearML, even when the file is used in place
-        entry = entry_name(canonical, url.name)
-        entry_path = None if direct else self.cache.entry_path(context, entry)
-        resolved = _Resolved(url, direct, entry, entry_path)
-        if len(self.resolved) >= _RESOLVED_LIMIT:
-            self.resolved.clear()
-        self.resolved[key] = resolved
-        return resolved
-
-
-_state: _State | None = None
-
-
-def _current() -> _State:
-    global _state
-    from clearml_core.settings import get_config
-
-    config = get_config()
-    state = _state
-    if state is None or state.config is not config or state.env != os.environ.get("CLEARML_CACHE_DIR", ""):
-        state = _state = _State(config)
-    return state
-
-
-def _parse(url: str | os.PathLike[str] | StorageURL) -> StorageURL:
-    from clearml_core.storage.url import parse_url
-
-    if isinstance(url, (str, os.PathLike)):
-        state = _current()
-        from clearml_core.storage.substitution import substitute
-
-        return parse_url(substitute(os.fspath(url), state.substitutions))
-    return parse_url(url)
-
-
-def _driver(url: StorageURL) -> Any:
-    from clearml_core.storage.backends import driver_for
-
-    return driver_for(url, _current().config)
-
-
-def _settings(**overrides: Any) -> TransferSettings:
-    from clearml_core.storage.transfer import TransferSettings
-
-    return TransferSettings.from_config(_current().config).replace(**overrides)
-
-
 def _expected_empty(url: StorageURL) -> bool:
     """Whether the object really is empty (ClearML's zero-size check lets those through)."""
-    from clearml_core.storage.errors import StorageError
 
     try:
-        return _driver(url).stat(url).size == 0
+        return resolution.driver(url).stat(url).size == 0
     except StorageError:
         return False
 
@@ -164,15 +78,13 @@ class StorageManager:
         archive apart. Returns ``None`` when the download fails (the reason is logged); an
         unsafe or corrupt archive raises.
         """
-        state = _current()
+        state = resolution.current()
         resolved = state.resolve(remote_url, cache_context)
         path = resolved.entry_path
         plain = path is not None and not force_download and not (extract_archive and resolved.is_archive)
         if plain and path is not None and state.cache.lookup(path):
             return str(path)  # the common hit: no parsing, no index, a stat and a utime
-        from clearml_core.errors import UserError
         from clearml_core.storage.archive import ArchiveError
-        from clearml_core.storage.errors import StorageError
 
         try:
             local = cls._local_copy(
@@ -193,12 +105,10 @@ class StorageManager:
         (default 1 MiB; the last one may be shorter). ``None`` when the object cannot be opened
         (the reason is logged); an error half-way raises from the iterator.
         """
-        from clearml_core.errors import UserError
-        from clearml_core.storage.errors import StorageError
 
         try:
-            url = _parse(remote_url)
-            stream = _driver(url).open_read(url)
+            url = resolution.parse(remote_url)
+            stream = resolution.driver(url).open_read(url)
         except (StorageError, UserError, OSError) as error:
             _log().error("could not stream %s: %s", remote_url, error)
             return None
@@ -216,15 +126,13 @@ class StorageManager:
         """
         from pathlib import Path
 
-        from clearml_core.storage.errors import ObjectNotFoundError
-
         source = Path(local_file).expanduser()
         if not source.is_file():
             raise ObjectNotFoundError(f"cannot upload {source}: no such file")
-        target = _parse(remote_url)
+        target = resolution.parse(remote_url)
         if retries is None:
-            retries = _current().config.get_int("sdk.network.file_upload_retries", None)
-        settings = _settings(retries=retries)
+            retries = resolution.current().config.get_int("sdk.network.file_upload_retries", None)
+        settings = resolution.transfer_settings(retries=retries)
 
         def upload() -> None:
             from clearml_core.storage import progress
@@ -233,7 +141,7 @@ class StorageManager:
             size = source.stat().st_size
 
             def once() -> int:
-                _driver(target).upload_file(source, target)
+                resolution.driver(target).upload_file(source, target)
                 return size
 
             retrying(
@@ -261,19 +169,18 @@ class StorageManager:
         """
         from pathlib import Path
 
-        from clearml_core.storage.errors import ObjectNotFoundError
         from clearml_core.storage.transfer import copy_jobs, matches, run_jobs, walk
         from clearml_core.storage.url import parse_url
 
         folder = Path(local_folder).expanduser()
         if not folder.is_dir():
             raise ObjectNotFoundError(f"cannot upload the folder {folder}: no such folder")
-        target = _parse(remote_url)
+        target = resolution.parse(remote_url)
         files = [
             f for f in walk(parse_url(folder.absolute()).as_folder()) if matches(match_wildcard, f.relative)
         ]
-        jobs, _ = copy_jobs(files, target, config=_current().config)
-        report = run_jobs(jobs, settings=_settings(retries=retries), action="upload")
+        jobs, _ = copy_jobs(files, target, config=resolution.current().config)
+        report = run_jobs(jobs, settings=resolution.transfer_settings(retries=retries), action="upload")
         report.raise_for_failures(f"upload from {folder} to {target}")
         return remote_url
 
@@ -292,11 +199,9 @@ class StorageManager:
         ``overwrite``. An empty download is an error unless ``skip_zero_size_check`` or the object
         is empty. Returns the local path, or ``None`` on failure (logged unless ``silence_errors``).
         """
-        from clearml_core.errors import UserError
-        from clearml_core.storage.errors import StorageError
 
         try:
-            url = _parse(remote_url)
+            url = resolution.parse(remote_url)
             target = cls._download_target(url, local_folder)
             return str(cls._download_one(url, target, overwrite, skip_zero_size_check))
         except (StorageError, UserError, OSError) as error:
@@ -326,11 +231,11 @@ class StorageManager:
 
         from clearml_core.storage.transfer import Job, matches, run_jobs, walk
 
-        source = _parse(remote_url)
-        folder = Path(local_folder).expanduser() if local_folder else _current().cache.folder(None)
+        source = resolution.parse(remote_url)
+        folder = Path(local_folder).expanduser() if local_folder else resolution.current().cache.folder(None)
         folder.mkdir(parents=True, exist_ok=True)
         jobs = []
-        for item in walk(source, None if source.is_local else _driver(source)):
+        for item in walk(source, None if source.is_local else resolution.driver(source)):
             if not matches(match_wildcard, item.relative, str(item.url)):
                 continue
             target = cls._download_target(item.url, str(folder))
@@ -346,7 +251,9 @@ class StorageManager:
             _log().warning(
                 "no files under %s%s", source, f" match {match_wildcard}" if match_wildcard else ""
             )
-        report = run_jobs(jobs, settings=_settings(), workers=max_workers, action="download")
+        report = run_jobs(
+            jobs, settings=resolution.transfer_settings(), workers=max_workers, action="download"
+        )
         if report.failures:
             if not silence_errors:
                 report.raise_for_failures(f"download from {source} to {folder}")
@@ -360,8 +267,8 @@ class StorageManager:
         if remote_url.endswith("/"):
             return False
         try:
-            url = _parse(remote_url)
-            info = _driver(url).stat(url)
+            url = resolution.parse(remote_url)
+            info = resolution.driver(url).stat(url)
         except Exception:
             return False
         return not info.is_dir
@@ -370,8 +277,8 @@ class StorageManager:
     def get_file_size_bytes(cls, remote_url: str, silence_errors: bool = False) -> int | None:
         """The object's size in bytes, or ``None`` when it cannot be found."""
         try:
-            url = _parse(remote_url)
-            return _driver(url).stat(url).size
+            url = resolution.parse(remote_url)
+            return resolution.driver(url).stat(url).size
         except Exception as error:
             if not silence_errors:
                 _log().warning("could not get the size of %s: %s", remote_url, error)
@@ -398,7 +305,7 @@ class StorageManager:
         list (plain HTTP); the reason is logged.
         """
         try:
-            url = _parse(remote_url)
+            url = resolution.parse(remote_url)
             infos = cls._folder_list(url) if url.is_local else cls._prefix_list(url)
         except Exception as error:
             _log().warning("cannot list files for %r: %s", remote_url, error)
@@ -427,8 +334,8 @@ class StorageManager:
 
         ``read_hash`` adds ``hash`` when the object's metadata holds a ``sha256``."""
         try:
-            url = _parse(remote_url)
-            info = _driver(url).stat(url)
+            url = resolution.parse(remote_url)
+            info = resolution.driver(url).stat(url)
         except Exception as error:
             _log().warning("could not get the metadata of %s: %s", remote_url, error)
             return None
@@ -446,7 +353,7 @@ class StorageManager:
         As in ClearML the limit only grows within a process. Sizes are limited separately by
         ``sdk.storage.cache.size``.
         """
-        return _current().cache.set_file_limit(cache_file_limit, cache_context)
+        return resolution.current().cache.set_file_limit(cache_file_limit, cache_context)
 
     @classmethod
     def set_report_upload_chunk_size(cls, chunk_size_mb: int) -> None:
@@ -475,7 +382,7 @@ class StorageManager:
         derived from the API / web server addresses as ClearML does."""
         from clearml_core.storage.servers import files_server
 
-        return files_server(_current().config)
+        return files_server(resolution.current().config)
 
     # -- the modern API -----------------------------------------------------------------------
     @classmethod
@@ -489,7 +396,7 @@ class StorageManager:
         force_download: bool = False,
     ) -> Path:
         """Like :meth:`get_local_copy`, but raising on failure and returning a ``Path``."""
-        state = _current()
+        state = resolution.current()
         return cls._local_copy(
             state, state.resolve(url, cache_context), cache_context, extract_archive, name, force_download
         )
@@ -500,13 +407,12 @@ class StorageManager:
 
         A write that leaves its ``with`` block by an exception uploads nothing.
         """
-        import io
 
-        target = _parse(url)
+        target = resolution.parse(url)
         if mode not in ("r", "rb", "w", "wb"):
             raise ValueError(f"mode must be 'r', 'rb', 'w' or 'wb', not {mode!r}")
         if mode.startswith("r"):
-            stream = _driver(target).open_read(target)
+            stream = resolution.driver(target).open_read(target)
             return stream if mode == "rb" else io.TextIOWrapper(stream, encoding=encoding or "utf-8")
         writer = _UploadOnClose(target)
         if mode == "wb":
@@ -529,15 +435,14 @@ class StorageManager:
         own name, like ``cp``. Raises :class:`~clearml_core.storage.transfer.TransferError` when
         any file fails.
         """
-        from clearml_core.storage.errors import ObjectNotFoundError, StorageError
         from clearml_core.storage.transfer import Job, TransferReport, copy_jobs, copy_object, run_jobs, walk
 
-        source = _parse(src)
-        target = _parse(dst)
-        config = _current().config
-        settings = _settings()
+        source = resolution.parse(src)
+        target = resolution.parse(dst)
+        config = resolution.current().config
+        settings = resolution.transfer_settings()
         if recursive:
-            files = list(walk(source, None if source.is_local else _driver(source)))
+            files = list(walk(source, None if source.is_local else resolution.driver(source)))
             if not files and not cls._is_file(source):
                 raise ObjectNotFoundError(f"nothing to copy: {source} is empty or does not exist")
             if files:
@@ -558,8 +463,8 @@ class StorageManager:
     @classmethod
     def delete(cls, url: str, *, recursive: bool = False) -> int:
         """Delete one object, or with ``recursive`` everything under a folder; returns the count."""
-        target = _parse(url)
-        driver = _driver(target)
+        target = resolution.parse(url)
+        driver = resolution.driver(target)
         if recursive:
             count = int(driver.delete_folder(target.as_folder()))
             if count == 0 and cls._is_file(target):
@@ -572,10 +477,9 @@ class StorageManager:
     @classmethod
     def ls(cls, url: str, *, recursive: bool = False) -> builtins.list[ObjectInfo]:
         """What the folder ``url`` holds (or the object itself when ``url`` names one)."""
-        from clearml_core.storage.errors import ObjectNotFoundError, UnsupportedOperationError
 
-        target = _parse(url)
-        driver = _driver(target)
+        target = resolution.parse(url)
+        driver = resolution.driver(target)
         if not driver.capabilities.listing:
             raise UnsupportedOperationError(f"{target.scheme}:// storage cannot list ({target})")
         found = list(driver.list(target.as_folder(), recursive=recursive))
@@ -591,26 +495,25 @@ class StorageManager:
 
     @classmethod
     def stat(cls, url: str) -> ObjectInfo:
-        target = _parse(url)
-        return _driver(target).stat(target)
+        target = resolution.parse(url)
+        return resolution.driver(target).stat(target)
 
     # -- internals ----------------------------------------------------------------------------
     @classmethod
     def _is_file(cls, url: StorageURL) -> bool:
-        from clearml_core.storage.errors import ObjectNotFoundError
 
         if url.is_folder:
             return False
         try:
-            return not _driver(url).stat(url).is_dir
+            return not resolution.driver(url).stat(url).is_dir
         except ObjectNotFoundError:
             return False
 
     @classmethod
     def _local_copy(
         cls,
-        state: _State,
-        resolved: _Resolved,
+        state: resolution.State,
+        resolved: resolution.Resolved,
         context: str | None,
         extract_archive: bool,
         name: str | None,
@@ -623,8 +526,6 @@ class StorageManager:
 
         url = resolved.url
         if resolved.direct:
-            from clearml_core.storage.errors import ObjectNotFoundError
-
             path = url.local_path
             if not path.exists():
                 raise ObjectNotFoundError(f"{url}: no such file")
@@ -634,7 +535,7 @@ class StorageManager:
         entry_path = resolved.entry_path
         assert entry_path is not None
         if force or missing or not state.cache.lookup(entry_path):
-            driver = _driver(url)
+            driver = resolution.driver(url)
             state.cache.fetch(
                 context,
                 resolved.entry,
@@ -650,7 +551,13 @@ class StorageManager:
 
     @classmethod
     def _extract_cached(
-        cls, state: _State, archive: Path, entry: str, context: str | None, name: str | None, force: bool
+        cls,
+        state: resolution.State,
+        archive: Path,
+        entry: str,
+        context: str | None,
+        name: str | None,
+        force: bool,
     ) -> Path:
         from clearml_core.storage.archive import extract
         from clearml_core.storage.cache import archive_folder_name
@@ -667,7 +574,7 @@ class StorageManager:
 
     @classmethod
     def _extract_direct(
-        cls, state: _State, archive: Path, context: str | None, name: str | None, force: bool
+        cls, state: resolution.State, archive: Path, context: str | None, name: str | None, force: bool
     ) -> Path:
         """A local archive used in place is extracted into the cache, keyed by its path and version."""
         from clearml_core.storage.archive import extract
@@ -690,7 +597,7 @@ class StorageManager:
     def _download_target(url: StorageURL, local_folder: str | None) -> Path:
         from pathlib import Path
 
-        folder = Path(local_folder).expanduser() if local_folder else _current().cache.folder(None)
+        folder = Path(local_folder).expanduser() if local_folder else resolution.current().cache.folder(None)
         relative = url.path.lstrip("/") if not url.is_bucket else url.key
         return folder.absolute() / relative
 
@@ -701,7 +608,7 @@ class StorageManager:
         if target.exists() and not overwrite:
             return target
         target.parent.mkdir(parents=True, exist_ok=True)
-        size = _tracked_download(_driver(url), url, target)
+        size = _tracked_download(resolution.driver(url), url, target)
         if size == 0 and not skip_zero_size_check and not _expected_empty(url):
             target.unlink(missing_ok=True)
             raise ZeroSizeDownloadError(
@@ -712,20 +619,19 @@ class StorageManager:
     @classmethod
     def _folder_list(cls, url: StorageURL) -> builtins.list[ObjectInfo]:
         """Every file below the local folder ``url`` (ClearML's local listing: no prefixes)."""
-        from clearml_core.storage.errors import ObjectNotFoundError
 
         if not url.local_path.is_dir():
             raise ObjectNotFoundError(f"{url} is not a folder")
-        found = (info for info in _driver(url).list(url.as_folder(), recursive=True) if not info.is_dir)
+        found = (
+            info for info in resolution.driver(url).list(url.as_folder(), recursive=True) if not info.is_dir
+        )
         return sorted(found, key=lambda info: str(info.url))
 
     @classmethod
     def _prefix_list(cls, url: StorageURL) -> builtins.list[ObjectInfo]:
         """Objects whose path starts with ``url``'s path (ClearML's prefix semantics)."""
-        driver = _driver(url)
+        driver = resolution.driver(url)
         if not driver.capabilities.listing:
-            from clearml_core.storage.errors import UnsupportedOperationError
-
             raise UnsupportedOperationError(f"{url.scheme}:// storage cannot list")
         if url.is_folder:
             return sorted(
@@ -744,43 +650,6 @@ class StorageManager:
         return sorted(found, key=lambda i: str(i.url))
 
 
-def describe_url(text: str) -> dict[str, Any]:
-    """What ``storage resolve`` shows besides credentials: the URL as used, its backend, its parts.
-
-    A driver class may add backend-specific fields (endpoint, region, …) with a classmethod
-    ``describe(url, config) -> Mapping[str, object]``; ``storage resolve`` shows them beside these.
-    """
-    from clearml_core.storage.backends import backend_for
-    from clearml_core.storage.substitution import guess_content_type, is_direct, substitute
-    from clearml_core.storage.url import parse_url
-
-    state = _current()
-    substituted = substitute(text, state.substitutions)
-    url = parse_url(substituted)
-    backend = backend_for(url.scheme)
-    driver_class = backend.driver_class
-    describe = getattr(driver_class, "describe", None)
-    details = dict(describe(url, state.config)) if callable(describe) else {}
-    location: dict[str, Any] = {"scheme": url.scheme}
-    if url.is_bucket:
-        location.update(bucket=url.bucket, key=url.key, endpoint=url.endpoint)
-    elif url.is_local:
-        location.update(path=url.path)
-    else:
-        location.update(host=url.host, port=url.port, user=url.user, path=url.path)
-    return {
-        "url": str(url),
-        "substituted_from": text if substituted != text else None,
-        "backend": backend.name,
-        "driver": f"{driver_class.__module__}:{driver_class.__qualname__}",
-        "location": location,
-        "direct_access": url.is_local
-        and is_direct(str(url), state.direct_rules, guess_content_type(url.name)),
-        "details": details,
-        "_parsed": url,
-    }
-
-
 def _metadata(info: ObjectInfo, name: str, *, read_hash: bool = False) -> dict[str, Any]:
     found = {
         "name": name,
@@ -791,8 +660,8 @@ def _metadata(info: ObjectInfo, name: str, *, read_hash: bool = False) -> dict[s
     }
     if read_hash:
         metadata = info.metadata
-        if not metadata and _driver(info.url).capabilities.metadata:
-            metadata = _driver(info.url).stat(info.url).metadata  # listings carry none: ask
+        if not metadata and resolution.driver(info.url).capabilities.metadata:
+            metadata = resolution.driver(info.url).stat(info.url).metadata  # listings carry none: ask
         if metadata.get("sha256"):
             found["hash"] = metadata["sha256"]
     return found
@@ -880,7 +749,7 @@ class _UploadOnClose:
             if upload:
                 size = self._spool.tell()
                 self._spool.seek(0)
-                _driver(self.url).upload_stream(self._spool, self.url, size=size)
+                resolution.driver(self.url).upload_stream(cast(BinaryIO, self._spool), self.url, size=size)
         finally:
             self._spool.close()
 

@@ -4,6 +4,8 @@ Such a driver works out, per URL, a *target* — where the object is (bucket, ke
 who may touch it (credentials, a shared client) — and sends requests for it. What is left is the
 same on every object store, and :class:`ObjectStoreDriver` does it once:
 
+* a target is an :class:`ObjectTarget`, whose :meth:`~ObjectTarget.fail` turns an SDK error into
+  the storage error that names what was being done to which URL;
 * targets are resolved once per *scope* (a bucket and its configuration entry, say) and shared
   by every key in it: :attr:`ObjectStoreDriver.scopes`, a :class:`~clearml_core.storage.scopes.ScopeMemo`;
 * uploads follow one template: a stream of unknown size is probed one byte past what the store
@@ -15,7 +17,9 @@ same on every object store, and :class:`ObjectStoreDriver` does it once:
   and checks both URLs and asks :meth:`~ObjectStoreDriver.copy_object` for a server-side copy,
   streaming the bytes where the store cannot; :meth:`~ObjectStoreDriver.empty_range` checks the
   byte range ``open_read`` is given;
-* ``stat`` and ``list`` answers are built with :func:`object_info` and :class:`KeyListing`.
+* ``stat`` and ``list`` answers are built with :func:`object_info` and :class:`KeyListing`;
+* an SDK's download (a body with ``read``, an iterator of chunks) becomes a raw stream whose read
+  errors are translated like any other with :class:`SDKReader`.
 
 A subclass still implements :meth:`~clearml_core.storage.driver.StorageDriver.open_read`,
 ``stat``, ``list`` and ``delete`` (and overrides ``delete_folder`` and ``presign`` where the
@@ -25,12 +29,13 @@ store does better), translating every SDK error as :mod:`clearml_core.storage.dr
 from __future__ import annotations
 
 import abc
+import contextlib
 import datetime as dt
 import io
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, Generic, TypeVar
 
 from clearml_core.storage.driver import (
     COPY_CHUNK,
@@ -53,6 +58,8 @@ __all__ = [
     "OBJECT_STORE_CAPABILITIES",
     "KeyListing",
     "ObjectStoreDriver",
+    "ObjectTarget",
+    "SDKReader",
     "clean_etag",
     "object_info",
     "timestamp",
@@ -133,6 +140,90 @@ class KeyListing:
     def object(self, key: str, *, size: Any, modified: Any, etag: Any) -> ObjectInfo:
         """The entry of one listed object, from the fields the store's listing gives."""
         return object_info(self.url(key), size=size, modified=modified, etag=etag)
+
+
+class ObjectTarget:
+    """Base of what :meth:`ObjectStoreDriver.target` resolves: where the object is, and how an
+    error about it reads.
+
+    A subclass (a frozen dataclass, as the official plugins write it) has a ``location`` whose
+    ``url`` names the object, sets :attr:`translate_error` to the backend's translation of SDK
+    errors, and returns from :meth:`error_context` the details its messages need (endpoint,
+    account, who is asking); it adds whatever its requests need (credentials, a client).
+    """
+
+    location: Any
+    translate_error: ClassVar[Callable[..., Exception]]
+    """``translate_error(error, doing, **error_context)``: the storage error to raise; ``doing``
+    is ``"<what> <url>"`` (``"read s3://bucket/key"``). Set it with ``staticmethod``."""
+
+    def error_context(self) -> Mapping[str, Any]:
+        """Keyword arguments of :attr:`translate_error` beside the error and what was being done."""
+        return {}
+
+    def fail(self, error: BaseException, what: str) -> Exception:
+        """The storage error to raise for ``error`` while doing ``what`` (``"read"``, ``"delete"``)."""
+        return self.translate_error(error, f"{what} {self.location.url}", **self.error_context())
+
+
+class SDKReader(io.RawIOBase):
+    """An SDK's download as a raw stream whose read errors become storage errors.
+
+    ``read(size)`` returns up to ``size`` bytes (nothing at the end); ``fail(error)`` is the
+    storage error to raise for an SDK error (a target's translation, naming what was being done
+    to which URL); ``close`` lets the SDK's stream go. Wrap it in ``io.BufferedReader`` to hand
+    it out of ``open_read``.
+    """
+
+    def __init__(
+        self,
+        read: Callable[[int], bytes | memoryview],
+        fail: Callable[[BaseException], Exception],
+        close: Callable[[], object] | None = None,
+    ) -> None:
+        self._read = read
+        self._fail = fail
+        self._close = close
+
+    @classmethod
+    def from_chunks(
+        cls,
+        chunks: Iterator[bytes],
+        fail: Callable[[BaseException], Exception],
+        close: Callable[[], object] | None = None,
+    ) -> SDKReader:
+        """A reader of an SDK's chunks, whatever their sizes."""
+        left = memoryview(b"")
+
+        def read(size: int) -> memoryview:
+            nonlocal left
+            while not left:
+                chunk = next(chunks, None)
+                if chunk is None:
+                    return left
+                left = memoryview(chunk)
+            part, left = left[:size], left[size:]
+            return part
+
+        return cls(read, fail, close)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        try:
+            data = self._read(len(view))
+        except Exception as error:
+            raise self._fail(error) from error
+        view[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed and self._close is not None:
+            with contextlib.suppress(Exception):
+                self._close()
+        super().close()
 
 
 class ObjectStoreDriver(StorageDriver, Generic[TargetT]):

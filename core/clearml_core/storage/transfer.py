@@ -24,7 +24,6 @@ import logging
 import os
 import queue
 import random
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -32,6 +31,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
+from clearml_core.progress import ProgressLine, progress_wanted
 from clearml_core.storage.errors import StorageError, TransientStorageError
 
 if TYPE_CHECKING:
@@ -194,7 +194,7 @@ class TransferReport:
 
 
 class Progress:
-    """``uploading 12/100 files, 3.4/120.0 MB`` on one rewritten stderr line, terminals only."""
+    """``uploading 12/100 files, 3.4/120.0 MB`` on a :class:`~clearml_core.progress.ProgressLine`."""
 
     def __init__(
         self, action: str, total_files: int, total_bytes: int | None, stream: TextIO | None = None
@@ -202,40 +202,24 @@ class Progress:
         self.action = action
         self.total_files = total_files
         self.total_bytes = total_bytes
-        self.stream = stream or sys.stderr
         self.files = 0
         self.bytes = 0
-        self._last = 0.0
+        self._line = ProgressLine(stream, every=0.1)
         self._lock = threading.Lock()
 
-    @staticmethod
-    def wanted(stream: TextIO | None = None) -> bool:
-        stream = stream or sys.stderr
-        return (
-            bool(getattr(stream, "isatty", lambda: False)())
-            and os.environ.get("CLEARML_CORE_NO_PROGRESS") is None
-        )
+    wanted = staticmethod(progress_wanted)
 
     def advance(self, size: int | None) -> None:
         with self._lock:
             self.files += 1
             self.bytes += size or 0
-            now = time.monotonic()
-            if now - self._last >= 0.1 or self.files == self.total_files:
-                self._last = now
-                self._draw()
-
-    def _draw(self) -> None:
-        text = f"\r{self.action} {self.files}/{self.total_files} files"
-        if self.total_bytes:
-            text += f", {self.bytes / 1e6:.1f}/{self.total_bytes / 1e6:.1f} MB"
-        self.stream.write(text)
-        self.stream.flush()
+            text = f"{self.action} {self.files}/{self.total_files} files"
+            if self.total_bytes:
+                text += f", {self.bytes / 1e6:.1f}/{self.total_bytes / 1e6:.1f} MB"
+            self._line.update(text, final=self.files == self.total_files)
 
     def close(self) -> None:
-        if self.files:
-            self.stream.write("\n")
-            self.stream.flush()
+        self._line.close()
 
 
 def run_jobs(

@@ -8,7 +8,7 @@ Layout under ``agent.vcs_cache.path`` (default ``~/.clearml/vcs-cache``)::
 The folder name is :meth:`RepoUrl.cache_key` made readable plus a hash of it, so the https and
 ssh addresses of one repository share a mirror and two repositories never do.
 
-Concurrency: ``fcntl.flock`` on the lock file. Creating and fetching take it exclusively;
+Concurrency: ``flock`` on the lock file (:class:`~clearml_core.filelocks.SharedFileLock`). Creating and fetching take it exclusively;
 reading (is the commit there? clone a working copy out of it) takes it shared, so a daemon never
 copies a mirror that another one is replacing. Waiting for a lock watches the task's abort.
 
@@ -23,22 +23,19 @@ Warm path: when the task names a commit the mirror already has, nothing is fetch
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import os
 import re
 import shutil
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from clearml_core.filelocks import SharedFileLock
 from clearml_core.vcs.auth import GitAccess
 from clearml_core.vcs.errors import RevisionNotFoundError, VcsError
 from clearml_core.vcs.git import Git, classify
 from clearml_core.vcs.linkclone import branch_commit, config_quote, link_clone
 
-LOCK_POLL_SEC = 0.05
 _URL_LINE = re.compile(r"url\s*=")
 HEADS_REFSPEC = "+refs/heads/*:refs/heads/*"
 TAGS_REFSPEC = "+refs/tags/*:refs/tags/*"
@@ -130,35 +127,6 @@ def is_full_hash(text: str) -> bool:
     return len(text) in (40, 64) and all(c in "0123456789abcdef" for c in text.lower())
 
 
-class FileLock:
-    """``flock`` on a file, shared or exclusive, polled so the wait can be interrupted."""
-
-    def __init__(self, path: Path, check_stop: Callable[[], None] | None = None) -> None:
-        self.path = path
-        self._check_stop = check_stop
-
-    @contextlib.contextmanager
-    def hold(self, *, exclusive: bool) -> Iterator[None]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
-            while True:
-                try:
-                    fcntl.flock(fd, mode | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if self._check_stop is not None:
-                        self._check_stop()
-                    time.sleep(LOCK_POLL_SEC)
-            try:
-                yield
-            finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-        finally:
-            os.close(fd)
-
-
 DEFAULT_FETCH_ARGS = ("--all", "--tags", "--recurse-submodules")
 """clearml-agent's ``agent.git_fetch_args``."""
 _NOT_FOR_A_MIRROR = {"--all", "--tags", "--recurse-submodules"}
@@ -195,8 +163,9 @@ class VcsCache:
     def mirror_path(self, access: GitAccess) -> Path:
         return self.root / access.url.cache_dir_name()
 
-    def lock(self, mirror: Path, check_stop: Callable[[], None] | None = None) -> FileLock:
-        return FileLock(mirror.with_name(mirror.name + ".lock"), check_stop)
+    def lock(self, mirror: Path, check_stop: Callable[[], None] | None = None) -> SharedFileLock:
+        """The mirror's lock; waiting for it calls ``check_stop`` (which raises to give up)."""
+        return SharedFileLock(mirror.with_name(mirror.name + ".lock"), check_stop)
 
     @staticmethod
     def exists(mirror: Path) -> bool:
@@ -307,4 +276,4 @@ class VcsCache:
         set_origin_url(self.git, dest, origin_url)
 
 
-__all__ = ["FileLock", "MirrorState", "Revision", "VcsCache", "is_full_hash", "resolve", "set_origin_url"]
+__all__ = ["MirrorState", "Revision", "VcsCache", "is_full_hash", "resolve", "set_origin_url"]

@@ -45,6 +45,8 @@ from clearml_core.storage.objectstore import (
     OBJECT_STORE_CAPABILITIES,
     KeyListing,
     ObjectStoreDriver,
+    ObjectTarget,
+    SDKReader,
     object_info,
 )
 from clearml_core.storage.url import StorageURL
@@ -156,7 +158,7 @@ def reset_clients() -> None:
 
 
 @dataclass(frozen=True)
-class Target:
+class Target(ObjectTarget):
     """Everything needed to send requests for one URL."""
 
     location: Location
@@ -188,15 +190,15 @@ class Target:
     def blob_client(self) -> Any:
         return self.service.get_blob_client(self.container, self.blob)
 
-    def fail(self, error: BaseException, what: str) -> Exception:
-        return translate(
-            error,
-            f"{what} {self.location.url}",
-            endpoint=self.endpoint_url,
-            account=self.account,
-            container=self.container,
-            auth=self.auth,
-        )
+    translate_error = staticmethod(translate)
+
+    def error_context(self) -> dict[str, Any]:
+        return {
+            "endpoint": self.endpoint_url,
+            "account": self.account,
+            "container": self.container,
+            "auth": self.auth,
+        }
 
 
 def endpoint_for(
@@ -213,39 +215,6 @@ def endpoint_for(
     if account:
         return f"https://{account}.blob.{DEFAULT_SUFFIX}", f"account {account}"
     return None, None
-
-
-class _Chunks(io.RawIOBase):
-    """A downloader's chunks as a raw stream; read errors become storage errors."""
-
-    def __init__(self, chunks: Iterator[bytes], target: Target, what: str) -> None:
-        self._chunks = chunks
-        self._target = target
-        self._what = what
-        self._left = memoryview(b"")
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        view = memoryview(buffer).cast("B")
-        while not self._left:
-            try:
-                chunk = next(self._chunks)
-            except StopIteration:
-                return 0
-            except Exception as error:
-                raise self._target.fail(error, self._what) from error
-            self._left = memoryview(chunk)
-        count = min(len(view), len(self._left))
-        view[:count] = self._left[:count]
-        self._left = self._left[count:]
-        return count
-
-    def close(self) -> None:
-        self._chunks = iter(())
-        self._left = memoryview(b"")
-        super().close()
 
 
 def _is_folder_marker(properties: Any) -> bool:
@@ -353,7 +322,9 @@ class AzureBlobDriver(ObjectStoreDriver[Target]):
             if status_of(error) == 416:
                 return io.BytesIO(b"")  # the range starts past the end of an existing blob
             raise target.fail(error, "read") from None
-        return io.BufferedReader(_Chunks(chunks, target, "read"), COPY_CHUNK)
+        return io.BufferedReader(
+            SDKReader.from_chunks(chunks, lambda error: target.fail(error, "read")), COPY_CHUNK
+        )
 
     def download_object(self, target: Target, url: StorageURL, destination: Path) -> int:
         try:

@@ -14,7 +14,6 @@ to the first answer's generation.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import io
 import json
@@ -48,6 +47,8 @@ from clearml_core.storage.objectstore import (
     OBJECT_STORE_CAPABILITIES,
     KeyListing,
     ObjectStoreDriver,
+    ObjectTarget,
+    SDKReader,
     object_info,
 )
 from clearml_core.storage.url import StorageURL
@@ -168,7 +169,9 @@ def _tried(attempts: list[Attempt]) -> str:
 
 
 @dataclass(frozen=True)
-class Target:
+class Target(ObjectTarget):
+    """Everything needed to send requests for one URL."""
+
     location: Location
     credentials: Credentials
     client_key: _ClientKey
@@ -203,16 +206,16 @@ class Target:
     def timeout(self) -> Any:
         return self.transfer.timeout
 
-    def fail(self, error: BaseException, what: str) -> Exception:
-        return translate(
-            error,
-            f"{what} {self.location.url}",
-            endpoint=self.client_key.endpoint,
-            principal=self.credentials.get("principal"),
-            auth=self.credentials.get("auth"),
-            tried=self.tried,
-            bucket=self.bucket_name,
-        )
+    translate_error = staticmethod(translate)
+
+    def error_context(self) -> dict[str, Any]:
+        return {
+            "endpoint": self.client_key.endpoint,
+            "principal": self.credentials.get("principal"),
+            "auth": self.credentials.get("auth"),
+            "tried": self.tried,
+            "bucket": self.bucket_name,
+        }
 
 
 class _Ranged(io.RawIOBase):
@@ -275,33 +278,15 @@ class _Ranged(io.RawIOBase):
         return count
 
 
-class _Response(io.RawIOBase):
-    """A streaming ``requests`` response as a raw stream (None: an empty range); read errors are
-    storage errors."""
-
-    def __init__(self, response: Any, target: Target) -> None:
-        self._response = response
-        self._target = target
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        if self._response is None:
-            return 0
-        view = memoryview(buffer).cast("B")
-        try:
-            data = self._response.raw.read(len(view), decode_content=True)
-        except Exception as error:
-            raise self._target.fail(error, "read") from error
-        view[: len(data)] = data
-        return len(data)
-
-    def close(self) -> None:
-        if not self.closed and self._response is not None:
-            with contextlib.suppress(Exception):
-                self._response.close()
-        super().close()
+def _response_reader(response: Any, target: Target) -> SDKReader:
+    """A streaming ``requests`` response as a raw stream (None: an empty range)."""
+    if response is None:
+        return SDKReader(lambda _size: b"", lambda error: target.fail(error, "read"))
+    return SDKReader(
+        lambda size: response.raw.read(size, decode_content=True),
+        lambda error: target.fail(error, "read"),
+        response.close,
+    )
 
 
 class GCSDriver(ObjectStoreDriver[Target]):
@@ -377,7 +362,7 @@ class GCSDriver(ObjectStoreDriver[Target]):
         if self.empty_range(url, byte_range):
             return io.BytesIO(b"")
         start, stop = byte_range if byte_range is not None else (0, None)
-        return io.BufferedReader(_Response(self._media_get(target, start, stop), target), COPY_CHUNK)
+        return io.BufferedReader(_response_reader(self._media_get(target, start, stop), target), COPY_CHUNK)
 
     @staticmethod
     def _media_get(target: Target, start: int, stop: int | None) -> Any:

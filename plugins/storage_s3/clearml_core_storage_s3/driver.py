@@ -51,6 +51,8 @@ from clearml_core.storage.objectstore import (
     OBJECT_STORE_CAPABILITIES,
     KeyListing,
     ObjectStoreDriver,
+    ObjectTarget,
+    SDKReader,
     object_info,
 )
 from clearml_core.storage.streams import read_upto
@@ -198,7 +200,7 @@ def _build_client(key: _ClientKey) -> Any:
 
 
 @dataclass(frozen=True)
-class Target:
+class Target(ObjectTarget):
     """Everything needed to send requests for one URL."""
 
     location: Location
@@ -223,14 +225,14 @@ class Target:
         value = self.credentials.get("key") or self.credentials.get("access_key_id")
         return mask_access_key(value) if isinstance(value, str) and value else None
 
-    def fail(self, error: BaseException, what: str) -> Exception:
-        return translate(
-            error,
-            f"{what} {self.location.url}",
-            endpoint=self.options.endpoint_url,
-            key_id=self.key_id,
-            anonymous=self.client_key.anonymous,
-        )
+    translate_error = staticmethod(translate)
+
+    def error_context(self) -> dict[str, Any]:
+        return {
+            "endpoint": self.options.endpoint_url,
+            "key_id": self.key_id,
+            "anonymous": self.client_key.anonymous,
+        }
 
     def upload_args(self, content_type: str | None, extra: Mapping[str, str] | None) -> dict[str, Any]:
         args = dict(self.options.extra_args)
@@ -259,25 +261,14 @@ def missing_credentials_message(url: StorageURL, resolution: Resolution, locatio
     )
 
 
-class _Body(io.RawIOBase):
+class _Body(SDKReader):
     """A botocore streaming body as a raw stream; read errors become storage errors."""
 
     def __init__(self, body: Any, target: Target, what: str) -> None:
+        super().__init__(body.read, lambda error: target.fail(error, what), body.close)
         self._body = body
         self._target = target
         self._what = what
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        view = memoryview(buffer).cast("B")
-        try:
-            data = self._body.read(len(view))
-        except Exception as error:
-            raise self._target.fail(error, self._what) from error
-        view[: len(data)] = data
-        return len(data)
 
     def read_chunk(self, size: int) -> bytes:
         """Up to ``size`` bytes as the SDK hands them, without the copies ``read`` makes."""
@@ -291,12 +282,6 @@ class _Body(io.RawIOBase):
             return bytes(self._body.read())
         except Exception as error:
             raise self._target.fail(error, self._what) from error
-
-    def close(self) -> None:
-        if not self.closed:
-            with contextlib.suppress(Exception):
-                self._body.close()
-        super().close()
 
 
 def _total_size(response: Mapping[str, Any]) -> int:

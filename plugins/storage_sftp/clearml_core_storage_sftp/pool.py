@@ -311,11 +311,6 @@ class SFTPPool:
     def closed(self) -> bool:
         return self._closed
 
-    @property
-    def open_connections(self) -> int:
-        with self._cond:
-            return sum(1 for c in self._connections if c.alive)
-
     def close(self) -> None:
         with self._cond:
             self._closed = True
