@@ -16,17 +16,28 @@ import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from clearml_core.storage.cache.files import remove
-from clearml_core.storage.cache.index import EntryRow
+from clearml_core.storage.cache.index import CacheIndex, EntryRow
 from clearml_core.storage.cache.locks import entry_lock
 from clearml_core.storage.cache.names import PARTIAL_PREFIX, context_folder_name
-
-if TYPE_CHECKING:
-    from clearml_core.storage.cache.cache import Cache
+from clearml_core.storage.cache.settings import CacheSettings
 
 log = logging.getLogger("clearml_core.storage.cache")
+
+
+class Cache(Protocol):
+    """What eviction needs of a cache (the Cache class of this package; a protocol keeps the
+    import one way)."""
+
+    root: Path
+    settings: CacheSettings
+
+    @property
+    def index(self) -> CacheIndex: ...
+
+    def file_limit(self, context: str | None = None) -> int: ...
 
 
 def enforce_limits(

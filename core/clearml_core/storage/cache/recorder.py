@@ -9,12 +9,29 @@ import queue
 import threading
 import time
 import weakref
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import Protocol
 
-from clearml_core.storage.cache.index import EntryRow
+from clearml_core.storage.cache.index import CacheIndex, EntryRow
 
-if TYPE_CHECKING:
-    from clearml_core.storage.cache.cache import Cache
+
+class Cache(Protocol):
+    """What the recorder needs of a cache (the Cache class of this package; a protocol keeps the
+    import one way)."""
+
+    root: Path
+
+    @property
+    def index(self) -> CacheIndex: ...
+
+    def enforce_limits(
+        self,
+        context: str | None = None,
+        *,
+        keep: set[tuple[str, str]] | None = None,
+        known: tuple[int, int] | None = None,
+    ) -> int: ...
+
 
 log = logging.getLogger("clearml_core.storage.cache")
 
