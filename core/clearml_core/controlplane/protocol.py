@@ -30,6 +30,7 @@ fields are added. Timestamps are seconds since the epoch (``time.time()``) taken
 from __future__ import annotations
 
 import abc
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -431,11 +432,16 @@ class ControlPlane(abc.ABC):
         """
 
     @abc.abstractmethod
-    def requeue(self, task_id: str, *, reason: str = "", front: bool = True) -> Task:
+    def requeue(
+        self, task_id: str, *, reason: str = "", front: bool = True, expected_worker: str | None = None
+    ) -> Task:
         """Return an ``in_progress`` task to its queue (the watchdog, a draining daemon).
 
         ``worker`` and ``started`` are cleared, the abort flag too; ``reason`` is recorded. The
         queue is the task's ``queue``; it is created again if it was deleted meanwhile.
+        ``expected_worker`` makes it conditional on the task being run by that worker (else
+        :class:`InvalidTransitionError`), so a watchdog never takes a task from the worker that
+        got it after an earlier requeue.
         """
 
     # -- status ----------------------------------------------------------------------------
@@ -575,6 +581,55 @@ class ControlPlane(abc.ABC):
 
         ``value`` None removes it. Unknown worker: :class:`WorkerNotFoundError`.
         """
+
+    # -- waiting and chores ----------------------------------------------------------------
+    def wait_for_tasks(
+        self,
+        queues: Sequence[str],
+        timeout: float,
+        *,
+        cancel: threading.Event | None = None,
+        poll: float = 1.0,
+    ) -> bool:
+        """Wait up to ``timeout`` seconds until one of ``queues`` may hold a task.
+
+        True when there may be work (call :meth:`pop`: another worker may have been faster),
+        False when ``timeout`` passed or ``cancel`` was set. The daemon waits here between pops.
+        Stores that can block (Redis) return the moment a task is enqueued and cost nothing
+        while they wait; this default looks at the queues every ``poll`` seconds.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            if self._holds_tasks(queues):
+                return True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            pause = min(remaining, max(poll, 0.001))
+            if cancel is not None:
+                if cancel.wait(pause):
+                    return False
+            else:
+                time.sleep(pause)
+
+    def _holds_tasks(self, queues: Sequence[str]) -> bool:
+        for name in queues:
+            try:
+                if self.get_queue(name).tasks:
+                    return True
+            except QueueNotFoundError:
+                continue
+        return False
+
+    def claim_lease(self, name: str, seconds: float) -> bool:
+        """Whether this process may do the chore ``name`` (the watchdog) for the next ``seconds``.
+
+        A store shared by many machines elects one holder, which keeps the lease while it asks
+        again in time; when it stops asking, the lease expires and another process gets it. The
+        default says yes to everyone: every daemon of an embedded store does the chore, which is
+        harmless because each change it makes is conditional.
+        """
+        return True
 
     # -- lifecycle -------------------------------------------------------------------------
     def close(self) -> None:  # noqa: B027  (optional for implementations)

@@ -29,6 +29,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -62,6 +63,8 @@ if TYPE_CHECKING:
     from clearml_core.config import Config
 
 DEFAULT_TIMEOUT = 30.0
+CHANGE_PROBE_SEC = 0.05
+"""How often a waiting daemon looks whether the file changed (a stat of two files)."""
 
 # -- schema -----------------------------------------------------------------------------------
 
@@ -552,15 +555,9 @@ class SQLiteControlPlane(ControlPlane):
 
     def pop(self, queues: Sequence[str], worker_id: str) -> Task | None:
         names = list(dict.fromkeys(queues))
-        if not names:
+        # Look before locking: idle daemons must not queue up for the write lock.
+        if not self._has_entries(names):
             return None
-        marks = ", ".join("?" * len(names))
-        with self._errors():
-            # Look before locking: idle daemons must not queue up for the write lock.
-            conn = self._conn()
-            waiting = f"SELECT 1 FROM queue_entries WHERE queue IN ({marks}) LIMIT 1"  # noqa: S608
-            if conn.execute(waiting, names).fetchone() is None:
-                return None
         with self._write() as conn:
             for name in names:
                 while True:
@@ -581,11 +578,17 @@ class SQLiteControlPlane(ControlPlane):
             self._check(task, TaskStatus.IN_PROGRESS, "start")
             return self._run(conn, task, worker_id)
 
-    def requeue(self, task_id: str, *, reason: str = "", front: bool = True) -> Task:
+    def requeue(
+        self, task_id: str, *, reason: str = "", front: bool = True, expected_worker: str | None = None
+    ) -> Task:
         with self._write() as conn:
             task = self._load(conn, task_id)
             if task.status != TaskStatus.IN_PROGRESS:
                 raise self._refuse(task, TaskStatus.QUEUED, "be re-queued (it is not running)")
+            if expected_worker is not None and task.worker != expected_worker:
+                raise InvalidTransitionError(
+                    f"task {task_id} is no longer run by {expected_worker} (it runs on {task.worker})"
+                )
             if not task.queue:
                 raise InvalidTransitionError(
                     f"task {task_id} was started without a queue; it cannot be re-queued"
@@ -814,6 +817,57 @@ class SQLiteControlPlane(ControlPlane):
             conn.execute("UPDATE queues SET tags = ? WHERE name = ?", (json.dumps(tags), name))
             queue.tags = tags
         return queue
+
+    # -- waiting ---------------------------------------------------------------------------
+    def wait_for_tasks(
+        self,
+        queues: Sequence[str],
+        timeout: float,
+        *,
+        cancel: threading.Event | None = None,
+        poll: float = 1.0,
+    ) -> bool:
+        """Every commit touches the database file or its write-ahead log, so a stat of the two
+        every :data:`CHANGE_PROBE_SEC` notices an enqueue from any process at nearly no cost; the
+        queues are read again only then (``poll`` is not needed)."""
+        names = list(dict.fromkeys(queues))
+        marker = self._change_marker()
+        if self._has_entries(names):
+            return True
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            pause = min(remaining, CHANGE_PROBE_SEC)
+            if cancel is not None:
+                if cancel.wait(pause):
+                    return False
+            else:
+                time.sleep(pause)
+            now = self._change_marker()
+            if now != marker:
+                marker = now
+                if self._has_entries(names):
+                    return True
+
+    def _change_marker(self) -> tuple[tuple[int, int, int] | None, ...]:
+        marker: list[tuple[int, int, int] | None] = []
+        for file in (self.path, self.path.with_name(self.path.name + "-wal")):
+            try:
+                stat = os.stat(file)
+                marker.append((stat.st_ino, stat.st_size, stat.st_mtime_ns))
+            except OSError:
+                marker.append(None)
+        return tuple(marker)
+
+    def _has_entries(self, names: Sequence[str]) -> bool:
+        if not names:
+            return False
+        marks = ", ".join("?" * len(names))
+        with self._errors():
+            waiting = f"SELECT 1 FROM queue_entries WHERE queue IN ({marks}) LIMIT 1"  # noqa: S608
+            return self._conn().execute(waiting, list(names)).fetchone() is not None
 
     # -- workers ---------------------------------------------------------------------------
     def _load_worker(self, conn: sqlite3.Connection, worker_id: str) -> Worker | None:
