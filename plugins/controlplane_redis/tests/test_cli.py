@@ -136,3 +136,19 @@ def test_migrate_from_sqlite_to_redis(redis_server: RedisServer, prefix: str, tm
         f"redis://:pw-hidden-1234@127.0.0.1:{free_port()}/0",
     )
     assert dead.code == 2 and dead.err.count("\n") == 1 and "pw-hidden-1234" not in dead.err, dead.err
+
+
+def test_doctor_shows_the_control_plane_without_its_password(
+    guarded_redis: RedisServer, clearml_conf: Path
+) -> None:
+    from plugins.controlplane_redis.tests.conftest import PASSWORD
+
+    configure(clearml_conf, guarded_redis.url("doc", password=PASSWORD))
+    checks = {c["name"]: c for c in json.loads(run_cli("doctor", "--json").out)}
+    plane = checks["control plane"]
+    assert plane["status"] == "ok" and plane["detail"] == f"{guarded_redis.url('doc')} (1 queue(s))", plane
+    configure(clearml_conf, guarded_redis.url("doc", password="not-the-password-77"))
+    result = run_cli("doctor", "--json")
+    assert result.code == 1 and "not-the-password-77" not in result.text and PASSWORD not in result.text
+    plane = {c["name"]: c for c in json.loads(result.out)}["control plane"]
+    assert plane["status"] == "error" and "refused the credentials" in plane["detail"], plane
