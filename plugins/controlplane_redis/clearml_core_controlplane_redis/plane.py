@@ -55,8 +55,10 @@ from clearml_core_controlplane_redis.link import Link
 from clearml_core_controlplane_redis.outbox import Outbox, Report
 from clearml_core_controlplane_redis.queues import QueueStore
 from clearml_core_controlplane_redis.records import (
+    RECORD_FIELDS,
     SCHEMA_VERSION,
     newer_schema_error,
+    task_fields,
     task_from_fields,
 )
 from clearml_core_controlplane_redis.settings import (
@@ -102,7 +104,8 @@ class RedisControlPlane(QueueStore, WorkerStore, ControlPlane):
             for name in ("pop", "append_logs", "lease", "init")
         }
         self._writer = uuid.uuid4().hex[:16]
-        self._held: dict[str, Task] = {}
+        self._held: dict[str, dict[str, str]] = {}
+        """The tasks this process runs (popped or started here), as their record fields then."""
         self._held_lock = threading.Lock()
         self._outbox = Outbox(self._link, max_lines=self.settings.buffer_max_lines)
         self._open()
@@ -228,19 +231,22 @@ class RedisControlPlane(QueueStore, WorkerStore, ControlPlane):
         if task.worker:
             pipe.zrem(self.keys.running(task.worker), task.id)
 
-    def _hold(self, task: Task) -> Task:
+    def _hold(self, task: Task, fields: dict[str, str] | None = None) -> Task:
         with self._held_lock:
-            self._held[task.id] = Task.from_dict(task.to_dict())
+            self._held[task.id] = fields if fields is not None else task_fields(task)
         return task
 
     def _release(self, task_id: str) -> None:
         with self._held_lock:
             self._held.pop(task_id, None)
 
+    def _holds(self, task_id: str) -> bool:
+        return task_id in self._held
+
     def _held_copy(self, task_id: str) -> Task | None:
         with self._held_lock:
-            held = self._held.get(task_id)
-            return Task.from_dict(held.to_dict()) if held is not None else None
+            fields = self._held.get(task_id)
+        return task_from_fields(task_id, fields) if fields is not None else None
 
     # -- tasks -----------------------------------------------------------------------------
     def create_task(self, task: Task) -> Task:
@@ -423,14 +429,14 @@ class RedisControlPlane(QueueStore, WorkerStore, ControlPlane):
         if not names:
             return None
         token = uuid.uuid4().hex
-        args = [self.keys.base, worker_id, as_json(worker_id), as_json(self.clock()), token, *names]
+        args = [self.keys.base, worker_id, as_json(worker_id), as_json(self.clock()), token, len(names)]
         with self._redis():
-            result = self._scripts["pop"](args=args)
+            result = self._scripts["pop"](args=[*args, *names, *RECORD_FIELDS])
         if not result:
             return None
-        task_id, flat = result
-        task = task_from_fields(task_id, dict(zip(flat[::2], flat[1::2], strict=True)))
-        return self._hold(task)
+        task_id, values = result
+        fields = {name: value for name, value in zip(RECORD_FIELDS, values, strict=True) if value is not None}
+        return self._hold(task_from_fields(task_id, fields), fields)
 
     def start(self, task_id: str, worker_id: str) -> Task:
         key = self.keys.task(task_id)
@@ -652,7 +658,7 @@ class RedisControlPlane(QueueStore, WorkerStore, ControlPlane):
         stamp = self.clock() if timestamp is None else timestamp
         texts = [str(line) for line in lines]
         batch = as_json([stamp, stream, texts])
-        if self._held_copy(task_id) is None:
+        if not self._holds(task_id):
             return self._append(task_id, batch, len(texts), None)
         delivered, result = self._outbox.submit(
             Report(

@@ -34,6 +34,8 @@ STATE_FIELDS = (
     "abort_requested",
 )
 """Task fields kept as hash fields of their own (the ones the store's scripts change)."""
+RECORD_FIELDS = ("schema", "doc", *STATE_FIELDS)
+"""The hash fields a task is read from (the others are the store's counters and marks)."""
 
 
 def newer_schema_error(what: str, version: int) -> ControlPlaneError:
@@ -98,6 +100,7 @@ def worker_from_json(worker_id: str, text: str) -> Worker:
 
 
 __all__ = [
+    "RECORD_FIELDS",
     "SCHEMA_VERSION",
     "STATE_FIELDS",
     "newer_schema_error",

@@ -123,7 +123,7 @@ def test_logs_are_bounded(redis_server: RedisServer, prefix: str) -> None:
 
 def test_a_retried_pop_hands_back_the_task_it_took(plane: RedisControlPlane) -> None:
     first, second = _task(plane, "first"), _task(plane, "second")
-    args = [plane.keys.base, "w1", json.dumps("w1"), json.dumps(1.5), "token-1", DEFAULT_QUEUE]
+    args = [plane.keys.base, "w1", json.dumps("w1"), json.dumps(1.5), "token-1", 1, DEFAULT_QUEUE, "doc"]
     took = plane._scripts["pop"](args=args)
     again = plane._scripts["pop"](args=args)  # the same call, as redis-py resends it after a lost reply
     assert took[0] == again[0] == first.id

@@ -1,8 +1,14 @@
 -- Hand out the head of the first non-empty queue, exactly once: the task leaves its queue, becomes
 -- in_progress with the worker and enters the worker's running set, in one atomic step.
--- ARGV: prefix ("name:"), worker id, worker id as JSON, now as JSON, call token, queue names...
--- Returns {id, HGETALL of the task}, or false when every queue is empty.
+-- ARGV: prefix ("name:"), worker id, worker id as JSON, now as JSON, call token, number of queues,
+-- the queue names, then the record fields to return.
+-- Returns {id, the task's values of those fields}, or false when every queue is empty.
 local k, worker, worker_json, now, token = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local last_queue = 6 + tonumber(ARGV[6])
+local fields = {}
+for i = last_queue + 1, #ARGV do
+    fields[#fields + 1] = ARGV[i]
+end
 
 -- A retried call (its reply was lost with the connection) gets the task it already took.
 local last_key = k .. 'lastpop:' .. worker
@@ -11,11 +17,11 @@ if last then
     local space = string.find(last, ' ', 1, true)
     if space and string.sub(last, 1, space - 1) == token then
         local id = string.sub(last, space + 1)
-        return {id, redis.call('HGETALL', k .. 'task:' .. id)}
+        return {id, redis.call('HMGET', k .. 'task:' .. id, unpack(fields))}
     end
 end
 
-for i = 6, #ARGV do
+for i = 7, last_queue do
     local queue_key = k .. 'queue:' .. ARGV[i]
     while true do
         local head = redis.call('ZPOPMIN', queue_key)
@@ -36,12 +42,12 @@ for i = 6, #ARGV do
             redis.call('SET', last_key, token .. ' ' .. id, 'EX', 3600)
             -- the doorbell this caller may have taken could belong to another queue: ring again
             -- wherever work is left, so no waiting daemon sleeps through it
-            for j = 6, #ARGV do
+            for j = 7, last_queue do
                 if redis.call('EXISTS', k .. 'queue:' .. ARGV[j]) == 1 then
                     redis.call('ZADD', k .. 'ring:' .. ARGV[j], 0, 'ring')
                 end
             end
-            return {id, redis.call('HGETALL', task_key)}
+            return {id, redis.call('HMGET', task_key, unpack(fields))}
         end
     end
 end
