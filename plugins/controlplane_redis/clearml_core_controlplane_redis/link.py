@@ -193,9 +193,15 @@ class Link:
             log.info("reconnected to the Redis control plane at %s after %.1f s", self.where, away)
 
     def _unreachable(self) -> RedisUnreachableError:
+        if "CERTIFICATE" in self._reason.upper() or "SSL" in self._reason.upper():
+            hint = (
+                "check agent.redis.tls.ca_certs (the CA that signed the server's certificate), and that the "
+                "server speaks TLS (rediss://) or not (redis://)"
+            )
+        else:
+            hint = "check that redis-server runs there and that agent.control_plane names it"
         return RedisUnreachableError(
-            f"cannot reach the Redis control plane at {self.where}: {self._reason}; check that redis-server "
-            "runs there and that agent.control_plane names it"
+            f"cannot reach the Redis control plane at {self.where}: {self._reason}; {hint}"
         )
 
 

@@ -45,6 +45,14 @@ def guarded_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisSer
         yield server
 
 
+@pytest.fixture(scope="session")
+def tls_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A redis-server that speaks only TLS, with a self-signed certificate for 127.0.0.1."""
+    _need_redis_server()
+    with running_redis(tmp_path_factory.mktemp("redis-tls"), tls=True) as server:
+        yield server
+
+
 @pytest.fixture
 def durable_redis(tmp_path: Path) -> Iterator[RedisServer]:
     """A redis-server of this test alone, with an append-only file: it may be restarted or killed."""

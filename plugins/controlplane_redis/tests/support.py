@@ -39,6 +39,7 @@ class RedisServer:
         users: dict[str, str] | None = None,
         appendonly: bool = False,
         port: int | None = None,
+        tls: bool = False,
     ) -> None:
         binary = redis_server_binary()
         if binary is None:
@@ -52,18 +53,45 @@ class RedisServer:
         self.users = users or {}
         self.appendonly = appendonly
         self.port = port or free_port()
+        self.tls = tls
+        if tls:
+            self._make_certificate()
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
+
+    @property
+    def certificate(self) -> Path:
+        """The server's self-signed certificate (for 127.0.0.1), its own CA."""
+        return self.folder / "server.crt"
+
+    def _make_certificate(self) -> None:
+        subprocess.run(
+            [
+                "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                "-keyout", str(self.folder / "server.key"), "-out", str(self.certificate),
+                "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+            ],
+            check=True,
+            capture_output=True,
+        )  # fmt: skip
 
     @property
     def log(self) -> Path:
         return self.folder / f"redis-{self.starts}.log"
 
     def command(self) -> list[str]:
+        if self.tls:
+            listen = [
+                "--port", "0", "--tls-port", str(self.port),
+                "--tls-cert-file", str(self.certificate), "--tls-key-file", str(self.folder / "server.key"),
+                "--tls-ca-cert-file", str(self.certificate), "--tls-auth-clients", "no",
+            ]  # fmt: skip
+        else:
+            listen = ["--port", str(self.port)]
         command = [
             self.binary,
             "--bind", "127.0.0.1",
-            "--port", str(self.port),
+            *listen,
             "--dir", str(self.folder),
             "--save", "",
             "--daemonize", "no",
@@ -110,7 +138,7 @@ class RedisServer:
     def url(self, prefix: str | None = None, *, password: str | None = None, db: int = 0) -> str:
         auth = f":{password}@" if password else ""
         query = f"?prefix={prefix}" if prefix else ""
-        return f"redis://{auth}127.0.0.1:{self.port}/{db}{query}"
+        return f"{'rediss' if self.tls else 'redis'}://{auth}127.0.0.1:{self.port}/{db}{query}"
 
     def client(self):  # type: ignore[no-untyped-def]
         """A plain redis-py client, to arrange and look at what the plane wrote."""

@@ -152,3 +152,29 @@ def test_doctor_shows_the_control_plane_without_its_password(
     assert result.code == 1 and "not-the-password-77" not in result.text and PASSWORD not in result.text
     plane = {c["name"]: c for c in json.loads(result.out)}["control plane"]
     assert plane["status"] == "error" and "refused the credentials" in plane["detail"], plane
+
+
+def test_a_daemon_keeps_the_password_out_of_ps_its_log_and_its_run_record(
+    guarded_redis: RedisServer, clearml_conf: Path, clearml_home: Path, daemons: Daemons
+) -> None:
+    import psutil
+
+    from plugins.controlplane_redis.tests.conftest import PASSWORD
+
+    configure(clearml_conf, guarded_redis.url("ps", password=PASSWORD), report_period_sec=0.3)
+    daemon = daemons.start("--queue", "default", "--detached", env={"CLEARML_WORKER_ID": "ps-box"})
+    assert daemon.wait(60) == 0, daemons.output(0)
+    plane = open_control_plane()
+    assert wait_for(lambda: [w.id for w in plane.list_workers()] == ["ps-box"], 30)
+    records = list((clearml_home / ".clearml-core").rglob("run/*.json"))
+    assert records, "no run record"
+    record = json.loads(records[0].read_text())
+    assert record["control_plane"] == guarded_redis.url("ps")
+    detached = psutil.Process(record["pid"])
+    for process in [detached, *detached.children(recursive=True)]:
+        assert PASSWORD not in " ".join(process.cmdline())
+    log = Path(record["log"]).read_text() if record.get("log") else ""
+    assert PASSWORD not in log + daemons.output(0)
+    stop = run_cli("agent", "daemon", "--stop")
+    assert stop.code == 0, stop.text
+    assert PASSWORD not in stop.text

@@ -84,3 +84,24 @@ def test_settings_are_checked(tmp_path: Path) -> None:
     assert settings.max_log_lines == 100_000
     with pytest.raises(ControlPlaneError, match="max_log_lines must be a positive number"):
         RedisSettings.from_config(_config(tmp_path, "agent.redis.max_log_lines: 0\n"))
+
+
+def test_rediss_checks_the_servers_certificate(tls_redis, clearml_conf: Path) -> None:  # type: ignore[no-untyped-def]
+    from tests.helpers import run_cli
+
+    url = tls_redis.url("tls")
+    clearml_conf.write_text(f'agent.control_plane: "{url}"\n', encoding="utf-8")
+    unknown_ca = run_cli("queue", "list")
+    assert unknown_ca.code == 2 and unknown_ca.err.count("\n") == 1, unknown_ca.text
+    assert "certificate verify failed" in unknown_ca.err and "agent.redis.tls.ca_certs" in unknown_ca.err
+    clearml_conf.write_text(
+        f'agent.control_plane: "{url}"\nagent.redis.tls.ca_certs: "{tls_redis.certificate}"\n',
+        encoding="utf-8",
+    )
+    assert run_cli("queue", "create", "secure").code == 0
+    listed = run_cli("queue", "list")
+    assert listed.code == 0 and "secure" in listed.out, listed.text
+    plain = run_cli(
+        "queue", "list", env={"CLEARML__AGENT__CONTROL_PLANE": url.replace("rediss://", "redis://")}
+    )
+    assert plain.code == 2 and plain.err.count("\n") == 1, plain.text
