@@ -598,6 +598,8 @@ class ControlPlane(abc.ABC):
         Stores that can block (Redis) return the moment a task is enqueued and cost nothing
         while they wait; this default looks at the queues every ``poll`` seconds.
         """
+        from clearml_core.controlplane.rules import pause  # it imports this module
+
         deadline = time.monotonic() + timeout
         while True:
             if self._holds_tasks(queues):
@@ -605,12 +607,8 @@ class ControlPlane(abc.ABC):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False
-            pause = min(remaining, max(poll, 0.001))
-            if cancel is not None:
-                if cancel.wait(pause):
-                    return False
-            else:
-                time.sleep(pause)
+            if pause(min(remaining, max(poll, 0.001)), cancel):
+                return False
 
     def _holds_tasks(self, queues: Sequence[str]) -> bool:
         for name in queues:

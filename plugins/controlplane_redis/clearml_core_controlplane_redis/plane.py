@@ -35,7 +35,6 @@ from typing import TYPE_CHECKING, Any
 
 from clearml_core.controlplane import (
     DEFAULT_QUEUE,
-    EDITABLE_TASK_FIELDS,
     FINAL_STATUSES,
     AlreadyExistsError,
     ControlPlane,
@@ -47,7 +46,16 @@ from clearml_core.controlplane import (
     TaskNotFoundError,
     TaskStatus,
 )
-from clearml_core.controlplane.protocol import LAST_LOG_LINES, TRANSITIONS, as_status, new_task_id
+from clearml_core.controlplane.protocol import LAST_LOG_LINES, as_status
+from clearml_core.controlplane.rules import (
+    check_editable,
+    check_transition,
+    clear_run,
+    new_record,
+    refusal,
+    start_run,
+    with_changes,
+)
 from clearml_core.errors import UserError
 from clearml_core_controlplane_redis.base import Pipeline, as_json
 from clearml_core_controlplane_redis.keys import Keys
@@ -187,24 +195,6 @@ class RedisControlPlane(QueueStore, WorkerStore, ControlPlane):
             return False
         return int(pipe.hget(key, f"w:{mark[0]}") or 0) >= mark[1]
 
-    @staticmethod
-    def _refuse(task: Task, new: TaskStatus, action: str = "") -> InvalidTransitionError:
-        status = TaskStatus(task.status)
-        what = action or f"become {new.value}"
-        where, hint = "", ""
-        if status in FINAL_STATUSES:
-            hint = f"; reset it first: clearml-core task reset {task.id}"
-        elif status == TaskStatus.IN_PROGRESS:
-            where = f" on {task.worker}"
-            hint = f"; abort it first: clearml-core task abort {task.id}"
-        elif status == TaskStatus.QUEUED:
-            where = f" in queue {task.queue!r}"
-        return InvalidTransitionError(f"task {task.id} is {status.value}{where}; it cannot {what}{hint}")
-
-    def _check(self, task: Task, new: TaskStatus, action: str = "") -> None:
-        if new not in TRANSITIONS[TaskStatus(task.status)]:
-            raise self._refuse(task, new, action)
-
     def _position(self, client: Any, queue: str, *, front: bool) -> int:
         """The next position at the back (1, 2, …) or the front (-1, -2, …) of a queue."""
         if front:
@@ -215,14 +205,7 @@ class RedisControlPlane(QueueStore, WorkerStore, ControlPlane):
         old = TaskStatus(task.status)
         if task.queue:
             pipe.zrem(self.keys.queue(task.queue), task.id)
-        task.status = TaskStatus.IN_PROGRESS
-        task.worker = worker_id
-        task.started = self.clock()
-        task.ended = None
-        task.exit_code = None
-        task.status_reason = ""
-        task.abort_requested = False
-        self._save(pipe, task)
+        self._save(pipe, start_run(task, worker_id, self.clock()))
         self._move(pipe, task.id, seq, old, TaskStatus.IN_PROGRESS)
         pipe.zadd(self.keys.running(worker_id), {task.id: seq})
         return task
@@ -250,14 +233,7 @@ class RedisControlPlane(QueueStore, WorkerStore, ControlPlane):
 
     # -- tasks -----------------------------------------------------------------------------
     def create_task(self, task: Task) -> Task:
-        stored = Task.from_dict(task.to_dict())
-        stored.id = stored.id or new_task_id()
-        stored.status = TaskStatus.CREATED
-        stored.worker = None
-        stored.queued = stored.started = stored.ended = None
-        stored.exit_code = None
-        stored.abort_requested = False
-        stored.created = self.clock()
+        stored = new_record(task, self.clock())
         key = self.keys.task(stored.id)
         with self._redis() as client:
             seq = int(client.incr(self.keys.seq))
@@ -279,18 +255,14 @@ class RedisControlPlane(QueueStore, WorkerStore, ControlPlane):
             return self._read(client, task_id)
 
     def update_task(self, task_id: str, **changes: Any) -> Task:
-        unknown = set(changes) - EDITABLE_TASK_FIELDS
-        if unknown:
-            raise ValueError(
-                f"update_task cannot change {', '.join(sorted(unknown))}; use the status operations"
-            )
+        check_editable(changes)
         held = self._held_copy(task_id)
         if held is None:
             return self._update(task_id, changes, None)
         delivered, result = self._outbox.submit(
             Report(task_id, "a record update", lambda number: self._update(task_id, changes, number))
         )
-        return result if delivered else _merged(held, changes)
+        return result if delivered else with_changes(held, changes)
 
     def _update(self, task_id: str, changes: Mapping[str, Any], number: int | None) -> Task:
         key = self.keys.task(task_id)
@@ -300,7 +272,7 @@ class RedisControlPlane(QueueStore, WorkerStore, ControlPlane):
             task = self._read(pipe, task_id)
             if self._applied(pipe, key, mark):
                 return task
-            updated = _merged(task, changes)
+            updated = with_changes(task, changes)
             pipe.multi()
             self._save(pipe, updated, mark)
             return updated
@@ -383,7 +355,7 @@ class RedisControlPlane(QueueStore, WorkerStore, ControlPlane):
                 raise InvalidTransitionError(
                     f"task {task_id} is queued in {task.queue!r} already; dequeue it first to move it"
                 )
-            self._check(task, TaskStatus.QUEUED, f"be enqueued to {queue!r}")
+            check_transition(task, TaskStatus.QUEUED, f"be enqueued to {queue!r}")
             if not pipe.hexists(self.keys.queues, queue):
                 raise QueueNotFoundError(queue)
             seq = self._seq(pipe, task_id)
@@ -411,7 +383,7 @@ class RedisControlPlane(QueueStore, WorkerStore, ControlPlane):
         def body(pipe: Pipeline) -> Task:
             task = self._read(pipe, task_id)
             if task.status != TaskStatus.QUEUED:
-                raise self._refuse(task, TaskStatus.CREATED, "be dequeued (it is not queued)")
+                raise refusal(task, TaskStatus.CREATED, "be dequeued (it is not queued)")
             seq = self._seq(pipe, task_id)
             pipe.multi()
             if task.queue:
@@ -443,7 +415,7 @@ class RedisControlPlane(QueueStore, WorkerStore, ControlPlane):
 
         def body(pipe: Pipeline) -> Task:
             task = self._read(pipe, task_id)
-            self._check(task, TaskStatus.IN_PROGRESS, "start")
+            check_transition(task, TaskStatus.IN_PROGRESS, "start")
             seq = self._seq(pipe, task_id)
             pipe.multi()
             return self._run(pipe, task, worker_id, seq)
@@ -458,7 +430,7 @@ class RedisControlPlane(QueueStore, WorkerStore, ControlPlane):
         def body(pipe: Pipeline) -> Task:
             task = self._read(pipe, task_id)
             if task.status != TaskStatus.IN_PROGRESS:
-                raise self._refuse(task, TaskStatus.QUEUED, "be re-queued (it is not running)")
+                raise refusal(task, TaskStatus.QUEUED, "be re-queued (it is not running)")
             if expected_worker is not None and task.worker != expected_worker:
                 raise InvalidTransitionError(
                     f"task {task_id} is no longer run by {expected_worker} (it runs on {task.worker})"
@@ -546,7 +518,7 @@ class RedisControlPlane(QueueStore, WorkerStore, ControlPlane):
                     f"task {task_id} is no longer run by {expected_worker} (it is "
                     f"{TaskStatus(task.status).value}{' on ' + task.worker if task.worker else ''})"
                 )
-            self._check(task, new)
+            check_transition(task, new)
             old = TaskStatus(task.status)
             seq = self._seq(pipe, task_id)
             tail = last_log_lines if last_log_lines is not None else self._tail(pipe, task_id)
@@ -632,15 +604,7 @@ class RedisControlPlane(QueueStore, WorkerStore, ControlPlane):
             self._leave_worker(pipe, task)
             pipe.delete(self.keys.logs(task_id))
             pipe.hset(key, mapping={"logseq": 0, "loglines": 0})
-            task.status = TaskStatus.CREATED
-            task.worker = None
-            task.queued = task.started = task.ended = None
-            task.exit_code = None
-            task.status_reason = ""
-            task.last_log_lines = []
-            task.abort_requested = False
-            task.runtime = {}
-            self._save(pipe, task)
+            self._save(pipe, clear_run(task))
             self._move(pipe, task_id, seq, old, TaskStatus.CREATED)
             return task
 
@@ -701,15 +665,6 @@ class RedisControlPlane(QueueStore, WorkerStore, ControlPlane):
             seq, stamp, stream, lines = _batch(member)
             events.append(LogEvent(task_id, seq, stamp, stream, lines))
         return events
-
-
-def _merged(task: Task, changes: Mapping[str, Any]) -> Task:
-    merged = task.to_dict()
-    for key, value in changes.items():
-        merged[key] = value.to_dict() if hasattr(value, "to_dict") else value
-    updated = Task.from_dict(merged)
-    updated.abort_requested = task.abort_requested
-    return updated
 
 
 def _batch(member: str) -> tuple[int, float, str, list[str]]:

@@ -17,6 +17,7 @@ from clearml_core.controlplane import (
     TaskNotFoundError,
     TaskStatus,
 )
+from clearml_core.controlplane.rules import pause
 from clearml_core.errors import UserError
 from clearml_core_controlplane_redis.base import Pipeline, RedisStore, as_json
 from clearml_core_controlplane_redis.link import BLOCKING_SLICE_SEC, RedisUnreachableError
@@ -148,12 +149,7 @@ class QueueStore(RedisStore):
                     if client.bzpopmin(rings, timeout=max(0.01, min(remaining, BLOCKING_SLICE_SEC))):
                         return True
             except RedisUnreachableError:
-                pause = deadline - time.monotonic()
-                if pause > 0:
-                    if cancel is not None:
-                        cancel.wait(pause)
-                    else:
-                        time.sleep(pause)
+                pause(max(0.0, deadline - time.monotonic()), cancel)
                 return False
 
 
