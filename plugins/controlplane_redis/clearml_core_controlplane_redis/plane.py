@@ -82,6 +82,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("clearml_core.controlplane.redis")
 
+MIN_REDIS_MAJOR = 6
 LIST_BATCH = 256
 """Task records read per round trip when listing."""
 
@@ -138,9 +139,16 @@ class RedisControlPlane(QueueStore, WorkerStore, ControlPlane):
         fixed = keys.fixed()
         with self._redis() as client:
             pipe = client.pipeline(transaction=False)
+            pipe.info("server")
             for key in fixed:
                 pipe.type(key)
-            found = pipe.execute()
+            server, *found = pipe.execute()
+        server_version = str(server.get("redis_version", "0"))
+        if _major(server_version) < MIN_REDIS_MAJOR:
+            raise ControlPlaneError(
+                f"Redis at {self.where} is version {server_version}; the control plane needs Redis "
+                f"{MIN_REDIS_MAJOR} or newer (ACL users, blocking waits with fractional timeouts)"
+            )
         for (key, expected), kind in zip(fixed.items(), found, strict=True):
             if kind not in ("none", expected):
                 raise ControlPlaneError(
@@ -665,6 +673,11 @@ class RedisControlPlane(QueueStore, WorkerStore, ControlPlane):
             seq, stamp, stream, lines = _batch(member)
             events.append(LogEvent(task_id, seq, stamp, stream, lines))
         return events
+
+
+def _major(version: str) -> int:
+    head = version.split(".", 1)[0]
+    return int(head) if head.isdigit() else 0
 
 
 def _batch(member: str) -> tuple[int, float, str, list[str]]:
