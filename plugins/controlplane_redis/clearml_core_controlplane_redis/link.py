@@ -87,6 +87,7 @@ class Link:
         self._delay = MIN_DELAY_SEC
         self._reason = ""
         self._was_up = False
+        self._reconnected_at: float | None = None
 
     @contextlib.contextmanager
     def use(self) -> Iterator[Any]:
@@ -155,6 +156,10 @@ class Link:
         """Seconds until the next attempt is due (0 when the link is up or the attempt is due)."""
         return max(0.0, self._retry_at - time.monotonic()) if self.down else 0.0
 
+    def since_reconnect(self) -> float:
+        """Seconds since the link came back from its last outage (infinite when it never had one)."""
+        return float("inf") if self._reconnected_at is None else time.monotonic() - self._reconnected_at
+
     def check(self) -> None:
         """Raise at once while an outage's backoff delay runs."""
         if self._down_since is not None and time.monotonic() < self._retry_at:
@@ -186,9 +191,12 @@ class Link:
         with self._lock:
             if self._down_since is None:
                 return
-            away = time.monotonic() - self._down_since
+            now = time.monotonic()
+            away = now - self._down_since
             self._down_since = None
             was_up, self._was_up = self._was_up, True
+            if was_up:
+                self._reconnected_at = now
         if was_up:
             log.info("reconnected to the Redis control plane at %s after %.1f s", self.where, away)
 

@@ -133,6 +133,11 @@ class WorkerStore(RedisStore):
 
     # -- leases ----------------------------------------------------------------------------
     def claim_lease(self, name: str, seconds: float) -> bool:
+        """Take or renew the lease; never within ``seconds`` of coming back from an outage: the
+        workers could not heartbeat while Redis was away, and judging their silence (the watchdog)
+        must wait until they have had the time to report again."""
+        if self._link.since_reconnect() < seconds:
+            return False
         with self._redis():
             held = self._scripts["lease"](
                 keys=[self.keys.lease(name)], args=[self._writer, int(seconds * 1000)]

@@ -108,6 +108,38 @@ def test_one_watchdog_holds_the_lease_until_it_lapses(plane: RedisControlPlane) 
     assert plane.claim_lease("watchdog", 60) is False
 
 
+def test_no_watchdog_right_after_an_outage(durable_redis: RedisServer) -> None:
+    plane = _plane(durable_redis, "outage")
+    assert plane.claim_lease("watchdog", 0.5) is True
+    durable_redis.stop()
+    with pytest.raises(ControlPlaneError, match="cannot reach"):
+        plane.list_queues()
+    durable_redis.start()
+    assert wait_until(lambda: _reachable(plane), 30)
+    # the workers have not reported since Redis came back: their silence means nothing yet
+    assert plane.claim_lease("watchdog", 60) is False
+    assert wait_until(lambda: plane.claim_lease("watchdog", 0.5), 30)
+
+
+def _reachable(plane: RedisControlPlane) -> bool:
+    try:
+        plane.list_queues()
+    except ControlPlaneError:
+        return False
+    return True
+
+
+def wait_until(predicate, timeout: float) -> bool:  # type: ignore[no-untyped-def]
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
 def test_logs_are_bounded(redis_server: RedisServer, prefix: str) -> None:
     plane = _plane(redis_server, prefix, max_log_lines=10)
     task = _task(plane, queue=None)
