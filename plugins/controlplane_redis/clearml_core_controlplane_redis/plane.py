@@ -117,7 +117,11 @@ class RedisControlPlane(QueueStore, WorkerStore, ControlPlane):
         """The tasks this process runs (popped or started here), as their record fields then."""
         self._held_lock = threading.Lock()
         self._outbox = Outbox(self._link, max_lines=self.settings.buffer_max_lines)
-        self._open()
+        try:
+            self._open()
+        except BaseException:
+            self._link.close()
+            raise
         _OPEN_PLANES.add(self)
 
     @classmethod
@@ -195,7 +199,7 @@ class RedisControlPlane(QueueStore, WorkerStore, ControlPlane):
             timeout,
         )
 
-    # -- task records ----------------------------------------------------------------------
+    # -- helpers ---------------------------------------------------------------------------
     @staticmethod
     def _applied(pipe: Pipeline, key: str, mark: tuple[str, int] | None) -> bool:
         """Whether the report numbered ``mark`` was applied before (its reply was lost)."""
