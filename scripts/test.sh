@@ -21,6 +21,16 @@ if [ ! -x /usr/sbin/sshd ]; then
         echo "warning: no /usr/sbin/sshd and not root: the SFTP tests will fail; install openssh-server" >&2
     fi
 fi
+# Redis's server, for the redis-servers the Redis control plane's tests start on 127.0.0.1 with their
+# own port and data folder (the system's service is neither configured nor started by them).
+if ! command -v redis-server >/dev/null 2>&1 && [ ! -x /usr/bin/redis-server ]; then
+    if [ "$(id -u)" -eq 0 ]; then
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server >/dev/null
+    else
+        echo "warning: no redis-server and not root: the Redis control plane tests will be skipped (CI: fail); install redis-server" >&2
+    fi
+fi
 uv run --no-sync ruff check .
 uv run --no-sync ruff format --check .
 uv run --no-sync mypy

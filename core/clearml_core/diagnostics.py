@@ -44,6 +44,15 @@ def _config_checks() -> Iterator[Check]:
     yield Check("configuration", "ok", where)
 
 
+def _control_plane_checks() -> Iterator[Check]:
+    """The control plane the agent and the CLI use: opened once, its queues counted."""
+    from clearml_core.controlplane import open_control_plane
+
+    with open_control_plane() as plane:
+        queues = plane.list_queues()
+        yield Check("control plane", "ok", f"{plane.url} ({len(queues)} queue(s))")
+
+
 def _storage_urls() -> Iterator[tuple[str, str]]:
     """(where it is configured, URL) for every storage location the configuration names."""
     from clearml_core.settings import get_config
@@ -137,6 +146,7 @@ def run_checks() -> list[Check]:
     sections: list[tuple[str, Callable[[], Iterator[Check]], bool]] = [
         ("plugins", _plugin_checks, False),
         ("configuration", _config_checks, True),
+        ("control plane", _control_plane_checks, True),
         ("storage", _storage_checks, True),
         ("tools", _tool_checks, False),
         ("disk", _disk_checks, True),

@@ -75,3 +75,20 @@ def test_watchdog_settings(clearml_conf: Path) -> None:
 
     reset_config()
     assert WatchdogSettings.from_config() == WatchdogSettings(600, 60, True)
+
+
+def test_clearml_server_redis_variables_select_redis_unless_configured(clearml_conf: Path) -> None:
+    from clearml_core.controlplane import DEFAULT_CONTROL_PLANE, control_plane_url
+    from clearml_core.settings import load_config
+
+    server = {"CLEARML_REDIS_SERVICE_HOST": "redis.internal", "CLEARML_REDIS_SERVICE_PORT": "6380"}
+    defaults_only = load_config(clearml_conf, environ={})
+    assert control_plane_url(defaults_only, environ={}) == DEFAULT_CONTROL_PLANE
+    assert control_plane_url(defaults_only, environ=server) == "redis://redis.internal:6380/0"
+    host_only = {"CLEARML_REDIS_SERVICE_HOST": "redis.internal"}
+    assert control_plane_url(defaults_only, environ=host_only) == "redis://redis.internal:6379/0"
+    # an explicit agent.control_plane wins, whether it names SQLite or another Redis
+    clearml_conf.write_text('agent.control_plane: "sqlite:////srv/cp.db"\n', encoding="utf-8")
+    assert control_plane_url(load_config(clearml_conf, environ={}), environ=server) == "sqlite:////srv/cp.db"
+    overridden = load_config(clearml_conf, environ={"CLEARML__AGENT__CONTROL_PLANE": "redis://other:1/2"})
+    assert control_plane_url(overridden, environ=server) == "redis://other:1/2"

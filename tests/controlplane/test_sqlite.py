@@ -52,8 +52,12 @@ def test_configured_location(clearml_conf: Path, tmp_path: Path) -> None:
     assert target.is_file()
 
 
-def test_a_scheme_nobody_serves(clearml_home: Path) -> None:
-    with pytest.raises(UserError, match=r"redis:// needs a control-plane plugin: clearml-core has no Redis"):
+def test_a_scheme_nobody_serves(clearml_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from clearml_core.plugins import reset_registry
+
+    monkeypatch.setenv("CLEARML_CORE_DISABLE_PLUGINS", "controlplane_redis")  # as if not installed
+    reset_registry()
+    with pytest.raises(UserError, match=r"clearml-core\[redis\]"):
         open_control_plane("redis://localhost:6379/0")
     with pytest.raises(UserError, match="sqlite"):
         open_control_plane("mongodb://x")

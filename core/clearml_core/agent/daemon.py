@@ -2,10 +2,11 @@
 
 One loop in the main thread; each task runs in its own thread (which starts and waits for the
 task's process), so the loop keeps heartbeating, watching the queues and the watchdog while tasks
-run. Per poll the loop costs one indexed read of the control plane (``pop`` looks before it locks);
-heartbeats with machine stats, a fresh look at queue tags and the worker's runtime properties, and
-the watchdog run on their own slower clocks. An idle daemon polling every second stays far below
-1% of a core.
+run. Between polls the loop waits in the store's ``wait_for_tasks`` (a blocking wait on Redis, a
+file watch on SQLite), so a task is taken the moment it is enqueued; per poll it costs one cheap
+read of the control plane (``pop`` looks before it locks). Heartbeats with machine stats, a fresh
+look at queue tags and the worker's runtime properties, and the watchdog run on their own slower
+clocks. An idle daemon stays far below 1% of a core.
 
 How many tasks run at once: one; up to N with ``--services-mode N``; with ``--dynamic-gpus``, as
 many as the free GPUs allow (see :mod:`clearml_core.agent.gpus`).
@@ -60,8 +61,6 @@ log = logging.getLogger("clearml_core.agent")
 
 DEFAULT_POLLING_INTERVAL = 5.0
 FORCE_STOP_REASON = "aborted: the agent daemon was stopped with --stop --force"
-CHANGE_PROBE_SEC = 0.05
-"""How often an idle daemon looks whether the store changed (a stat of two files, for SQLite)."""
 
 
 @dataclass
@@ -152,8 +151,6 @@ class Daemon:
         self._run_record: Path | None = None
         self.worker_id = ""
         self.completed: list[Outcome] = []
-        self._probe: Callable[[], object] | None = None
-        self._marker: object = None
         self._setup_settings()
 
     # -- settings ----------------------------------------------------------------------------
@@ -303,8 +300,6 @@ class Daemon:
                 "runs with this agent's identity",
                 plane.url,
             )
-        self._probe = change_probe(plane)
-        self._marker = self._probe() if self._probe is not None else None
         log.info(
             "worker %s listening to %s (%s)%s",
             self.worker_id,
@@ -419,22 +414,21 @@ class Daemon:
             return list(self._running)
 
     def _wait(self) -> None:
-        """Sleep until the next poll: the polling interval, or sooner when a task ends, a
-        signal comes, or the store shows a change (someone enqueued)."""
-        timeout = self.polling_interval
+        """Sleep until the next poll: the polling interval, or sooner when a task ends, a signal
+        comes, or (with room for a task) one of the queues gets one: the store's
+        :meth:`~clearml_core.controlplane.ControlPlane.wait_for_tasks` blocks on Redis and
+        watches the file of SQLite, so a new task is picked up at once and waiting costs nothing."""
         until_report = self._last_report + self.report_period - self.clock()
-        deadline = time.monotonic() + max(0.0, min(timeout, until_report))
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            if self._wake.wait(min(remaining, CHANGE_PROBE_SEC) if self._probe else remaining):
-                break
-            if self._probe is not None:
-                marker = self._probe()
-                if marker != self._marker:
-                    self._marker = marker
-                    break
+        timeout = max(0.0, min(self.polling_interval, until_report))
+        queues = self.eligible_queues() if not self._draining and self._has_capacity() else []
+        if queues and timeout > 0:
+            try:
+                self.plane.wait_for_tasks(queues, timeout, cancel=self._wake, poll=self.polling_interval)
+            except Exception as error:
+                log.warning("cannot wait for tasks (will retry): %s", error)
+                self._wake.wait(timeout)
+        else:
+            self._wake.wait(timeout)
         self._wake.clear()
 
     def _report_if_due(self) -> None:
@@ -629,29 +623,6 @@ class Daemon:
         except Exception as error:  # the store busy for a moment: not empty as far as we know
             log.warning("cannot look at the queues (will retry): %s", error)
             return False
-
-
-def change_probe(plane: ControlPlane) -> Callable[[], object] | None:
-    """A nearly free "did anything change?" for a store kept in a local file: SQLite commits
-    touch the database or its write-ahead log, so their size and modification time are enough to
-    wake an idle daemon as soon as a task is enqueued, between its real polls. None for other
-    stores (they are polled every polling interval)."""
-    path = getattr(plane, "path", None)
-    if not isinstance(path, Path) or not path.exists():
-        return None
-    files = (path, path.with_name(path.name + "-wal"))
-
-    def probe() -> object:
-        marker: list[tuple[int, int, int] | None] = []
-        for file in files:
-            try:
-                stat = os.stat(file)
-                marker.append((stat.st_ino, stat.st_size, stat.st_mtime_ns))
-            except OSError:
-                marker.append(None)
-        return tuple(marker)
-
-    return probe
 
 
 def _config_entries(value: Any) -> list[str]:

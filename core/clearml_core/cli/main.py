@@ -16,6 +16,7 @@ import typer
 from clearml_core import __version__
 from clearml_core.cli import agent as agent_commands
 from clearml_core.cli import config as config_commands
+from clearml_core.cli import controlplane as controlplane_commands
 from clearml_core.cli import doctor as doctor_commands
 from clearml_core.cli import plugins as plugins_commands
 from clearml_core.cli import queue as queue_commands
@@ -43,6 +44,7 @@ app.command("doctor")(doctor_commands.doctor)
 app.add_typer(task_commands.app, name="task")
 app.add_typer(queue_commands.app, name="queue")
 app.add_typer(worker_commands.app, name="worker")
+app.add_typer(controlplane_commands.app, name="controlplane")
 app.add_typer(storage_commands.app, name="storage")
 app.add_typer(agent_commands.app, name="agent")
 

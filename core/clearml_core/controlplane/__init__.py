@@ -15,6 +15,8 @@ is opened.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from clearml_core.controlplane.protocol import (
@@ -48,21 +50,30 @@ if TYPE_CHECKING:
 
 DEFAULT_CONTROL_PLANE = "sqlite:///~/.clearml-core/state.db"
 CONTROL_PLANE_KEY = "agent.control_plane"
+REDIS_HOST_VARIABLE = "CLEARML_REDIS_SERVICE_HOST"
+REDIS_PORT_VARIABLE = "CLEARML_REDIS_SERVICE_PORT"
 
-_NO_REDIS = (
-    "clearml-core has no Redis control plane yet: use the embedded sqlite:///PATH (one machine, or a "
-    "shared file system), or install a third-party plugin that provides redis://"
-)
-_HINTS = {"redis": _NO_REDIS, "rediss": _NO_REDIS}
+_INSTALL_REDIS = "the Redis control plane: pip install 'clearml-core[redis]'"
+_HINTS = {"redis": _INSTALL_REDIS, "rediss": _INSTALL_REDIS}
 """What to do about a control-plane scheme no installed plugin serves."""
 
 
-def control_plane_url(config: Config | None = None) -> str:
-    """The configured control-plane URL (``agent.control_plane``)."""
+def control_plane_url(config: Config | None = None, environ: Mapping[str, str] | None = None) -> str:
+    """The configured control-plane URL (``agent.control_plane``).
+
+    When it is not set (in clearml.conf or the environment) but ClearML server's
+    ``CLEARML_REDIS_SERVICE_HOST`` (and ``CLEARML_REDIS_SERVICE_PORT``, default 6379) are, they
+    name a Redis control plane: ``redis://HOST:PORT/0``.
+    """
     if config is None:
         from clearml_core.settings import get_config
 
         config = get_config()
+    environ = os.environ if environ is None else environ
+    redis_host = environ.get(REDIS_HOST_VARIABLE, "").strip()
+    if redis_host and config.origin(CONTROL_PLANE_KEY) == "default":
+        port = environ.get(REDIS_PORT_VARIABLE, "").strip() or "6379"
+        return f"redis://{redis_host}:{port}/0"
     return config.get_str(CONTROL_PLANE_KEY, DEFAULT_CONTROL_PLANE) or DEFAULT_CONTROL_PLANE
 
 

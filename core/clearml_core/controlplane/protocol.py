@@ -15,10 +15,19 @@ pass. Timestamps come from the plane's :attr:`ControlPlane.clock`, which tests r
 from __future__ import annotations
 
 import abc
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from clearml_core.controlplane.errors import (
+    AlreadyExistsError,
+    ControlPlaneError,
+    InvalidTransitionError,
+    QueueNotFoundError,
+    TaskNotFoundError,
+    WorkerNotFoundError,
+)
 from clearml_core.controlplane.records import (
     EDITABLE_TASK_FIELDS,
     LogEvent,
@@ -27,52 +36,9 @@ from clearml_core.controlplane.records import (
     TaskStatus,
     Worker,
 )
-from clearml_core.errors import NotFoundError, UserError
 
 DEFAULT_QUEUE = "default"
 """A fresh control plane has this queue, as ClearML's server does."""
-
-
-# -- errors -----------------------------------------------------------------------------------
-
-
-class ControlPlaneError(UserError):
-    """The control plane cannot be used as it is (file locked, corrupt, unreachable, too new)."""
-
-
-class InvalidTransitionError(UserError):
-    """The requested change does not fit the task's status (enqueue a completed task, …)."""
-
-
-class AlreadyExistsError(UserError):
-    """A queue (or task id) of that name exists already."""
-
-
-class TaskNotFoundError(NotFoundError):
-    """No task has the id asked for."""
-
-    def __init__(self, task_id: str) -> None:
-        super().__init__(f"no task with id {task_id!r}; `clearml-core task list` shows the tasks")
-        self.task_id = task_id
-
-
-class QueueNotFoundError(NotFoundError):
-    """No queue has the name asked for."""
-
-    def __init__(self, name: str) -> None:
-        super().__init__(
-            f"no queue named {name!r}; create it with `clearml-core queue create {name}` "
-            "(or start the daemon with --create-queue)"
-        )
-        self.queue = name
-
-
-class WorkerNotFoundError(NotFoundError):
-    """No worker has the id asked for."""
-
-    def __init__(self, worker_id: str) -> None:
-        super().__init__(f"no worker with id {worker_id!r}; `clearml-core worker list` shows the workers")
-        self.worker_id = worker_id
 
 
 # -- the store --------------------------------------------------------------------------------
@@ -162,11 +128,16 @@ class ControlPlane(abc.ABC):
         """
 
     @abc.abstractmethod
-    def requeue(self, task_id: str, *, reason: str = "", front: bool = True) -> Task:
+    def requeue(
+        self, task_id: str, *, reason: str = "", front: bool = True, expected_worker: str | None = None
+    ) -> Task:
         """Return an ``in_progress`` task to its queue (the watchdog, a draining daemon).
 
         ``worker`` and ``started`` are cleared, the abort flag too; ``reason`` is recorded. The
         queue is the task's ``queue``; it is created again if it was deleted meanwhile.
+        ``expected_worker`` makes it conditional on the task being run by that worker (else
+        :class:`InvalidTransitionError`), so a watchdog never takes a task from the worker that
+        got it after an earlier requeue.
         """
 
     # -- status ----------------------------------------------------------------------------
@@ -306,6 +277,53 @@ class ControlPlane(abc.ABC):
 
         ``value`` None removes it. Unknown worker: :class:`WorkerNotFoundError`.
         """
+
+    # -- waiting and chores ----------------------------------------------------------------
+    def wait_for_tasks(
+        self,
+        queues: Sequence[str],
+        timeout: float,
+        *,
+        cancel: threading.Event | None = None,
+        poll: float = 1.0,
+    ) -> bool:
+        """Wait up to ``timeout`` seconds until one of ``queues`` may hold a task.
+
+        True when there may be work (call :meth:`pop`: another worker may have been faster),
+        False when ``timeout`` passed or ``cancel`` was set. The daemon waits here between pops.
+        Stores that can block (Redis) return the moment a task is enqueued and cost nothing
+        while they wait; this default looks at the queues every ``poll`` seconds.
+        """
+        from clearml_core.controlplane.rules import pause
+
+        deadline = time.monotonic() + timeout
+        while True:
+            if self._holds_tasks(queues):
+                return True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            if pause(min(remaining, max(poll, 0.001)), cancel):
+                return False
+
+    def _holds_tasks(self, queues: Sequence[str]) -> bool:
+        for name in queues:
+            try:
+                if self.get_queue(name).tasks:
+                    return True
+            except QueueNotFoundError:
+                continue
+        return False
+
+    def claim_lease(self, name: str, seconds: float) -> bool:
+        """Whether this process may do the chore ``name`` (the watchdog) for the next ``seconds``.
+
+        A store shared by many machines elects one holder, which keeps the lease while it asks
+        again in time; when it stops asking, the lease expires and another process gets it. The
+        default says yes to everyone: every daemon of an embedded store does the chore, which is
+        harmless because each change it makes is conditional.
+        """
+        return True
 
     # -- lifecycle -------------------------------------------------------------------------
     def close(self) -> None:  # noqa: B027  (optional for implementations)

@@ -32,6 +32,8 @@ import contextlib
 import json
 import os
 import sqlite3
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,10 +50,8 @@ from clearml_core.controlplane.protocol import (
     WorkerNotFoundError,
 )
 from clearml_core.controlplane.records import (
-    EDITABLE_TASK_FIELDS,
     FINAL_STATUSES,
     LAST_LOG_LINES,
-    TRANSITIONS,
     LogEvent,
     Queue,
     RuntimeProperty,
@@ -59,7 +59,16 @@ from clearml_core.controlplane.records import (
     TaskStatus,
     Worker,
     as_status,
-    new_task_id,
+)
+from clearml_core.controlplane.rules import (
+    check_editable,
+    check_transition,
+    clear_run,
+    new_record,
+    pause,
+    refusal,
+    start_run,
+    with_changes,
 )
 from clearml_core.errors import UserError
 from clearml_core.sqlite_connections import ThreadConnections
@@ -68,6 +77,8 @@ if TYPE_CHECKING:
     from clearml_core.config import Config
 
 DEFAULT_TIMEOUT = 30.0
+CHANGE_PROBE_SEC = 0.05
+"""How often a waiting daemon looks whether the file changed (a stat of two files)."""
 
 # -- schema -----------------------------------------------------------------------------------
 
@@ -360,25 +371,6 @@ class SQLiteControlPlane(ControlPlane):
             )
 
     @staticmethod
-    @staticmethod
-    def _refuse(task: Task, new: TaskStatus, action: str = "") -> InvalidTransitionError:
-        status = TaskStatus(task.status)
-        what = action or f"become {new.value}"
-        where, hint = "", ""
-        if status in FINAL_STATUSES:
-            hint = f"; reset it first: clearml-core task reset {task.id}"
-        elif status == TaskStatus.IN_PROGRESS:
-            where = f" on {task.worker}"
-            hint = f"; abort it first: clearml-core task abort {task.id}"
-        elif status == TaskStatus.QUEUED:
-            where = f" in queue {task.queue!r}"
-        return InvalidTransitionError(f"task {task.id} is {status.value}{where}; it cannot {what}{hint}")
-
-    def _check(self, task: Task, new: TaskStatus, action: str = "") -> None:
-        if new not in TRANSITIONS[TaskStatus(task.status)]:
-            raise self._refuse(task, new, action)
-
-    @staticmethod
     def _unqueue(conn: sqlite3.Connection, task_id: str) -> None:
         conn.execute("DELETE FROM queue_entries WHERE task_id = ?", (task_id,))
 
@@ -405,26 +397,12 @@ class SQLiteControlPlane(ControlPlane):
 
     def _run(self, conn: sqlite3.Connection, task: Task, worker_id: str) -> Task:
         self._unqueue(conn, task.id)
-        task.status = TaskStatus.IN_PROGRESS
-        task.worker = worker_id
-        task.started = self.clock()
-        task.ended = None
-        task.exit_code = None
-        task.status_reason = ""
-        task.abort_requested = False
-        self._save(conn, task)
+        self._save(conn, start_run(task, worker_id, self.clock()))
         return task
 
     # -- tasks -----------------------------------------------------------------------------
     def create_task(self, task: Task) -> Task:
-        stored = Task.from_dict(task.to_dict())
-        stored.id = stored.id or new_task_id()
-        stored.status = TaskStatus.CREATED
-        stored.worker = None
-        stored.queued = stored.started = stored.ended = None
-        stored.exit_code = None
-        stored.abort_requested = False
-        stored.created = self.clock()
+        stored = new_record(task, self.clock())
         with self._write() as conn:
             if conn.execute("SELECT 1 FROM tasks WHERE id = ?", (stored.id,)).fetchone():
                 raise AlreadyExistsError(f"a task with id {stored.id!r} exists already")
@@ -436,18 +414,9 @@ class SQLiteControlPlane(ControlPlane):
             return self._load(self._conn(), task_id)
 
     def update_task(self, task_id: str, **changes: Any) -> Task:
-        unknown = set(changes) - EDITABLE_TASK_FIELDS
-        if unknown:
-            raise ValueError(
-                f"update_task cannot change {', '.join(sorted(unknown))}; use the status operations"
-            )
+        check_editable(changes)
         with self._write() as conn:
-            task = self._load(conn, task_id)
-            merged = task.to_dict()
-            for key, value in changes.items():
-                merged[key] = value.to_dict() if hasattr(value, "to_dict") else value
-            updated = Task.from_dict(merged)
-            updated.abort_requested = task.abort_requested
+            updated = with_changes(self._load(conn, task_id), changes)
             self._save(conn, updated)
         return updated
 
@@ -505,7 +474,7 @@ class SQLiteControlPlane(ControlPlane):
                 raise InvalidTransitionError(
                     f"task {task_id} is queued in {task.queue!r} already; dequeue it first to move it"
                 )
-            self._check(task, TaskStatus.QUEUED, f"be enqueued to {queue!r}")
+            check_transition(task, TaskStatus.QUEUED, f"be enqueued to {queue!r}")
             if not self._queue_exists(conn, queue):
                 raise QueueNotFoundError(queue)
             self._push(conn, task, queue, front=front)
@@ -517,7 +486,7 @@ class SQLiteControlPlane(ControlPlane):
         with self._write() as conn:
             task = self._load(conn, task_id)
             if task.status != TaskStatus.QUEUED:
-                raise self._refuse(task, TaskStatus.CREATED, "be dequeued (it is not queued)")
+                raise refusal(task, TaskStatus.CREATED, "be dequeued (it is not queued)")
             self._unqueue(conn, task_id)
             task.status = TaskStatus.CREATED
             task.queued = None
@@ -526,15 +495,9 @@ class SQLiteControlPlane(ControlPlane):
 
     def pop(self, queues: Sequence[str], worker_id: str) -> Task | None:
         names = list(dict.fromkeys(queues))
-        if not names:
+        # Look before locking: idle daemons must not queue up for the write lock.
+        if not self._has_entries(names):
             return None
-        marks = ", ".join("?" * len(names))
-        with self._errors():
-            # Look before locking: idle daemons must not queue up for the write lock.
-            conn = self._conn()
-            waiting = f"SELECT 1 FROM queue_entries WHERE queue IN ({marks}) LIMIT 1"  # noqa: S608
-            if conn.execute(waiting, names).fetchone() is None:
-                return None
         with self._write() as conn:
             for name in names:
                 while True:
@@ -552,14 +515,20 @@ class SQLiteControlPlane(ControlPlane):
     def start(self, task_id: str, worker_id: str) -> Task:
         with self._write() as conn:
             task = self._load(conn, task_id)
-            self._check(task, TaskStatus.IN_PROGRESS, "start")
+            check_transition(task, TaskStatus.IN_PROGRESS, "start")
             return self._run(conn, task, worker_id)
 
-    def requeue(self, task_id: str, *, reason: str = "", front: bool = True) -> Task:
+    def requeue(
+        self, task_id: str, *, reason: str = "", front: bool = True, expected_worker: str | None = None
+    ) -> Task:
         with self._write() as conn:
             task = self._load(conn, task_id)
             if task.status != TaskStatus.IN_PROGRESS:
-                raise self._refuse(task, TaskStatus.QUEUED, "be re-queued (it is not running)")
+                raise refusal(task, TaskStatus.QUEUED, "be re-queued (it is not running)")
+            if expected_worker is not None and task.worker != expected_worker:
+                raise InvalidTransitionError(
+                    f"task {task_id} is no longer run by {expected_worker} (it runs on {task.worker})"
+                )
             if not task.queue:
                 raise InvalidTransitionError(
                     f"task {task_id} was started without a queue; it cannot be re-queued"
@@ -601,7 +570,7 @@ class SQLiteControlPlane(ControlPlane):
                     f"task {task_id} is no longer run by {expected_worker} (it is "
                     f"{TaskStatus(task.status).value}{' on ' + task.worker if task.worker else ''})"
                 )
-            self._check(task, new)
+            check_transition(task, new)
             if task.status == TaskStatus.QUEUED:
                 self._unqueue(conn, task_id)
             task.status = new
@@ -667,15 +636,7 @@ class SQLiteControlPlane(ControlPlane):
                 )
             self._unqueue(conn, task_id)
             conn.execute("DELETE FROM task_logs WHERE task_id = ?", (task_id,))
-            task.status = TaskStatus.CREATED
-            task.worker = None
-            task.queued = task.started = task.ended = None
-            task.exit_code = None
-            task.status_reason = ""
-            task.last_log_lines = []
-            task.abort_requested = False
-            task.runtime = {}
-            self._save(conn, task)
+            self._save(conn, clear_run(task))
         return task
 
     # -- logs ------------------------------------------------------------------------------
@@ -788,6 +749,53 @@ class SQLiteControlPlane(ControlPlane):
             conn.execute("UPDATE queues SET tags = ? WHERE name = ?", (json.dumps(tags), name))
             queue.tags = tags
         return queue
+
+    # -- waiting ---------------------------------------------------------------------------
+    def wait_for_tasks(
+        self,
+        queues: Sequence[str],
+        timeout: float,
+        *,
+        cancel: threading.Event | None = None,
+        poll: float = 1.0,
+    ) -> bool:
+        """Every commit touches the database file or its write-ahead log, so a stat of the two
+        every :data:`CHANGE_PROBE_SEC` notices an enqueue from any process at nearly no cost; the
+        queues are read again only then (``poll`` is not needed)."""
+        names = list(dict.fromkeys(queues))
+        marker = self._change_marker()
+        if self._has_entries(names):
+            return True
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            if pause(min(remaining, CHANGE_PROBE_SEC), cancel):
+                return False
+            now = self._change_marker()
+            if now != marker:
+                marker = now
+                if self._has_entries(names):
+                    return True
+
+    def _change_marker(self) -> tuple[tuple[int, int, int] | None, ...]:
+        marker: list[tuple[int, int, int] | None] = []
+        for file in (self.path, self.path.with_name(self.path.name + "-wal")):
+            try:
+                stat = os.stat(file)
+                marker.append((stat.st_ino, stat.st_size, stat.st_mtime_ns))
+            except OSError:
+                marker.append(None)
+        return tuple(marker)
+
+    def _has_entries(self, names: Sequence[str]) -> bool:
+        if not names:
+            return False
+        marks = ", ".join("?" * len(names))
+        with self._errors():
+            waiting = f"SELECT 1 FROM queue_entries WHERE queue IN ({marks}) LIMIT 1"  # noqa: S608
+            return self._conn().execute(waiting, list(names)).fetchone() is not None
 
     # -- workers ---------------------------------------------------------------------------
     def _load_worker(self, conn: sqlite3.Connection, worker_id: str) -> Worker | None:

@@ -6,10 +6,12 @@ A task ``in_progress`` whose worker has given no sign of life for ``agent.watchd
 ``last_update`` (every log batch counts), whichever is later, so a long task that keeps printing
 while its worker is busy is never killed.
 
-There is no server to run it, so every daemon does: :meth:`Watchdog.maybe_check` runs a check
-once ``agent.watchdog.watch_interval_sec`` (default 900 s) has passed since the last one. Several
-daemons checking at once is harmless: each change is conditional on the task still being run by
-the silent worker, and a task someone else already handled is skipped. It works through the
+There is no server to run it, so the daemons do: :meth:`Watchdog.maybe_check` runs a check once
+``agent.watchdog.watch_interval_sec`` (default 900 s) has passed since the last one, when the
+store's watchdog lease (:meth:`~clearml_core.controlplane.ControlPlane.claim_lease`) is this
+process's: a store shared by many machines elects one daemon, the embedded store lets every daemon
+check. Several checking at once stays harmless: each change is conditional on the task still being
+run by the silent worker, and a task someone else already handled is skipped. It works through the
 :class:`~clearml_core.controlplane.ControlPlane` protocol only, so every store gets it.
 
 :func:`recover_worker_tasks` serves a daemon that starts again under the id of one that died
@@ -34,6 +36,10 @@ log = logging.getLogger(__name__)
 THRESHOLD_KEY = "agent.watchdog.threshold_sec"
 INTERVAL_KEY = "agent.watchdog.watch_interval_sec"
 REQUEUE_KEY = "agent.watchdog.requeue"
+LEASE_NAME = "watchdog"
+LEASE_INTERVALS = 2
+"""The watchdog lease lasts two intervals: its holder renews it every interval, and when the
+holder dies another daemon takes over within two."""
 
 
 @dataclass(frozen=True)
@@ -71,10 +77,7 @@ def _handle(plane: ControlPlane, task: Task, reason: str, requeue: bool) -> Watc
     worker = task.worker
     try:
         if requeue and task.queue:
-            current = plane.get_task(task.id)
-            if current.status != TaskStatus.IN_PROGRESS or current.worker != worker:
-                return None
-            plane.requeue(task.id, reason=reason)
+            plane.requeue(task.id, reason=reason, expected_worker=worker)
             action = "requeued"
         else:
             plane.set_status(task.id, TaskStatus.FAILED, reason=reason, expected_worker=worker)
@@ -161,9 +164,16 @@ class Watchdog:
         return self._last_check is None or now - self._last_check >= self.settings.watch_interval_sec
 
     def maybe_check(self, now: float | None = None) -> list[WatchdogAction]:
-        """Check when ``watch_interval_sec`` has passed since the last check (or never checked)."""
+        """Check when ``watch_interval_sec`` has passed since the last check (or never checked)
+        and this process holds the watchdog lease of the store (:meth:`ControlPlane.claim_lease`:
+        on a store shared by many machines one daemon is elected; the embedded store lets all)."""
         now = self.plane.clock() if now is None else now
-        return self.check(now) if self.due(now) else []
+        if not self.due(now):
+            return []
+        self._last_check = now  # elected or not, ask again one interval from now
+        if not self.plane.claim_lease(LEASE_NAME, self.settings.watch_interval_sec * LEASE_INTERVALS):
+            return []
+        return self.check(now)
 
 
 __all__ = [

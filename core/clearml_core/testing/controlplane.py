@@ -357,6 +357,22 @@ class ControlPlaneContract:
         with pytest.raises(InvalidTransitionError):
             plane.requeue(waiting.id)
 
+    def test_requeue_only_from_the_expected_worker(self, plane: ControlPlane) -> None:
+        task = self.running(plane, "w1")
+        with pytest.raises(InvalidTransitionError, match="w2"):
+            plane.requeue(task.id, expected_worker="w2")
+        assert plane.get_task(task.id).worker == "w1"
+        plane.requeue(task.id, expected_worker="w1")
+        again = plane.pop([DEFAULT_QUEUE], "w3")
+        assert again is not None
+        # a watchdog that saw w1 running it must not take it from w3
+        with pytest.raises(InvalidTransitionError, match="w1"):
+            plane.requeue(task.id, expected_worker="w1")
+        assert (plane.get_task(task.id).status, plane.get_task(task.id).worker) == (
+            TaskStatus.IN_PROGRESS,
+            "w3",
+        )
+
     def test_reset_of_a_running_task_needs_force(self, plane: ControlPlane) -> None:
         task = self.running(plane)
         with pytest.raises(InvalidTransitionError):
@@ -448,6 +464,49 @@ class ControlPlaneContract:
             assert all(w == worker and s == "in_progress" for _id, w, s in reports[worker])
             stored = {t.id for t in plane.list_tasks(worker=worker)}
             assert stored == {task_id for task_id, _w, _s in reports[worker]}
+
+    # -- waiting ---------------------------------------------------------------------------
+    def test_wait_for_tasks_sees_what_is_there(self, plane: ControlPlane) -> None:
+        plane.create_queue("other")
+        assert plane.wait_for_tasks([DEFAULT_QUEUE, "other"], 0.1, poll=0.05) is False
+        assert plane.wait_for_tasks(["missing"], 0.1, poll=0.05) is False
+        self.queued(plane, "other")
+        assert plane.wait_for_tasks([DEFAULT_QUEUE, "other"], 30, poll=0.05) is True
+
+    def test_wait_for_tasks_wakes_when_a_task_is_enqueued(self, plane: ControlPlane) -> None:
+        task = self.new_task(plane)
+        result: list[bool] = []
+        waiting = threading.Event()
+
+        def wait() -> None:
+            waiting.set()
+            result.append(plane.wait_for_tasks([DEFAULT_QUEUE], 120, poll=0.05))
+
+        waiter = threading.Thread(target=wait)
+        waiter.start()
+        waiting.wait(10)
+        plane.enqueue(task.id, DEFAULT_QUEUE)
+        waiter.join(60)
+        assert not waiter.is_alive(), "wait_for_tasks did not return after the enqueue"
+        assert result == [True]
+        popped = plane.pop([DEFAULT_QUEUE], "w1")
+        assert popped is not None and popped.id == task.id
+
+    def test_wait_for_tasks_stops_when_cancelled(self, plane: ControlPlane) -> None:
+        cancel = threading.Event()
+        result: list[bool] = []
+        waiter = threading.Thread(
+            target=lambda: result.append(plane.wait_for_tasks([DEFAULT_QUEUE], 120, cancel=cancel, poll=0.05))
+        )
+        waiter.start()
+        cancel.set()
+        waiter.join(60)
+        assert not waiter.is_alive(), "wait_for_tasks did not notice the cancel event"
+        assert result == [False]
+
+    def test_the_lease_holder_keeps_its_lease(self, plane: ControlPlane) -> None:
+        assert plane.claim_lease("chore", 60) is True
+        assert plane.claim_lease("chore", 60) is True
 
     # -- abort -----------------------------------------------------------------------------
     def test_abort_of_waiting_tasks_stops_them_at_once(self, plane: ControlPlane) -> None:

@@ -19,6 +19,8 @@ _ISOLATED_VARIABLES = (
     "CLEARML_CORE_DEBUG",
     "CLEARML_WORKER_ID",
     "CLEARML_WORKER_NAME",
+    "CLEARML_REDIS_SERVICE_HOST",
+    "CLEARML_REDIS_SERVICE_PORT",
 )
 # Credentials and overrides of the developer's own that must not reach a test.
 _ISOLATED_PREFIXES = (

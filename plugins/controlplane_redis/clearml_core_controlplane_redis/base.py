@@ -1,0 +1,71 @@
+"""What the parts of the Redis plane share: the link to Redis, the keys, transactions, task records.
+
+:class:`RedisStore` is the base of :class:`~.plane.RedisControlPlane` and of its parts
+(:class:`~.queues.QueueStore`, :class:`~.workers.WorkerStore`); it holds no state of its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from clearml_core.controlplane import Task, TaskNotFoundError, TaskStatus
+from clearml_core_controlplane_redis.keys import Keys
+from clearml_core_controlplane_redis.link import Link
+from clearml_core_controlplane_redis.records import task_fields, task_from_fields
+from clearml_core_controlplane_redis.settings import RedisSettings
+
+T = TypeVar("T")
+Pipeline = Any
+"""redis-py's client and pipeline: its annotations do not follow ``decode_responses=True``."""
+
+
+def as_json(value: Any) -> str:
+    return json.dumps(value)
+
+
+class RedisStore:
+    """Set up by :class:`~.plane.RedisControlPlane`: ``keys``, ``settings``, ``clock``, the link."""
+
+    keys: Keys
+    settings: RedisSettings
+    clock: Callable[[], float]
+    where: str
+    _link: Link
+    _scripts: dict[str, Any]
+    _writer: str
+    """This process's name in the ``w:WRITER`` marks and the leases."""
+
+    def _redis(self) -> contextlib.AbstractContextManager[Any]:
+        """The client, with redis-py's errors turned into clear :class:`ControlPlaneError` s."""
+        return self._link.use()
+
+    def _transact(self, body: Callable[[Pipeline], T], *watch: str) -> T:
+        """``body`` reads (immediate mode), checks, then queues writes after ``pipe.multi()``;
+        it runs again when a watched key changed before EXEC."""
+        with self._redis() as client:
+            return client.transaction(body, *watch, value_from_callable=True)
+
+    # -- task records ----------------------------------------------------------------------
+    def _read(self, reader: Any, task_id: str) -> Task:
+        fields = reader.hgetall(self.keys.task(task_id))
+        if not fields:
+            raise TaskNotFoundError(task_id)
+        return task_from_fields(task_id, fields)
+
+    def _save(self, pipe: Pipeline, task: Task, mark: tuple[str, int] | None = None) -> None:
+        task.last_update = self.clock()
+        fields = task_fields(task)
+        if mark is not None:
+            fields[f"w:{mark[0]}"] = str(mark[1])
+        pipe.hset(self.keys.task(task.id), mapping=fields)
+
+    def _move(self, pipe: Pipeline, task_id: str, seq: int, old: TaskStatus, new: TaskStatus) -> None:
+        if old != new:
+            pipe.zrem(self.keys.status(old), task_id)
+            pipe.zadd(self.keys.status(new), {task_id: seq})
+
+    def _seq(self, pipe: Pipeline, task_id: str) -> int:
+        return int(pipe.hget(self.keys.task(task_id), "seq") or 0)
