@@ -8,7 +8,8 @@ site-packages that no conda package owns.
 Two places read it: ``task create`` with ``sdk.development.detect_with_conda_freeze`` records the
 creating environment (``CONDA_PREFIX``) as the task's conda requirements, and the conda package
 manager freezes what it built. Both write a package pinned exactly, channel included, in
-conda's match-spec syntax: ``numpy==1.26.4=py311h64a7726_0[channel=https://conda.anaconda.org/conda-forge]``.
+conda's canonical match-spec form:
+``numpy ==1.26.4 py311h64a7726_0[channel=https://conda.anaconda.org/conda-forge]``.
 """
 
 from __future__ import annotations
@@ -38,8 +39,8 @@ class CondaRecord:
     subdir: str = ""
 
     def pinned(self) -> str:
-        """The exact match spec: ``name==version=build[channel=…]``."""
-        spec = f"{self.name}=={self.version}={self.build}"
+        """The exact match spec, in conda's canonical form: ``name ==version build[channel=…]``."""
+        spec = f"{self.name} =={self.version} {self.build}"
         return f"{spec}[channel={self.channel}]" if self.channel else spec
 
 

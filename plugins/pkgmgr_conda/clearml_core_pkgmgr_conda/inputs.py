@@ -92,7 +92,7 @@ def parse_conda_text(
         line = f" (line {where.line + 1})" if where is not None else ""
         problem = getattr(error, "problem", None) or type(error).__name__
         raise RequirementsError(
-            f"{what} is not valid YAML{line}: {problem}; fix it or write one conda package per line"
+            f"{what}: not valid YAML{line}: {problem}; fix it, or write one conda package per line"
         ) from None
     if isinstance(data, dict):
         return _environment(data, what=what, base_dir=base_dir, code_dir=code_dir, source=source)

@@ -98,7 +98,7 @@ def _activate_scripts(prefix: Path, environ: dict[str, str]) -> dict[str, str]:
 
 def freeze(prefix: Path) -> list[str]:
     """The environment's packages, sorted by name: conda's pinned exactly with their channel
-    (``numpy==1.26.4=py311h_0[channel=…]``), then pip's (``requests==2.31.0``) where they are
+    (``numpy ==1.26.4 py311h_0[channel=…]``), then pip's (``requests==2.31.0``) where they are
     not conda's."""
     records, owned = read_conda_meta(prefix)
     lines = {record.name.lower(): record.pinned() for record in records}

@@ -52,8 +52,8 @@ class SolvedPackage:
     sha256: str
 
     def pinned(self) -> str:
-        """``name==version=build[channel=…]``: the exact match spec."""
-        return f"{self.name}=={self.version}={self.build}[channel={self.channel}]"
+        """``name ==version build[channel=…]``: the exact match spec."""
+        return f"{self.name} =={self.version} {self.build}[channel={self.channel}]"
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.server
+import re
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -32,7 +33,7 @@ class Built:
 
     def names(self) -> dict[str, str]:
         """``{name: line}`` of the frozen list."""
-        return {line.split("=", 1)[0].split(" @ ", 1)[0]: line for line in self.prepared.frozen}
+        return {re.split(r"[=@ ]", line, maxsplit=1)[0]: line for line in self.prepared.frozen}
 
     def python(self, code: str) -> str:
         done = subprocess.run(

@@ -25,14 +25,14 @@ def test_channels_are_solved_in_strict_priority_order(
     first = conda_config({"agent.package_manager.conda_channels": [str(conda_channel), str(second_channel)]})
     built = prepare(first, task, tmp_path / "p1")
     # the first channel has tinypkg (2.0): the second's newer 3.0 is not looked at
-    assert built.names()["tinypkg"] == f"tinypkg==2.0=0[channel={conda_channel.as_uri()}]"
+    assert built.names()["tinypkg"] == f"tinypkg ==2.0 0[channel={conda_channel.as_uri()}]"
     assert built.python("import tinypkg; print(tinypkg.VERSION)") == "2.0"
 
     swapped = conda_config(
         {"agent.package_manager.conda_channels": [str(second_channel), str(conda_channel)]}
     )
     built = prepare(swapped, task, tmp_path / "p2")
-    assert built.names()["tinypkg"] == f"tinypkg==3.0=0[channel={second_channel.as_uri()}]"
+    assert built.names()["tinypkg"] == f"tinypkg ==3.0 0[channel={second_channel.as_uri()}]"
     assert built.names()["alpha"].endswith(f"[channel={conda_channel.as_uri()}]")
 
 
@@ -41,7 +41,7 @@ def test_an_environment_yml_channel_comes_before_the_configured_ones(
 ) -> None:
     task = conda_task(f"channels: [{second_channel}]\ndependencies: [alpha]\n")
     built = prepare(conda_config(), task, tmp_path / "p")
-    assert built.names()["tinypkg"].startswith("tinypkg==3.0=0")
+    assert built.names()["tinypkg"].startswith("tinypkg ==3.0 0")
     assert built.prepared.summary["channels"] == [second_channel.as_uri(), conda_channel.as_uri()]
 
 
@@ -96,9 +96,9 @@ def test_cudnn_version_constrains_cudnn_where_the_environment_has_it(
     conda_config: CondaConfig, tmp_path: Path
 ) -> None:
     task = conda_task("dependencies: [with-cudnn]")
-    assert prepare(conda_config(), task, tmp_path / "any").names()["cudnn"].startswith("cudnn==9.1.0=")
+    assert prepare(conda_config(), task, tmp_path / "any").names()["cudnn"].startswith("cudnn ==9.1.0 ")
     pinned = prepare(conda_config({"agent.cudnn_version": "8.9"}), task, tmp_path / "pinned")
-    assert pinned.names()["cudnn"].startswith("cudnn==8.9.7=")
+    assert pinned.names()["cudnn"].startswith("cudnn ==8.9.7 ")
     # without cudnn in the environment the setting adds nothing
     assert (
         "cudnn"
