@@ -281,9 +281,9 @@ class CondaManager(PackageManager):
         self, requirements: Any, settings: Any, context: BuildContext, log: BuildLog | None
     ) -> CondaRequirements:
         assert isinstance(requirements, CondaRequirements) and isinstance(settings, CondaSettings)
-        if requirements.read_only or requirements.packed or not requirements.specs:
-            return requirements
-        resolved = self._solve(requirements, settings, log)
+        resolved = requirements
+        if requirements.specs and not (requirements.read_only or requirements.packed):
+            resolved = self._solve(requirements, settings, log)
         self._resolved = resolved
         return resolved
 
@@ -421,7 +421,9 @@ class CondaManager(PackageManager):
         target.mkdir(parents=True)
         try:
             with tarfile.open(archive) as packed:
-                packed.extractall(target, filter="data")
+                # "tar", not "data": an environment's links may point to absolute paths (its Python)
+                extra = {"filter": "tar"} if hasattr(tarfile, "tar_filter") else {}
+                packed.extractall(target, **extra)  # noqa: S202  (members stay inside target)
         except (OSError, tarfile.TarError) as error:
             raise BuildFailed(f"cannot unpack the conda environment {archive}: {error}") from None
         fixer = target / "bin" / "conda-unpack"

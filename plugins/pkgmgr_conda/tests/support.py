@@ -73,6 +73,12 @@ def prepare(
     return Built(prepared, lines)
 
 
+def build_at(config: Config, task: Task, target: Path) -> PreparedEnvironment:
+    """The task's environment built at ``target``, outside the cache (``agent build``)."""
+    builder = EnvironmentBuilder(config, cache=None)
+    return builder.build_at(task, builder.context(), BuildLog(lambda stream, line: None), target)
+
+
 class ChannelServer:
     """A conda channel over HTTP on 127.0.0.1, counting the requests for repodata files."""
 
@@ -80,6 +86,11 @@ class ChannelServer:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.repodata_requests: list[str] = []
+        self.held = ""
+        """Requests whose path ends with this wait for :meth:`release` (``.tar.bz2``: downloads)."""
+        self.waiting = threading.Event()
+        self.gate = threading.Event()
+        self.gate.set()
         server = self
 
         class Handler(http.server.SimpleHTTPRequestHandler):
@@ -89,6 +100,9 @@ class ChannelServer:
             def do_GET(self) -> None:
                 if "repodata" in self.path:
                     server.repodata_requests.append(self.path)
+                if server.held and self.path.endswith(server.held):
+                    server.waiting.set()
+                    server.gate.wait(120)
                 super().do_GET()
 
             def end_headers(self) -> None:
@@ -103,11 +117,20 @@ class ChannelServer:
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
+    def hold(self, suffix: str) -> None:
+        self.held = suffix
+        self.waiting.clear()
+        self.gate.clear()
+
+    def release(self) -> None:
+        self.gate.set()
+
     def __enter__(self) -> ChannelServer:
         self._thread.start()
         return self
 
     def __exit__(self, *_exc: object) -> None:
+        self.gate.set()
         self._httpd.shutdown()
         self._httpd.server_close()
 
