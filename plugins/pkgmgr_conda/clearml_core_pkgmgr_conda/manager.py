@@ -421,9 +421,12 @@ class CondaManager(PackageManager):
         target.mkdir(parents=True)
         try:
             with tarfile.open(archive) as packed:
-                # "tar", not "data": an environment's links may point to absolute paths (its Python)
-                extra = {"filter": "tar"} if hasattr(tarfile, "tar_filter") else {}
-                packed.extractall(target, **extra)  # noqa: S202  (members stay inside target)
+                # "tar", not "data": an environment's links may point to absolute paths (its Python);
+                # Pythons before the extraction filters (3.10.11) take no filter argument
+                if hasattr(tarfile, "tar_filter"):
+                    packed.extractall(target, filter="tar")
+                else:  # pragma: no cover
+                    packed.extractall(target)  # noqa: S202
         except (OSError, tarfile.TarError) as error:
             raise BuildFailed(f"cannot unpack the conda environment {archive}: {error}") from None
         fixer = target / "bin" / "conda-unpack"
