@@ -51,11 +51,21 @@ def is_conda_prefix(path: str | Path) -> bool:
 
 def _channel(raw: object, subdir: str) -> str:
     """conda records ``https://…/conda-forge/linux-64`` (older conda) or ``…/conda-forge/``; the
-    channel is the URL without its subdir and trailing slash."""
-    text = str(raw or "").strip().rstrip("/")
+    channel is the URL without its subdir and trailing slash, and without credentials."""
+    text = public_channel(str(raw or "").strip().rstrip("/"))
     if subdir and text.endswith("/" + subdir):
         text = text[: -len(subdir) - 1]
     return text
+
+
+_USERINFO = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]*@")
+_TOKEN = re.compile(r"/t/[^/]+(?=/)")
+
+
+def public_channel(url: str) -> str:
+    """A channel URL without what authenticates it: ``https://user:pass@host/x`` → ``https://host/x``,
+    anaconda.org's ``…/t/<token>/channel`` → ``…/channel`` (what conda records too)."""
+    return _TOKEN.sub("", _USERINFO.sub(r"\1", url), count=1)
 
 
 def read_conda_meta(prefix: str | Path) -> tuple[list[CondaRecord], set[str]]:
@@ -141,5 +151,6 @@ __all__ = [
     "environment_yaml",
     "is_conda_prefix",
     "pip_packages",
+    "public_channel",
     "read_conda_meta",
 ]

@@ -42,8 +42,12 @@ from clearml_core.environments import (
     RequirementsError,
     task_requirements,
 )
-from clearml_core.environments.conda_meta import META_FOLDER, environment_yaml, is_conda_prefix
-from clearml_core.environments.process import mask_urls
+from clearml_core.environments.conda_meta import (
+    META_FOLDER,
+    environment_yaml,
+    is_conda_prefix,
+    public_channel,
+)
 from clearml_core_pkgmgr_conda import engines, prefix, solver
 from clearml_core_pkgmgr_conda.channels import channel_urls
 from clearml_core_pkgmgr_conda.inputs import (
@@ -269,7 +273,7 @@ class CondaManager(PackageManager):
         if requirements.packed:
             summary["packed"] = requirements.packed.rsplit(":", 2)[0]
         if requirements.channels:
-            summary["channels"] = [mask_urls(url) for url in requirements.channels]
+            summary["channels"] = [public_channel(url) for url in requirements.channels]
         if requirements.solution:
             summary["conda_packages"] = len(requirements.solution)
         if requirements.pip is not None:
@@ -300,12 +304,13 @@ class CondaManager(PackageManager):
             # the base environment: what it holds is preferred, and stays
             installed_prefix=requirements.existing,
         )
-        scratch = Path(tempfile.gettempdir()) / "clearml-conda-solves"
+        # without the download cache: no solution is reused; repodata is kept in a temporary folder
+        scratch = Path(tempfile.gettempdir()) / "clearml-conda-uncached"
         solution = solver.solve(
             request,
             solver.SolveCache(cache / "solves" if cache is not None else None),
-            repodata_dir=cache / "repodata" if cache is not None else None,
-            scratch=scratch,
+            repodata_dir=(cache or scratch) / "repodata",
+            scratch=scratch / "solves",
             log=log,
         )
         return replace(

@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from clearml_core.environments import BuildAborted, BuildFailed, BuildLog
+from clearml_core.environments.conda_meta import public_channel
+from clearml_core.environments.process import mask_urls
 from clearml_core.environments.protocol import canonical_json
 from clearml_core_pkgmgr_conda import aio
 from clearml_core_pkgmgr_conda.channels import RepodataCache, identities
@@ -158,7 +160,7 @@ def solved_package(record: RepoDataRecord) -> SolvedPackage:
         name=record.name.normalized,
         version=str(record.version),
         build=str(record.build),
-        channel=str(record.channel or "").rstrip("/"),
+        channel=public_channel(str(record.channel or "").rstrip("/")),
         subdir=str(record.subdir),
         file_name=str(record.file_name),
         sha256=digest,
@@ -233,7 +235,7 @@ def solve(
     if log is not None and not solution.cached:
         log.info(
             f"solved the conda environment in {time.monotonic() - started:.2f} s: "
-            f"{len(solution.packages)} packages from {', '.join(request.channels)}"
+            f"{len(solution.packages)} packages from {', '.join(map(public_channel, request.channels))}"
         )
     return solution
 
@@ -309,7 +311,15 @@ _TREE = re.compile(r"[\u2500-\u257f]+")
 
 
 def failure_reason(error: BaseException, request: SolveRequest) -> str:
-    """One sentence for a failed solve: what could not be found or met, or which channel failed."""
+    """One sentence for a failed solve: what could not be found or met, or which channel failed;
+    no channel's credentials in it."""
+    reason = _reason(error, request)
+    for url in request.channels:
+        reason = reason.replace(url.rstrip("/"), public_channel(url.rstrip("/")))
+    return mask_urls(reason)
+
+
+def _reason(error: BaseException, request: SolveRequest) -> str:
     kind = type(error).__name__
     text = " ".join(_TREE.sub(" ", str(error)).split())
     text = text.removeprefix("Cannot solve the request because of: ").rstrip(".")

@@ -132,3 +132,20 @@ def test_a_missing_local_channel_fails_with_one_reason(conda_config: CondaConfig
     config = conda_config({"agent.package_manager.conda_channels": [str(tmp_path / "no-channel")]})
     with pytest.raises(BuildFailed, match=r"^the conda channel file://.*/no-channel cannot be read: "):
         prepare(config, conda_task(ALPHA), tmp_path / "p")
+
+
+def test_channel_credentials_stay_out_of_the_record_and_the_log(
+    conda_config: CondaConfig, conda_channel: Path, tmp_path: Path
+) -> None:
+    with serving_channel(conda_channel) as server:
+        url = server.url.replace("http://", "http://agent:s3cr3t-pass@")
+        token = f"{url}/t/tok-123456"  # anaconda.org's token form: conda records the channel without it
+        assert server.repodata_requests == []
+        built = prepare(
+            conda_config({"agent.package_manager.conda_channels": [url]}), conda_task(ALPHA), tmp_path / "p"
+        )
+        assert built.names()["alpha"].endswith(f"[channel={server.url}]")
+        assert "s3cr3t" not in " ".join(built.prepared.frozen) + built.text + str(built.prepared.summary)
+    from clearml_core.environments.conda_meta import public_channel
+
+    assert public_channel(f"{token}/conda-forge") == f"{server.url}/conda-forge"
