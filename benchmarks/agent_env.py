@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 import agent_env_conda
+from warm_start import SCRIPT, add_stages, first_line_ms, wait_for_worker
 
 COLD_UV_RATIO = 1.2
 COLD_PIP_SPEEDUP = 5.0
@@ -252,9 +253,6 @@ def key_and_lookup(root: Path, samples: int) -> list[float]:
     return times[1:]
 
 
-SCRIPT = "import time; print(repr(time.time()), flush=True)\n"
-
-
 def plain_python(folder: Path, runs: int) -> float:
     """Milliseconds from starting ``python script.py`` to its first line (median): not overhead."""
     times = []
@@ -268,7 +266,7 @@ def plain_python(folder: Path, runs: int) -> float:
 
 
 def warm_start(root: Path, runs: int, stages: dict[str, dict[str, list[float]]]) -> dict[str, list[float]]:
-    from clearml_core.controlplane import Requirements, Script, Task, TaskStatus, open_control_plane
+    from clearml_core.controlplane import Requirements, Script, Task, open_control_plane
 
     home = root / "warm-home"
     home.mkdir()
@@ -326,45 +324,16 @@ def warm_start(root: Path, runs: int, stages: dict[str, dict[str, list[float]]])
     times: dict[str, list[float]] = {kind: [] for kind in kinds}
     times["plain python"] = [plain_python(folder, 7)]
     try:
-        deadline = time.monotonic() + 60
-        while not plane.list_workers():
-            if time.monotonic() > deadline:
-                sys.exit("the daemon did not register")
-            time.sleep(0.1)
+        wait_for_worker(plane)
         for round_ in range(runs + 1):  # the first round fills the caches and is not counted
             for kind, script in kinds.items():
                 task = plane.create_task(
                     Task(name="warm", script=script(), requirements=Requirements(pip=requirements[kind]))
                 )
-                time.sleep(0.3)  # the daemon back in its idle wait, as it would be
-                enqueued = time.time()
-                plane.enqueue(task.id, "warm")
-                first = None
-                deadline = time.monotonic() + 300
-                while first is None and time.monotonic() < deadline:
-                    for event in plane.read_logs(task.id):
-                        for line in event.lines:
-                            try:
-                                first = float(line)
-                                break
-                            except ValueError:
-                                continue
-                        if first is not None:
-                            break
-                    time.sleep(0.01)
-                while plane.get_task(task.id).status not in (TaskStatus.COMPLETED, TaskStatus.FAILED):
-                    if time.monotonic() > deadline:
-                        break
-                    time.sleep(0.05)
-                record = plane.get_task(task.id)
-                if first is None or record.status != TaskStatus.COMPLETED:
-                    sys.exit(f"the {kind} did not complete: {record.status_reason}")
+                milliseconds, record = first_line_ms(plane, task.id, "warm", kind)
                 if round_ > 0:
-                    times[kind].append((first - enqueued) * 1000)
-                    for stage in record.runtime.get("stages", []):
-                        stages.setdefault(kind, {}).setdefault(stage["name"], []).append(
-                            stage["seconds"] * 1000
-                        )
+                    times[kind].append(milliseconds)
+                    add_stages(stages, kind, record)
     finally:
         daemon.terminate()
         daemon.wait(30)

@@ -20,9 +20,10 @@ import shutil
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
+
+from warm_start import SCRIPT, add_stages, first_line_ms, wait_for_worker
 
 COLD_RATIO = 1.2
 WARM_TARGET_MS = 500.0
@@ -150,14 +151,13 @@ def cold(root: Path, runs: int) -> tuple[dict[str, list[float]], dict[str, int]]
     return times, packages
 
 
-SCRIPT = "import time; print(repr(time.time()), flush=True)\n"
 REFERENCE = "folder task, no requirements"
 CACHED = "folder task, cached conda environment"
 
 
 def warm(root: Path, runs: int, stages: dict[str, dict[str, list[float]]]) -> dict[str, list[float]]:
     """Milliseconds from enqueueing to the first line, per kind of task, through a conda daemon."""
-    from clearml_core.controlplane import Requirements, Script, Task, TaskStatus, open_control_plane
+    from clearml_core.controlplane import Requirements, Script, Task, open_control_plane
 
     channel = make_channel(root / "warm-channel-root")
     home = root / "conda-warm-home"
@@ -189,11 +189,7 @@ def warm(root: Path, runs: int, stages: dict[str, dict[str, list[float]]]) -> di
         stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ),
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 60
-        while not plane.list_workers():
-            if time.monotonic() > deadline:
-                sys.exit("the conda daemon did not register")
-            time.sleep(0.1)
+        wait_for_worker(plane)
         for round_ in range(runs + 1):  # the first round fills the caches and is not counted
             for kind, text in conda.items():
                 task = plane.create_task(
@@ -203,35 +199,10 @@ def warm(root: Path, runs: int, stages: dict[str, dict[str, list[float]]]) -> di
                         requirements=Requirements(conda=text),
                     )
                 )
-                time.sleep(0.3)  # the daemon back in its idle wait, as it would be
-                enqueued = time.time()
-                plane.enqueue(task.id, "conda-warm")
-                first = None
-                deadline = time.monotonic() + 300
-                while first is None and time.monotonic() < deadline:
-                    for event in plane.read_logs(task.id):
-                        for line in event.lines:
-                            try:
-                                first = float(line)
-                                break
-                            except ValueError:
-                                continue
-                        if first is not None:
-                            break
-                    time.sleep(0.01)
-                while plane.get_task(task.id).status not in (TaskStatus.COMPLETED, TaskStatus.FAILED):
-                    if time.monotonic() > deadline:
-                        break
-                    time.sleep(0.05)
-                record = plane.get_task(task.id)
-                if first is None or record.status != TaskStatus.COMPLETED:
-                    sys.exit(f"the {kind} did not complete: {record.status_reason}")
+                milliseconds, record = first_line_ms(plane, task.id, "conda-warm", kind)
                 if round_ > 0:
-                    times[kind].append((first - enqueued) * 1000)
-                    for stage in record.runtime.get("stages", []):
-                        stages.setdefault(f"conda daemon: {kind}", {}).setdefault(stage["name"], []).append(
-                            stage["seconds"] * 1000
-                        )
+                    times[kind].append(milliseconds)
+                    add_stages(stages, f"conda daemon: {kind}", record)
     finally:
         daemon.terminate()
         daemon.wait(30)

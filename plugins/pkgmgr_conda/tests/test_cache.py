@@ -13,13 +13,18 @@ from clearml_core.environments import BuildFailed
 from clearml_core.environments.cache import EnvironmentCache
 from clearml_core.testing.servers import free_port
 from plugins.pkgmgr_conda.tests.conftest import CondaConfig
-from plugins.pkgmgr_conda.tests.support import conda_task, prepare, serving_channel
+from plugins.pkgmgr_conda.tests.support import conda_task, prepare
+from tests.environments.support import IndexServer, serving
 
 ALPHA = "dependencies: [alpha]"
 
 
 def _solved(lines: list[str]) -> bool:
     return any("solved the conda environment" in line for line in lines)
+
+
+def _repodata(server: IndexServer) -> list[str]:
+    return [path for path in server.paths if "repodata" in path]
 
 
 def _linked(lines: list[str]) -> bool:
@@ -84,32 +89,32 @@ def test_a_changed_channel_gives_a_new_key_only_when_the_solution_changes(
 def test_a_remote_channel_is_not_asked_again_while_its_copy_is_fresh(
     conda_config: CondaConfig, conda_channel: Path, tmp_path: Path
 ) -> None:
-    with serving_channel(conda_channel, max_age=600) as server:
-        config = conda_config({"agent.package_manager.conda_channels": [server.url]})
+    with serving(conda_channel, max_age=600) as server:
+        config = conda_config({"agent.package_manager.conda_channels": [server.url.rstrip("/")]})
         first = prepare(config, conda_task(ALPHA), tmp_path / "p1")
-        assert server.repodata_requests and first.names()["alpha"].endswith(f"[channel={server.url}]")
-        asked = len(server.repodata_requests)
+        assert _repodata(server) and first.names()["alpha"].endswith(f"[channel={server.url.rstrip('/')}]")
+        asked = len(_repodata(server))
         other = conda_config(
             {
-                "agent.package_manager.conda_channels": [server.url],
+                "agent.package_manager.conda_channels": [server.url.rstrip("/")],
                 "agent.venvs_cache.path": str(tmp_path / "v2"),
             }
         )
         second = prepare(other, conda_task(ALPHA), tmp_path / "p2")
-        assert len(server.repodata_requests) == asked  # fresh by max-age: no request at all
+        assert len(_repodata(server)) == asked  # fresh by max-age: no request at all
         assert not _solved(second.lines) and second.prepared.key == first.prepared.key
 
 
 def test_a_remote_channel_without_max_age_is_revalidated_and_the_solve_still_reused(
     conda_config: CondaConfig, conda_channel: Path, tmp_path: Path
 ) -> None:
-    with serving_channel(conda_channel, max_age=None) as server:
-        config = conda_config({"agent.package_manager.conda_channels": [server.url]})
+    with serving(conda_channel, max_age=None) as server:
+        config = conda_config({"agent.package_manager.conda_channels": [server.url.rstrip("/")]})
         first = prepare(config, conda_task(ALPHA), tmp_path / "p1")
-        asked = len(server.repodata_requests)
+        asked = len(_repodata(server))
         first.prepared.release()
         second = prepare(config, conda_task(ALPHA), tmp_path / "p1")
-        assert len(server.repodata_requests) > asked  # asked whether it changed ...
+        assert len(_repodata(server)) > asked  # asked whether it changed ...
         assert not _solved(second.lines) and second.prepared.source == "cache-hit"  # ... it did not
         second.prepared.release()
 
@@ -137,15 +142,14 @@ def test_a_missing_local_channel_fails_with_one_reason(conda_config: CondaConfig
 def test_channel_credentials_stay_out_of_the_record_and_the_log(
     conda_config: CondaConfig, conda_channel: Path, tmp_path: Path
 ) -> None:
-    with serving_channel(conda_channel) as server:
-        url = server.url.replace("http://", "http://agent:s3cr3t-pass@")
+    with serving(conda_channel) as server:
+        url = server.url.rstrip("/").replace("http://", "http://agent:s3cr3t-pass@")
         token = f"{url}/t/tok-123456"  # anaconda.org's token form: conda records the channel without it
-        assert server.repodata_requests == []
         built = prepare(
             conda_config({"agent.package_manager.conda_channels": [url]}), conda_task(ALPHA), tmp_path / "p"
         )
-        assert built.names()["alpha"].endswith(f"[channel={server.url}]")
+        assert built.names()["alpha"].endswith(f"[channel={server.url.rstrip('/')}]")
         assert "s3cr3t" not in " ".join(built.prepared.frozen) + built.text + str(built.prepared.summary)
     from clearml_core.environments.conda_meta import public_channel
 
-    assert public_channel(f"{token}/conda-forge") == f"{server.url}/conda-forge"
+    assert public_channel(f"{token}/conda-forge") == f"{server.url}conda-forge"

@@ -13,7 +13,8 @@ from clearml_core.environments import BuildAborted, BuildFailed, BuildLog
 from clearml_core.environments.builder import EnvironmentBuilder
 from clearml_core.environments.cache import EnvironmentCache
 from plugins.pkgmgr_conda.tests.conftest import CondaConfig
-from plugins.pkgmgr_conda.tests.support import build_at, conda_task, prepare, serving_channel
+from plugins.pkgmgr_conda.tests.support import build_at, conda_task, prepare
+from tests.environments.support import serving
 from tests.helpers import wait_for
 
 
@@ -22,9 +23,9 @@ def test_a_stop_request_stops_rattler_while_it_waits(
     conda_config: CondaConfig, conda_channel: Path, tmp_path: Path, held: str
 ) -> None:
     """Stopped while the gateway fetches repodata (the solve) or while packages download (the link)."""
-    with serving_channel(conda_channel, max_age=None) as server:
+    with serving(conda_channel, held=held, max_age=None) as server:
         config = conda_config({"agent.package_manager.conda_channels": [server.url]})
-        server.hold(held)
+        server.hold()
         stop = threading.Event()
         builder = EnvironmentBuilder(config)
         log = BuildLog(lambda stream, line: None, should_stop=lambda: "aborted" if stop.is_set() else None)
