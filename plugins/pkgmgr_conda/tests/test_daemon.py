@@ -137,6 +137,11 @@ def test_agent_build_and_task_create_recording_a_conda_environment(
     assert (target / "conda-meta").is_dir() and result["python"] == str(target / "bin" / "python")
     text = run_cli("agent", "build", "--id", original.id, "--target", str(tmp_path / "again"), timeout=300)
     assert text.code == 0 and f"activate: conda activate {tmp_path / 'again'}" in text.out
+    globally = run_cli(
+        "agent", "build", "--id", original.id, "--target", str(tmp_path / "global"), "--install-globally",
+        timeout=300,
+    )  # fmt: skip
+    assert globally.code == 2 and "--install-globally is for pip environments" in globally.err
 
     # task create, run from inside that environment, records it as the task's conda requirements
     folder = tasks.folder(PROBE)
