@@ -46,6 +46,7 @@ async def main():
                           add_pip_as_python_dependency=True)
     await install(records, target_prefix=work / "env", cache_dir=work / "pkgs", show_progress=False)
     print(json.dumps({"seconds": time.perf_counter() - started, "packages": len(records)}))
+    await asyncio.sleep(0.01)  # py-rattler's threads may crash an exit right after a call (see aio.py)
 asyncio.run(main())
 """
 
@@ -97,7 +98,7 @@ def make_channel(root: Path) -> Path:
 def _run(argv: list[str], env: dict[str, str]) -> dict[str, Any]:
     done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
-        sys.exit(f"{' '.join(argv[:3])} failed:\n{(done.stderr or done.stdout)[-3000:]}")
+        sys.exit(f"{' '.join(argv[:3])} failed ({done.returncode}):\n{(done.stderr or done.stdout)[-3000:]}")
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
 

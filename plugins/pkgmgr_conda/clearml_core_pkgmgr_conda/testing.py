@@ -18,7 +18,6 @@ packages cannot be had without the network.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import io
 import json
@@ -190,7 +189,9 @@ def index_channel(channel: Path) -> Path:
     """Write the channel's ``repodata.json`` files (rattler's indexer); returns ``channel``."""
     from rattler.index import index_fs
 
+    from clearml_core_pkgmgr_conda import aio
+
     (channel / "noarch").mkdir(parents=True, exist_ok=True)  # every channel has a noarch subdir
-    asyncio.run(index_fs(channel, write_zst=False, write_shards=False, force=True))
+    aio.run(lambda: index_fs(channel, write_zst=False, write_shards=False, force=True))
     shutil.rmtree(channel / ".tmp", ignore_errors=True)
     return channel
