@@ -8,9 +8,12 @@ The order of the protocol's steps, for conda:
   (``priority_packages``, ``post_packages``, … as in pip mode).
 * ``resolve`` solves it (:mod:`.solver`; cached by the request and the channels' repository
   data), so the environment's cache key is the exact list of packages.
-* ``create`` links the solved conda packages into the new prefix (:mod:`.engines`); ``install``
-  links what is missing (nothing, after ``create``), records the environment's variables and
-  installs the pip phases with the pip manager (uv when available) into the prefix's Python.
+* ``create`` links the solved conda packages into the new prefix (:mod:`.engines`): those the
+  last ``resolve`` of this manager decided (the builder calls both on one manager), else, called
+  on its own, the Python alone. ``install`` links what is missing (nothing, after a resolved
+  ``create``), records the environment's variables and installs the pip phases with the pip
+  manager (uv when available) into the prefix's Python. One solve and one link transaction, as
+  bare rattler does.
 * ``freeze`` reads the prefix: conda packages pinned with build and channel, then pip's.
 
 Two modes take an environment as it is instead: ``conda_env_as_base_docker`` (a prepared prefix,
