@@ -16,11 +16,14 @@ Every function takes an optional ``plane``; by default it opens ``agent.control_
 points at a git repository (``repo`` with ``branch``/``commit``; the agent clones it) or a local
 ``folder`` (copied into the task's working dir when it runs, so edits made before then are
 picked up). Nothing is captured from the caller's environment: only the ``env`` given is stored,
-and :func:`task_view` masks the values of secret-looking variables when a task is shown.
+and :func:`task_view` masks the values of secret-looking variables when a task is shown. The one
+exception is asked for: ``sdk.development.detect_with_conda_freeze`` records the conda environment
+the caller runs in (``CONDA_PREFIX``) as the task's conda requirements.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -147,6 +150,8 @@ def create_task(
     ``store_code_diff_from_remote``), ``script`` is relative to that path, and when no
     requirements are given, the repository's ``requirements.txt`` (or, with
     ``sdk.development.detect_with_pip_freeze``, this environment's packages) become the task's.
+    With ``sdk.development.detect_with_conda_freeze`` the conda environment of ``CONDA_PREFIX``
+    becomes the task's conda requirements (an ``environment.yml`` pinning every package).
     """
     if not name or not name.strip():
         raise UserError("a task needs a name (--name)")
@@ -192,7 +197,7 @@ def create_task(
         name=name.strip(),
         project=project,
         script=script_record,
-        requirements=Requirements(pip=[line for line in pip if line.strip()]),
+        requirements=Requirements(pip=[line for line in pip if line.strip()], conda=_conda_freeze()),
         container=Container(
             image=docker_image, arguments=list(docker_args), setup_script=docker_setup_script
         ),
@@ -208,6 +213,23 @@ def create_task(
     if queue is not None:
         stored = plane.enqueue(stored.id, queue)
     return stored
+
+
+def _conda_freeze() -> str:
+    """The ``environment.yml`` of the conda environment ``task create`` runs in, when
+    ``sdk.development.detect_with_conda_freeze`` asks for it; "" otherwise."""
+    from clearml_core.settings import get_config
+
+    if not get_config().get_bool("sdk.development.detect_with_conda_freeze", False):
+        return ""
+    prefix = os.environ.get("CONDA_PREFIX", "")
+    from clearml_core.environments.conda_meta import describe_environment, is_conda_prefix
+
+    if not prefix or not is_conda_prefix(prefix):
+        return ""
+    return describe_environment(
+        prefix, comment=f"the conda environment {prefix} (sdk.development.detect_with_conda_freeze)"
+    )
 
 
 # -- managing tasks -----------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Helpers of the environment tests beyond clearml_core.testing.packages: an index served over HTTP.
+"""Helpers of the environment tests beyond clearml_core.testing.packages: a folder served over HTTP.
 
 The wheels, indexes, offline installers and configurations come from
 :mod:`clearml_core.testing.packages` (what a package-manager plugin's tests use too); this adds a
@@ -19,19 +19,23 @@ from clearml_core.testing.servers import free_port
 
 
 class IndexServer:
-    """A simple index over HTTP on 127.0.0.1; ``hold()`` makes wheel downloads wait until ``release()``.
+    """A folder served over HTTP on 127.0.0.1 (a simple index, a conda channel); ``hold()`` makes
+    requests for files ending with ``held`` (wheels by default) wait until ``release()``.
 
-    ``requests`` counts the wheel downloads it served.
+    ``downloads`` counts the held kind of files it served, ``paths`` lists every path asked for.
+    Responses say ``Cache-Control: max-age=<max_age>`` (None: no such header).
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, held: str = ".whl", max_age: int | None = 600) -> None:
         self.root = root
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
+        self.held = held
         self.gate = threading.Event()
         self.gate.set()
         self.waiting = threading.Event()
         self.downloads = 0
+        self.paths: list[str] = []
         server = self
 
         class Handler(http.server.SimpleHTTPRequestHandler):
@@ -39,14 +43,16 @@ class IndexServer:
                 super().__init__(*args, directory=str(root), **kwargs)
 
             def do_GET(self) -> None:
-                if self.path.split("?")[0].endswith(".whl"):
+                server.paths.append(self.path)
+                if self.path.split("?")[0].endswith(server.held):
                     server.waiting.set()
                     server.gate.wait(120)
                     server.downloads += 1
                 super().do_GET()
 
             def end_headers(self) -> None:
-                self.send_header("Cache-Control", "max-age=600")  # as PyPI does: installers may cache
+                if max_age is not None:  # as PyPI does: installers may cache
+                    self.send_header("Cache-Control", f"max-age={max_age}")
                 super().end_headers()
 
             def log_message(self, *args: Any) -> None:
@@ -74,6 +80,6 @@ class IndexServer:
 
 
 @contextmanager
-def serving(root: Path) -> Iterator[IndexServer]:
-    with IndexServer(root) as server:
+def serving(root: Path, *, held: str = ".whl", max_age: int | None = 600) -> Iterator[IndexServer]:
+    with IndexServer(root, held=held, max_age=max_age) as server:
         yield server

@@ -260,12 +260,10 @@ def test_configuration_mistakes_fail_the_task_with_what_to_do(
     plane: ControlPlane, tasks: Tasks, env_config: ConfigFactory, offline_index: Path
 ) -> None:
     missing = with_requirements(plane, tasks, "print(1)", ["beta"])
-    run(plane, missing, env_config({"agent.package_manager.type": "conda"}))
+    run(plane, missing, env_config({"agent.package_manager.type": "pixi"}))
     reason = plane.get_task(missing.id).status_reason
-    assert "no package manager named 'conda' is installed (installed: pip, uv)" in reason
-    assert (
-        "clearml-core has no conda package manager yet: set agent.package_manager.type to pip or uv" in reason
-    )
+    assert "no package manager named 'pixi' is installed (installed: " in reason
+    assert "check agent.package_manager.type" in reason
     nowhere = with_requirements(plane, tasks, "print(1)", ["beta"])
     run(plane, nowhere, env_config({"agent.python_binary": "no-such-python3.99"}))
     assert (

@@ -692,4 +692,7 @@ def build(
         f"{prepared.manager}, {prepared.seconds:.1f} s)"
     )
     echo(f"python:   {prepared.python}")
-    echo(f"activate: source {env.bin_dir / 'activate'}")
+    if (env.bin_dir / "activate").is_file():
+        echo(f"activate: source {env.bin_dir / 'activate'}")
+    elif prepared.environ.get("CONDA_PREFIX"):
+        echo(f"activate: conda activate {env.path}")

@@ -5,6 +5,8 @@
 * :mod:`~clearml_core.environments.requirements` — a task's requirement lines (record or file).
 * :mod:`~clearml_core.environments.cache` — built environments by key, leased while in use.
 * :mod:`~clearml_core.environments.builder` — manager → fingerprint → cache hit or build.
+* :mod:`~clearml_core.environments.conda_meta` — what a conda environment holds, read from its
+  ``conda-meta`` (``task create``'s ``detect_with_conda_freeze``, the conda plugin's freeze).
 
 The agent's ``environment`` stage (:mod:`clearml_core.agent.stages.environment`) calls the
 builder; nothing here knows of the agent. See docs/environments.md.

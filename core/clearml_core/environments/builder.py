@@ -37,7 +37,7 @@ T = TypeVar("T")
 DEFAULT_MANAGER = "pip"
 _NOT_YET = "clearml-core has no {} package manager yet: set agent.package_manager.type to pip or uv"
 HINTS = {
-    "conda": _NOT_YET.format("conda"),
+    "conda": "pip install 'clearml-core[conda]' (the conda package manager, clearml-core-pkgmgr-conda)",
     "poetry": _NOT_YET.format("poetry"),
     "pip": "reinstall clearml-core: its dependency clearml-core-pkgmgr-pip provides pip and uv",
     "uv": "reinstall clearml-core: its dependency clearml-core-pkgmgr-pip provides pip and uv",
@@ -79,6 +79,8 @@ class PreparedEnvironment:
     """``none`` (the agent's interpreter), ``cache-hit``, ``cache-build``, ``private``, ``target``
     (``agent build``) or ``standalone`` (``--standalone-mode``: the interpreter as it is)."""
     frozen: list[str] = field(default_factory=list)
+    requirements_update: dict[str, Any] = field(default_factory=dict)
+    """More fields of the task's requirements to rewrite (the manager's ``requirements_update``)."""
     seconds: float = 0.0
     summary: dict[str, Any] = field(default_factory=dict)
     lease: Lease | None = None
@@ -191,10 +193,10 @@ class EnvironmentBuilder:
         )
 
     def plan(self, task: Task, context: BuildContext, log: BuildLog | None = None) -> Plan:
-        """Manager, requirements, settings and the cache key, without building anything."""
+        """Manager, requirements (resolved), settings and the cache key, without building anything."""
         manager = self.select_manager(task, context.code_dir, log)
-        requirements = manager.requirements(task, context)
         settings = manager.settings(context)
+        requirements = manager.resolve(manager.requirements(task, context), settings, context, log)
         fingerprint = fingerprint_of(requirements, settings)
         key = environment_key(manager.name, fingerprint, context.python, context.image)
         return Plan(manager, context.python, context, requirements, settings, fingerprint, key)
@@ -224,7 +226,7 @@ class EnvironmentBuilder:
                 try:
                     lease = _disk_full_is_a_failure(cache.root)(cache.acquire)(
                         plan.key,
-                        lambda path, fd: self._build(plan, path, log, fd),
+                        lambda path, fd: self._build(plan, path, log, fd)[1],
                         should_stop=log.stop_reason,
                         on_wait=lambda: log.info(
                             "another task is building the same environment; waiting for it"
@@ -308,18 +310,17 @@ class EnvironmentBuilder:
         self, plan: Plan, folder: Path, log: BuildLog, *, install: bool = True
     ) -> tuple[PythonEnv, dict[str, Any]]:
         """Build the plan's environment at ``folder``, outside the cache; nothing is left there
-        when the build fails."""
+        when the build fails. The environment is elsewhere when the manager uses an existing one."""
         folder.parent.mkdir(parents=True, exist_ok=True)
         try:
-            metadata = self._build(plan, folder, log, None, install=install)
+            return self._build(plan, folder, log, None, install=install)
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
-        return PythonEnv(folder), metadata
 
     def _build(
         self, plan: Plan, path: Path, log: BuildLog, lock_fd: int | None, *, install: bool = True
-    ) -> dict[str, Any]:
+    ) -> tuple[PythonEnv, dict[str, Any]]:
         started = time.monotonic()
         manager = plan.manager
         log.keep_fds = (lock_fd,) if lock_fd is not None else ()
@@ -334,7 +335,7 @@ class EnvironmentBuilder:
             log.keep_fds = ()
         seconds = time.monotonic() - started
         log.info(f"environment ready in {seconds:.1f} s: {len(frozen)} packages")
-        return {
+        return env, {
             "manager": manager.name,
             "python": plan.python.key(),
             "image": plan.context.image,
@@ -356,14 +357,16 @@ def _prepared(
     private_path: Path | None = None,
 ) -> PreparedEnvironment:
     """The task's interpreter in ``env``, built (or found) for ``plan`` since ``started``."""
+    frozen = list(metadata.get("frozen", []))
     return PreparedEnvironment(
         python=str(env.python),
-        environ=env.activation(),
+        environ=plan.manager.activation(env),
         env=env,
         manager=plan.manager.name,
         key=plan.key,
         source=source,
-        frozen=list(metadata.get("frozen", [])),
+        frozen=frozen,
+        requirements_update=plan.manager.requirements_update(plan.requirements, plan.settings, frozen),
         seconds=time.monotonic() - started,
         summary=summary,
         lease=lease,

@@ -7,25 +7,42 @@ drives it in this order, and nothing else:
    named by ``agent.package_manager.type``; one that does not apply (poetry without a
    ``poetry.lock``) hands over to ``pip``.
 2. ``requirements(task, context)`` and ``settings(context)`` — what to install and how, as small
-   frozen dataclasses of JSON-able values. ``fingerprint(task, context)`` hashes the two: it is
-   the manager's part of the environment-cache key (the agent adds the manager's name, the
-   interpreter, the platform and the container image). Both must be cheap (no network, no
-   process): the agent computes them before every task, and a cache hit must cost milliseconds.
-   Only what changes the built environment goes into the hash: mark other fields (a download
-   cache's path) with ``field(metadata=NOT_IN_FINGERPRINT)``.
-3. ``create(target, python, settings, log)`` — make an empty environment at ``target`` (a
-   folder that does not exist yet) from the interpreter ``python``.
-4. ``install(env, requirements, settings, log)`` — install into it. Raise
+   frozen dataclasses of JSON-able values. Both must be cheap (no network, no process): the agent
+   computes them before every task, and a cache hit must cost milliseconds.
+3. ``resolve(requirements, settings, context, log)`` (optional) — what will be installed, when
+   that is not yet in the requirements: a manager whose packages come from a solver (conda)
+   returns the requirements with the solution in them, so the cache key names the exact packages
+   rather than the request. The same request against a changed repository then gets a new key
+   only when the solution changes. It is called before every task too, so a manager keeps its
+   own cache of solutions, keyed on the request and on the identity of the repository data it
+   solved against (a local file's size and modification time, a downloaded copy's hash), and
+   solves only when one of them changed: a repeated request costs file reads. It may use the
+   network where the repository data it keeps is stale, and raises ``BuildFailed`` (an
+   unsatisfiable request, an unreachable repository) with one sentence. The default returns the
+   requirements as they are.
+4. ``fingerprint(task, context)`` hashes the resolved requirements and the settings: it is the
+   manager's part of the environment-cache key (the agent adds the manager's name, the
+   interpreter, the platform and the container image). Only what changes the built environment
+   goes into the hash: mark other fields (a download cache's path, the request a solution came
+   from) with ``field(metadata=NOT_IN_FINGERPRINT)``.
+5. ``create(target, python, settings, log)`` — make an empty environment at ``target`` (a
+   folder that does not exist yet) from the interpreter ``python``. A manager that uses an
+   existing environment as it is (conda's base environment) returns that one instead; its
+   requirements then say ``uncacheable_reason``, and the agent neither caches nor deletes it.
+6. ``install(env, requirements, settings, log)`` — install into it. Raise
    :class:`~clearml_core.environments.process.BuildFailed` with one sentence a user can act on
    (``CommandResult.error_summary()`` extracts it from an installer's output); run every command
    through ``log.run`` so its output reaches the task log and an abort stops it.
-5. ``freeze(env)`` — the exact packages now installed (``name==version`` lines); recorded on the
+7. ``freeze(env)`` — the exact packages now installed (``name==version`` lines); recorded on the
    task as ``requirements.frozen``. The default reads the environment's ``*.dist-info``.
 
 The environment is built at its final path (virtual environments do not survive a move) and is
 declared complete by the cache only after ``freeze`` returned; a manager never has to clean up
 after a failure. A manager whose requirements point into the task's own checkout (an editable
-install) says so with ``uncacheable_reason`` and gets a private, uncached environment.
+install) says so with ``uncacheable_reason`` and gets a private, uncached environment. When the
+task runs, ``activation(env)`` gives the variables that put the environment first (``PATH``,
+``VIRTUAL_ENV``; a conda environment's ``CONDA_PREFIX``), and ``requirements_update`` may ask
+for more of the task's requirements to be rewritten besides ``frozen``.
 
 Register a manager with the ``clearml_package_managers`` hook (a
 :class:`~clearml_core.specs.PackageManagerSpec` whose factory is the class; it is called as
@@ -39,7 +56,7 @@ import abc
 import hashlib
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -164,9 +181,17 @@ class PackageManager(abc.ABC):
     def settings(self, context: BuildContext) -> Any:
         """How to install (indexes, versions of the tools, flags), as a frozen dataclass."""
 
+    def resolve(self, requirements: Any, settings: Any, context: BuildContext, log: BuildLog | None) -> Any:
+        """``requirements`` with what will be installed decided (a solver's solution); the
+        default returns them as they are. See the module documentation."""
+        return requirements
+
     def fingerprint(self, task: Task, context: BuildContext) -> str:
-        """The manager's part of the cache key: requirements and settings, hashed."""
-        return fingerprint_of(self.requirements(task, context), self.settings(context))
+        """The manager's part of the cache key: resolved requirements and settings, hashed."""
+        settings = self.settings(context)
+        return fingerprint_of(
+            self.resolve(self.requirements(task, context), settings, context, None), settings
+        )
 
     @abc.abstractmethod
     def create(self, target: Path, python: PythonInfo, settings: Any, log: BuildLog) -> PythonEnv:
@@ -184,12 +209,22 @@ class PackageManager(abc.ABC):
         """A short, secret-free summary for the task record and ``agent build`` (override freely)."""
         return {}
 
+    def activation(self, env: PythonEnv, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The variables the task's process gets to use ``env`` (default: ``VIRTUAL_ENV``, ``PATH``)."""
+        return env.activation(environ)
 
-def freeze_environment(env: PythonEnv) -> list[str]:
+    def requirements_update(self, requirements: Any, settings: Any, frozen: list[str]) -> dict[str, Any]:
+        """Fields of the task's ``requirements`` to rewrite after the build, besides ``frozen``
+        (default: none); ``frozen`` is what :meth:`freeze` returned."""
+        return {}
+
+
+def freeze_environment(env: PythonEnv, *, skip: Callable[[Path], bool] | None = None) -> list[str]:
     """``pip freeze --all`` of ``env`` without starting its interpreter: reads its ``*.dist-info``.
 
     Only the ``Name``/``Version`` headers and ``direct_url.json`` are read (importlib.metadata
-    would cost ~20 ms on first use, a tenth of a small cached install).
+    would cost ~20 ms on first use, a tenth of a small cached install). ``skip(folder)`` leaves
+    out the ``*.dist-info`` folders it returns True for (those another installer owns).
     """
     found: dict[str, str] = {}
     for site in env.site_packages():
@@ -198,6 +233,8 @@ def freeze_environment(env: PythonEnv) -> list[str]:
         except OSError:
             continue
         for folder in folders:
+            if skip is not None and skip(folder):
+                continue
             name, version = _name_and_version(folder / "METADATA")
             if not name:
                 continue

@@ -2,9 +2,10 @@
 
 :class:`PythonEnvironment` resolves the manager (``agent.package_manager.type``), computes
 the cache key, leases a cached environment or builds one, and points the ``run`` stage at its
-``python`` (with ``VIRTUAL_ENV`` and ``PATH`` set). The frozen package list goes into the task
-record (``requirements.frozen``) and a summary into ``runtime["environment"]``. A build that
-fails ends the task with the installer's own one-line reason; an abort stops the installer.
+``python`` (with the variables the manager's ``activation`` gives: ``VIRTUAL_ENV`` and ``PATH``).
+The frozen package list goes into the task record (``requirements.frozen``, and what the
+manager's ``requirements_update`` asks for) and a summary into ``runtime["environment"]``. A
+build that fails ends the task with the installer's own one-line reason; an abort stops the installer.
 The lease is given back (or a private environment deleted) when the task's stages clean up.
 
 In standalone mode (``--standalone-mode``, as clearml-agent's) nothing is built or installed and
@@ -91,6 +92,9 @@ def _record(ctx: TaskContext, prepared: PreparedEnvironment) -> None:
     if prepared.env is None:
         return
     task.requirements.frozen = list(prepared.frozen)
+    for name, value in prepared.requirements_update.items():
+        if name in type(task.requirements).__dataclass_fields__:
+            setattr(task.requirements, name, value)
     if ctx.plane is None:
         return
     try:
