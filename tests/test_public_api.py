@@ -42,7 +42,8 @@ _PYTHON_BLOCK = re.compile(r"^( *)```python\n(.*?)^\1```", re.S | re.M)  # fence
 _ANY_BLOCK = re.compile(r"^( *)```.*?^\1```", re.S | re.M)
 _INLINE = re.compile(r"(?<!`)`([^`\n]+)`(?!`)")
 _DOTTED = re.compile(r"(?<![\w.])(clearml_core(?:\.[A-Za-z_]\w*)+)(?::([A-Za-z_][\w.]*))?")
-_CLASS_LIKE = re.compile(r"(?<![\w.-])([A-Z][a-z][A-Za-z0-9]*)\b(?!-)")  # not a word of a header name (Cache-Control)
+# A class-like word, but not a word of a header name (Cache-Control).
+_CLASS_LIKE = re.compile(r"(?<![\w.-])([A-Z][a-z][A-Za-z0-9]*)\b(?!-)")
 
 
 @dataclass(frozen=True)
