@@ -38,7 +38,7 @@ DEFAULT_MANAGER = "pip"
 _NOT_YET = "clearml-core has no {} package manager yet: set agent.package_manager.type to pip or uv"
 HINTS = {
     "conda": _NOT_YET.format("conda"),
-    "poetry": _NOT_YET.format("poetry"),
+    "poetry": "the poetry package manager is a plugin: pip install 'clearml-core[poetry]'",
     "pip": "reinstall clearml-core: its dependency clearml-core-pkgmgr-pip provides pip and uv",
     "uv": "reinstall clearml-core: its dependency clearml-core-pkgmgr-pip provides pip and uv",
 }
