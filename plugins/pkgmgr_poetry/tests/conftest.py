@@ -13,7 +13,12 @@ import pytest
 
 from plugins.pkgmgr_poetry.tests import support
 from tests.agent.conftest import daemons, plane, tasks  # noqa: F401  (fixtures)
-from tests.environments.conftest import download_cache, env_config  # noqa: F401  (fixtures)
+from tests.environments.conftest import (  # noqa: F401  (fixtures)
+    download_cache,
+    env_config,
+    index_root,
+    offline_index,
+)
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -84,7 +89,7 @@ def local_project(poetry_tool: PoetryTool, tmp_path_factory: pytest.TempPathFact
         },
     )
     text = (project / "pyproject.toml").read_text(encoding="utf-8")
-    text += '\n[tool.poetry.group.local]\noptional = true\n\n[tool.poetry.group.local.dependencies]\n'
+    text += "\n[tool.poetry.group.local]\noptional = true\n\n[tool.poetry.group.local.dependencies]\n"
     text += 'devdep = {path = "libs/devdep", develop = true}\n'
     (project / "pyproject.toml").write_text(text, encoding="utf-8")
     poetry_tool.lock(project)

@@ -11,15 +11,17 @@ pip's (``PIP_INDEX_URL``, pip.conf), else pip's default, asked of pip itself.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
+import sys
 import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from clearml_core_pkgmgr_pip.pipconfig import read_index_config
 
-from tests.clearml_side import _REAL_ENV, clearml_python
+from tests.clearml_side import _REAL_ENV, clearml_python, installed_version
 
 POETRY_REQUIREMENT = "poetry>=2,<3"
 GIT = ["git", "-c", "user.name=tests", "-c", "user.email=tests@localhost", "-c", "commit.gpgsign=false"]
@@ -28,6 +30,11 @@ GIT = ["git", "-c", "user.name=tests", "-c", "user.email=tests@localhost", "-c",
 def poetry_python(venv: Path) -> Path:
     """The interpreter of a side environment with Poetry and pip, built on first use."""
     return clearml_python(venv, packages=(POETRY_REQUIREMENT, "pip"))
+
+
+def installed_poetry(python: Path) -> str:
+    """The version of the side environment's Poetry (``2.5.1``)."""
+    return installed_version(python, POETRY_REQUIREMENT)
 
 
 def simple_index_url(python: Path) -> str:
@@ -123,7 +130,11 @@ def lock(python: Path, project: Path, cache: Path) -> Path:
 def poetry_install(python: Path, project: Path, venv: Path, *args: str, cache: Path) -> None:
     """What ``poetry install --no-root ARGS`` installs into the empty virtual environment ``venv``."""
     uv = shutil.which("uv", path=_REAL_ENV.get("PATH"))
-    make = [uv, "venv", "-q", str(venv)] if uv else [str(python), "-m", "venv", "--without-pip", str(venv)]
+    interpreter = sys.executable
+    if uv:
+        make = [uv, "venv", "-q", "--no-project", "--python", interpreter, str(venv)]
+    else:
+        make = [interpreter, "-m", "venv", "--without-pip", str(venv)]
     subprocess.run(make, check=True, env=_REAL_ENV, capture_output=True)
     poetry(
         python,
@@ -174,6 +185,14 @@ def write_package(folder: Path, name: str, version: str = "0.1.0", value: str = 
         encoding="utf-8",
     )
     return folder
+
+
+def tamper_hashes(lock_file: Path, name: str) -> None:
+    """Change every file hash the lock has for package ``name`` (a file that is not the locked one)."""
+    pattern = rf'(\[\[package\]\]\nname = "{name}"\n.*?\n\n)'
+    head, package, tail = re.split(pattern, lock_file.read_text(encoding="utf-8"), maxsplit=1, flags=re.S)
+    package = re.sub(r'hash = "sha256:\w{8}', 'hash = "sha256:00000000', package)
+    lock_file.write_text(head + package + tail, encoding="utf-8")
 
 
 def copy_project(source: Path, target: Path) -> Path:

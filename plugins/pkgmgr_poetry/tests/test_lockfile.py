@@ -82,7 +82,9 @@ def test_groups_and_extras_follow_poetrys_rules(
         (["--with"], r"--with needs a value"),
     ],
 )
-def test_a_group_or_extra_the_project_lacks_is_an_error(plain_project: Path, args: list[str], message: str) -> None:
+def test_a_group_or_extra_the_project_lacks_is_an_error(
+    plain_project: Path, args: list[str], message: str
+) -> None:
     project = read_project(plain_project / "pyproject.toml")
     with pytest.raises(UserError, match=message):
         choose(parse_install_args(tuple(args)), project, read_lock(plain_project / "poetry.lock"))
