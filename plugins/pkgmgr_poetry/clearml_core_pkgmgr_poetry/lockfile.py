@@ -84,8 +84,9 @@ def lock_digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def read_lock(path: Path, data: bytes | None = None) -> PoetryLock:
-    """The lock at ``path`` (``data``: its bytes, already read); :class:`LockError` when it is broken."""
+def read_lock(path: Path, data: bytes | None = None, *, shown: str = "") -> PoetryLock:
+    """The lock at ``path`` (``data``: its bytes, already read); :class:`LockError` when it is broken,
+    naming it ``shown`` (its path relative to the code) or its path."""
     if data is None:
         try:
             data = path.read_bytes()
@@ -97,7 +98,7 @@ def read_lock(path: Path, data: bytes | None = None) -> PoetryLock:
         if found is not None:
             _memo.move_to_end(digest)
             return found
-    lock = _parse(path, data, digest)
+    lock = _parse(shown or str(path), data, digest)
     with _memo_lock:
         _memo[digest] = lock
         while len(_memo) > _MEMO_SIZE:
@@ -105,8 +106,8 @@ def read_lock(path: Path, data: bytes | None = None) -> PoetryLock:
     return lock
 
 
-def _parse(path: Path, data: bytes, digest: str) -> PoetryLock:
-    broken = f"{path} is not a usable poetry.lock"
+def _parse(shown: str, data: bytes, digest: str) -> PoetryLock:
+    broken = f"{shown} is not a usable poetry.lock"
     fix = "run `poetry lock` in the project and commit the result"
     try:
         text = data.decode("utf-8")

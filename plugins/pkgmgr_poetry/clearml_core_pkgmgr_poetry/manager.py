@@ -137,7 +137,7 @@ class PoetryManager(PackageManager):
             data = (folder / LOCK_FILE).read_bytes()
         except OSError as error:
             raise LockError(f"cannot read {shown}: {error.strerror or error}") from None
-        lock = read_lock(folder / LOCK_FILE, data)
+        lock = read_lock(folder / LOCK_FILE, data, shown=shown)
         project = read_project(folder / PROJECT_FILE)
         if not lock_is_current(project, lock.content_hash, lock.generator):
             raise LockError(

@@ -29,7 +29,7 @@ GIT = ["git", "-c", "user.name=tests", "-c", "user.email=tests@localhost", "-c",
 
 def poetry_python(venv: Path) -> Path:
     """The interpreter of a side environment with Poetry and pip, built on first use."""
-    return clearml_python(venv, packages=(POETRY_REQUIREMENT, "pip"))
+    return clearml_python(venv.absolute(), packages=(POETRY_REQUIREMENT, "pip"))
 
 
 def installed_poetry(python: Path) -> str:
