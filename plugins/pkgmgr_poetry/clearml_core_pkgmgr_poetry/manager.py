@@ -207,19 +207,17 @@ class PoetryManager(PackageManager):
 
     # -- building ----------------------------------------------------------------------------
     def create(self, target: Path, python: PythonInfo, settings: Any, log: BuildLog) -> PythonEnv:
+        """An empty environment, made as the uv manager makes one (``uv venv``; without uv, ``venv``)."""
+        from clearml_core_pkgmgr_pip.managers import PipSettings, UvManager
+
         assert isinstance(settings, PoetrySettings)
-        env = PythonEnv(target)
-        if settings.uv:
-            argv = [settings.uv, "venv", "--python", python.executable, "--no-project", *_uv_cache(settings)]
-            result = log.run([*argv, str(target)], env=_tool_environ(), cwd=target.parent, what="uv venv")
-        else:
-            argv = [python.executable, "-m", "venv", "--without-pip", str(target)]
-            result = log.run(argv, cwd=target.parent, what="python -m venv")
-        if not result.ok or not env.python.exists():
-            raise BuildFailed(
-                f"creating the virtual environment with Python {python.version} failed: {result.error_summary()}"
-            )
-        return env
+        made_by = PipSettings(
+            semantics="uv",
+            installer="uv" if settings.uv else "pip",
+            executable=settings.uv,
+            download_cache=_uv_cache_dir(settings),
+        )
+        return UvManager(self.config).create(target, python, made_by, log)
 
     def install(self, env: PythonEnv, requirements: Any, settings: Any, log: BuildLog) -> None:
         assert isinstance(requirements, PoetryRequirements) and isinstance(settings, PoetrySettings)
@@ -274,7 +272,7 @@ class PoetryManager(PackageManager):
                 requirements.poetry,
                 cache=EnvironmentCache.from_config(self.config),
                 uv=settings.uv,
-                download_cache=str(Path(settings.download_root) / "uv") if settings.download_root else "",
+                download_cache=_uv_cache_dir(settings),
                 environ=os.environ,
                 log=log,
             ) as poetry,
@@ -340,24 +338,21 @@ def _local_folders(
     return tuple(sorted(digests.items())), uncacheable
 
 
+def _uv_cache_dir(settings: PoetrySettings) -> str:
+    """uv's download cache: the one the pip and uv managers use too (``<root>/uv``)."""
+    return str(Path(settings.download_root) / "uv") if settings.download_root else ""
+
+
 def _uv_cache(settings: PoetrySettings) -> list[str]:
-    return (
-        ["--cache-dir", str(Path(settings.download_root) / "uv")]
-        if settings.download_root
-        else ["--no-cache"]
-    )
-
-
-def _tool_environ() -> dict[str, str]:
-    environ = {key: value for key, value in os.environ.items() if key != "VIRTUAL_ENV"}
-    environ["UV_PYTHON_DOWNLOADS"] = "never"
-    return environ
+    folder = _uv_cache_dir(settings)
+    return ["--cache-dir", folder] if folder else ["--no-cache"]
 
 
 def _index_environ(packages: list[LockedPackage]) -> dict[str, str]:
     """uv's environment: the lock's sources as its indexes (through variables, so a password in one
     stays out of process listings), with Poetry's ``POETRY_HTTP_BASIC_<SOURCE>_*`` credentials."""
-    environ = _tool_environ()
+    environ = {key: value for key, value in os.environ.items() if key != "VIRTUAL_ENV"}
+    environ["UV_PYTHON_DOWNLOADS"] = "never"
     urls, from_pypi = fastpath.index_urls(packages)
     names = {package.source.url: package.source.reference for package in packages}
     urls = [_with_credentials(url, names.get(url, ""), environ) for url in urls]
