@@ -46,7 +46,7 @@ from clearml_core.environments import (
 from clearml_core.environments.protocol import NOT_IN_FINGERPRINT
 from clearml_core.errors import UserError
 from clearml_core_pkgmgr_poetry import fastpath
-from clearml_core_pkgmgr_poetry.lockfile import LockedPackage, read_lock
+from clearml_core_pkgmgr_poetry.lockfile import LockedPackage, PoetryLock, read_lock
 from clearml_core_pkgmgr_poetry.options import SETTING as ARGS_SETTING
 from clearml_core_pkgmgr_poetry.options import as_arguments, choose, parse_install_args
 from clearml_core_pkgmgr_poetry.project import LockError, lock_is_current, read_project
@@ -167,7 +167,7 @@ class PoetryManager(PackageManager):
             lock_file=shown,
         )
 
-    def _why_poetry(self, foreign: tuple[str, ...], lock: Any, context: BuildContext) -> str:
+    def _why_poetry(self, foreign: tuple[str, ...], lock: PoetryLock, context: BuildContext) -> str:
         """Why Poetry itself must install this lock; "" when uv reproduces it exactly."""
         choice = (self.config.get_str(PM + "poetry_installer", "auto") or "auto").strip().lower()
         if choice not in INSTALLERS:
