@@ -28,10 +28,13 @@ start, in one run, as a table with PASS/FAIL.
 4. Conda (:mod:`agent_env_conda`): a cold conda environment from a local channel against bare
    rattler (target ≤ 1.2x run by run), and a warm start through a ``type: conda`` daemon (≤ 500 ms,
    overhead ≤ 1.5x the folder task's in the same daemon).
+5. Poetry (:mod:`agent_env_poetry`): a cold build of a Poetry lock of the same requirements against
+   ``poetry install`` of it (target ≤ 0.5x), and a warm start through a ``type: poetry`` daemon
+   (≤ 500 ms, overhead ≤ 1.5x the folder task's in the same daemon).
 
 Packages come from the default index (uv's) or the machine's pip configuration (pip's); nothing
 here names a registry. Everything happens in a temporary home folder. Run from the workspace venv:
-``uv run python benchmarks/agent_env.py [--quick] [--conda-only]``. Exits 1 when a target is missed.
+``uv run python benchmarks/agent_env.py [--quick] [--only pip|conda|poetry]...``. Exits 1 when a target is missed.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ from pathlib import Path
 from typing import Any
 
 import agent_env_conda
+import agent_env_poetry
 from warm_start import SCRIPT, add_stages, first_line_ms, wait_for_worker
 
 COLD_UV_RATIO = 1.2
@@ -58,6 +62,7 @@ KEY_TARGET_MS = 20.0
 WARM_TARGET_MS = 500.0
 WARM_RATIO = 1.5
 BRANCH_ONLY = "git task naming only a branch (fetches)"
+PARTS = ["pip", "conda", "poetry"]
 
 REQUIREMENTS = ["requests", "six", "packaging", "attrs", "tomli"]
 """Five lines, nine packages once resolved (requests brings four)."""
@@ -253,6 +258,28 @@ def key_and_lookup(root: Path, samples: int) -> list[float]:
     return times[1:]
 
 
+def _script_folder(root: Path) -> Path:
+    folder = root / "plain"
+    folder.mkdir()
+    (folder / "script.py").write_text(SCRIPT)
+    return folder
+
+
+def _cold_line(runs: int, times: dict[str, list[float]], packages: dict[str, int]) -> str:
+    return f"cold runs (median of {runs}): " + "; ".join(
+        f"{label} {statistics.median(values):.2f} s ({packages.get(label, '?')} packages)"
+        for label, values in times.items()
+    )
+
+
+def _warm_line(daemon: str, times: dict[str, list[float]], plain: float) -> str:
+    return (
+        f"{daemon}, warm start: "
+        + ", ".join(f"{kind} {statistics.median(values):.0f} ms" for kind, values in times.items())
+        + f"; plain python reaches its first line in {plain:.0f} ms"
+    )
+
+
 def plain_python(folder: Path, runs: int) -> float:
     """Milliseconds from starting ``python script.py`` to its first line (median): not overhead."""
     times = []
@@ -322,7 +349,6 @@ def warm_start(root: Path, runs: int, stages: dict[str, dict[str, list[float]]])
         BRANCH_ONLY: ["six", "idna"],
     }
     times: dict[str, list[float]] = {kind: [] for kind in kinds}
-    times["plain python"] = [plain_python(folder, 7)]
     try:
         wait_for_worker(plane)
         for round_ in range(runs + 1):  # the first round fills the caches and is not counted
@@ -346,9 +372,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer runs")
     parser.add_argument("--runs", type=int, default=None, help="cold runs of each way (default 7, --quick 2)")
     parser.add_argument(
-        "--conda-only", action="store_true", help="only the conda rows (a local channel: no package index)"
+        "--only",
+        choices=PARTS,
+        action="append",
+        help="only these rows (repeatable; conda needs no package index)",
     )
     args = parser.parse_args(argv)
+    parts = args.only or PARTS
     cold_runs = args.runs or (2 if args.quick else 7)
     warm_runs = 5 if args.quick else 15  # medians of many interleaved rounds: this machine is noisy
 
@@ -361,16 +391,34 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["HOME"] = str(root / "home")
         (root / "home").mkdir()
         os.environ.pop("CLEARML_CONFIG_FILE", None)
-        if not args.conda_only:
+        plain = plain_python(_script_folder(root), 7)
+        if "pip" in parts:
             cold, packages = cold_builds(root, cold_runs, min(cold_runs, 3))
             keys = key_and_lookup(root, 50)
             os.sync()  # the cold builds' gigabytes written back now, not during the warm starts
             warm = warm_start(root, warm_runs, stages)
-            rows, lines = pip_report(cold, packages, keys, warm, cold_runs)
-        conda_cold, conda_packages = agent_env_conda.cold(root, cold_runs)
-        os.sync()
-        conda_warm = agent_env_conda.warm(root, warm_runs, stages)
-        conda_plain = plain_python(root / "conda-warm-task", 7)
+            rows, lines = pip_report(cold, packages, keys, warm, plain, cold_runs)
+        if "conda" in parts:
+            conda_cold, conda_packages = agent_env_conda.cold(root, cold_runs)
+            os.sync()
+            conda_warm = agent_env_conda.warm(root, warm_runs, stages)
+            rows += agent_env_conda.rows(conda_cold, conda_warm, plain)
+            lines.append(
+                f"conda: a local channel, {agent_env_conda.PACKAGES} packages of "
+                f"{agent_env_conda.PAYLOAD // 10**6} MB + python + pip; "
+                + _cold_line(cold_runs, conda_cold, conda_packages)
+            )
+            lines.append(_warm_line("conda daemon", conda_warm, plain))
+        if "poetry" in parts:
+            project, poetry_cold, poetry_packages = agent_env_poetry.cold(root, cold_runs, REQUIREMENTS)
+            os.sync()
+            poetry_warm = agent_env_poetry.warm(root, warm_runs, stages, project)
+            rows += agent_env_poetry.rows(project, poetry_cold, poetry_warm, plain)
+            lines.append(
+                "poetry: a lock of the same requirements; "
+                + _cold_line(cold_runs, poetry_cold, poetry_packages)
+            )
+            lines.append(_warm_line("poetry daemon", poetry_warm, plain))
     finally:
         for name, value in saved.items():
             if value is None:
@@ -378,27 +426,9 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 os.environ[name] = value
         shutil.rmtree(root, ignore_errors=True)
-    rows += agent_env_conda.rows(conda_cold, conda_warm, conda_plain)
-    lines.append(
-        f"conda: a local channel, {agent_env_conda.PACKAGES} packages of {agent_env_conda.PAYLOAD // 10**6} MB "
-        f"+ python + pip; cold runs (median of {cold_runs}): "
-        + "; ".join(
-            f"{label} {statistics.median(values):.2f} s ({conda_packages.get(label, '?')} packages)"
-            for label, values in conda_cold.items()
-        )
-    )
-    lines.append(
-        "conda daemon, warm start: "
-        + ", ".join(f"{kind} {statistics.median(values):.0f} ms" for kind, values in conda_warm.items())
-        + f"; plain python reaches its first line in {conda_plain:.0f} ms"
-    )
     print(
         f"task environments{' (--quick)' if args.quick else ''}"
-        + (
-            f": {len(REQUIREMENTS)} requirements ({', '.join(REQUIREMENTS)})"
-            if not args.conda_only
-            else ": conda"
-        )
+        + f": {', '.join(parts)}; {len(REQUIREMENTS)} requirements ({', '.join(REQUIREMENTS)})"
     )
     print(
         f"python {platform.python_version()} on {platform.system()} {platform.machine()}, {os.cpu_count()} CPUs"
@@ -433,6 +463,7 @@ def pip_report(
     packages: dict[str, int],
     keys: list[float],
     warm: dict[str, list[float]],
+    plain: float,
     cold_runs: int,
 ) -> tuple[list[tuple[str, str, str, bool]], list[str]]:
     """The pip and uv rows, and the lines that explain them."""
@@ -444,7 +475,6 @@ def pip_report(
     agent_pip, venv_pip = med["agent, defaults (type: pip)"], med["python -m venv + pip install"]
     key_ms = statistics.median(keys)
     warm_med = {kind: statistics.median(values) for kind, values in warm.items()}
-    plain = warm_med.pop("plain python")
     reference = warm_med["folder task, no requirements"] - plain
     rows = [
         (
@@ -486,10 +516,7 @@ def pip_report(
             )
         )
     lines = [
-        "cold runs (median of "
-        + str(cold_runs)
-        + "): "
-        + "; ".join(f"{label} {med[label]:.2f} s ({packages.get(label, '?')} packages)" for label in cold),
+        _cold_line(cold_runs, cold, packages),
         f"warm start, folder task without requirements: {warm_med['folder task, no requirements']:.0f} ms median, "
         f"overhead {reference:.0f} ms (the reference; plain python reaches its first line in {plain:.0f} ms)",
     ]

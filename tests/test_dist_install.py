@@ -257,6 +257,39 @@ def test_plugins_list_imports_no_sdk_with_every_plugin_installed(full_venv):
     assert not bad, f"`plugins list` in a full install imported: {', '.join(bad)}"
 
 
+@pytest.fixture(scope="module")
+def poetry_venv(dist, tmp_path_factory) -> Venv:
+    """``clearml-core[poetry]`` from the wheels."""
+    where = tmp_path_factory.mktemp("poetry-venv")
+    home = where / "home"
+    home.mkdir()
+    requirement = f"clearml-core[poetry]=={_core_version()}"
+    return Venv(_make_venv(where / "venv", requirement, find_links=[dist]), home)
+
+
+def test_the_poetry_extra_installs_the_core_and_the_poetry_manager(poetry_venv, dist):
+    rows = {row["distribution"]: row for row in poetry_venv.json("plugins", "list")}
+    assert set(rows) == {"clearml-core", "clearml-core-pkgmgr-poetry"} | _default_plugins(dist)
+    assert all(row["status"] == "loaded" for row in rows.values()), rows
+    assert any(
+        item.startswith("package manager poetry") for item in rows["clearml-core-pkgmgr-poetry"]["provides"]
+    )
+
+
+def test_a_poetry_task_without_the_poetry_plugin_names_the_extra_to_install(core_venv, tmp_path):
+    folder = tmp_path / "project"
+    folder.mkdir()
+    (folder / "main.py").write_text("print('never runs')\n")
+    (folder / "poetry.lock").write_text('[metadata]\nlock-version = "2.1"\n')
+    (core_venv.home / "clearml.conf").write_text("agent.package_manager.type: poetry\n")
+    task_id = core_venv.cli("task", "create", "--name", "p", "--folder", str(folder), "--script", "main.py")
+    built = core_venv.cli(
+        "agent", "build", "--id", task_id.stdout.strip(), "--target", str(tmp_path / "env"), expect=(2,)
+    )
+    assert "no package manager named 'poetry' is installed" in built.stderr
+    assert "pip install 'clearml-core[poetry]'" in built.stderr
+
+
 KIT_TEST = """\
 from clearml_core.testing.environments import PackageManagerContract
 
@@ -329,8 +362,11 @@ def test_the_readme_install_commands_work_with_the_built_wheels(dist, tmp_path):
     home.mkdir()
     rows = {row["distribution"]: row for row in Venv(venv, home).json("plugins", "list")}
     assert {"clearml-core", "clearml-core-pkgmgr-pip"} <= set(rows)
+    tomllib = pytest.importorskip("tomllib")
+    optional = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    optional = optional["optional-dependencies"]
     extras = [command[-1] for command in commands if command[-1].startswith("clearml-core[")]
-    for extra in extras[0].removeprefix("clearml-core[").rstrip("]").split(",") if extras else []:
-        wanted = {"gs": "gcs", "gcs": "gcs"}.get(extra, extra)
-        assert f"clearml-core-storage-{wanted}" in rows, (extra, sorted(rows))
+    for named in extras:
+        for extra in named.removeprefix("clearml-core[").rstrip("]").split(","):
+            assert set(optional[extra]) <= set(rows), (extra, sorted(rows))
     assert all(row["status"] == "loaded" for row in rows.values()), rows

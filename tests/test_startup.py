@@ -30,6 +30,7 @@ HEAVY = (
     "redis",
     "fsspec",
     "requests",
+    "poetry",  # poetry-core's marker parser: the poetry manager needs it only to build an environment
     "clearml_test_memo.driver",  # the test plugin's lazily named factory
 )
 # Not needed for --help either: the embedded store and the configuration parser.

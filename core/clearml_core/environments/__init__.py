@@ -29,6 +29,7 @@ from clearml_core.environments.requirements import (
     RequirementsError,
     RequirementSet,
     canonical_name,
+    content_digest,
     task_requirements,
 )
 
@@ -46,6 +47,7 @@ __all__ = [
     "RequirementSet",
     "RequirementsError",
     "canonical_name",
+    "content_digest",
     "find_python",
     "fingerprint_of",
     "freeze_environment",

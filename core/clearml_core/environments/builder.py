@@ -35,10 +35,9 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 DEFAULT_MANAGER = "pip"
-_NOT_YET = "clearml-core has no {} package manager yet: set agent.package_manager.type to pip or uv"
 HINTS = {
     "conda": "pip install 'clearml-core[conda]' (the conda package manager, clearml-core-pkgmgr-conda)",
-    "poetry": _NOT_YET.format("poetry"),
+    "poetry": "pip install 'clearml-core[poetry]' (the poetry package manager, clearml-core-pkgmgr-poetry)",
     "pip": "reinstall clearml-core: its dependency clearml-core-pkgmgr-pip provides pip and uv",
     "uv": "reinstall clearml-core: its dependency clearml-core-pkgmgr-pip provides pip and uv",
 }

@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 REQUIREMENTS_FILE = "requirements.txt"
 MAX_FOLDER_FILES = 2000
 """A local source folder with more files than this is not fingerprinted (its set is not cached)."""
+MAX_CONTENT_BYTES = 256 * 1024 * 1024
+""":func:`content_digest` reads at most this much of a folder."""
 
 _SKIP_FOLDERS = {".git", ".hg", ".svn", "__pycache__", ".venv", "venv", ".tox", ".nox", "build", "dist"}
 _NAME = re.compile(r"^([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)")
@@ -382,4 +384,33 @@ def _folder_digest(folder: Path) -> str | None:
                 continue
             relative = os.path.relpath(path, folder)
             digest.update(f"{relative}\0{status.st_size}\0{status.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:32]
+
+
+def content_digest(folder: Path) -> str | None:
+    """A digest of the files under ``folder``: their relative paths and contents, not their times.
+
+    For a folder inside a task's checkout (a path dependency of a lock file), which is written
+    afresh for every task: the same commit gives the same digest. None when the folder holds more
+    than :data:`MAX_FOLDER_FILES` files or :data:`MAX_CONTENT_BYTES` bytes (too costly to read
+    before every task); build folders, VCS metadata and virtual environments are left out.
+    """
+    digest = hashlib.sha256()
+    count = size = 0
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if d not in _SKIP_FOLDERS and not d.endswith(".egg-info"))
+        for name in sorted(files):
+            path = os.path.join(root, name)
+            count += 1
+            try:
+                with open(path, "rb") as handle:
+                    data = handle.read(MAX_CONTENT_BYTES - size + 1)
+            except OSError:
+                continue
+            size += len(data)
+            if count > MAX_FOLDER_FILES or size > MAX_CONTENT_BYTES:
+                return None
+            relative = os.path.relpath(path, folder)
+            digest.update(f"{relative}\0{len(data)}\0".encode())
+            digest.update(hashlib.sha256(data).digest())
     return digest.hexdigest()[:32]

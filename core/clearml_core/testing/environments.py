@@ -31,6 +31,9 @@ Every fixture has a default that a subclass may override:
 * ``good_task`` — a task that installs ``expected_package`` (default: the pip line ``alpha``).
 * ``bad_task`` — a task whose install fails (default: the pip line ``no-such-package-xyz``).
 
+A task with a local folder (``Script(folder=…)``) has its code there, as the agent sees it: a
+manager that reads a lock file of the repository gets tasks whose folders hold one.
+
 A manager of conda environments, say::
 
     class TestPixi(PackageManagerContract):
@@ -131,6 +134,12 @@ class PackageManagerContract:
     def _manager(self, config: Any) -> PackageManager:
         return EnvironmentBuilder(config, cache=None).load_manager(self.manager_name)
 
+    @staticmethod
+    def _context(builder: EnvironmentBuilder, task: Any) -> Any:
+        """The build context of ``task``: its folder (``script.folder``) is its code, as in the agent."""
+        folder = Path(task.script.folder) if task.script.folder else None
+        return builder.context(code_dir=folder, working_dir=folder)
+
     # -- the contract ------------------------------------------------------------------------
     def test_registered_under_its_name(self, manager_config: Any) -> None:
         manager = self._manager(manager_config)
@@ -139,19 +148,20 @@ class PackageManagerContract:
     def test_the_fingerprint_is_stable_and_json_based(self, manager_config: Any, good_task: Any) -> None:
         builder = EnvironmentBuilder(manager_config)
         manager = self._manager(manager_config)
-        context = builder.context()
+        context = self._context(builder, good_task)
         requirements, settings = manager.requirements(good_task, context), manager.settings(context)
         assert requirements, "good_task must need something installed"
         json.loads(canonical_json({"requirements": requirements, "settings": settings}))
         first = manager.fingerprint(good_task, context)
         assert re.fullmatch(r"[0-9a-f]{16,}", first)
-        assert manager.fingerprint(good_task, builder.context()) == first
-        assert builder.plan(good_task, context).key == builder.plan(good_task, builder.context()).key
+        assert manager.fingerprint(good_task, self._context(builder, good_task)) == first
+        again = self._context(builder, good_task)
+        assert builder.plan(good_task, context).key == builder.plan(good_task, again).key
 
     def test_create_install_freeze(self, manager_config: Any, good_task: Any, tmp_path: Path) -> None:
         builder = EnvironmentBuilder(manager_config, cache=None)
         manager = self._manager(manager_config)
-        context = builder.context()
+        context = self._context(builder, good_task)
         log, lines = self._log()
         target = tmp_path / "env"
         settings = manager.settings(context)
@@ -167,7 +177,7 @@ class PackageManagerContract:
         builder = EnvironmentBuilder(manager_config, cache=None)
         log, _lines = self._log()
         with pytest.raises(BuildFailed) as failed:
-            builder.build_at(bad_task, builder.context(), log, tmp_path / "env")
+            builder.build_at(bad_task, self._context(builder, bad_task), log, tmp_path / "env")
         message = str(failed.value)
         assert message and "\n" not in message
         assert not (tmp_path / "env").exists()
@@ -179,19 +189,19 @@ class PackageManagerContract:
         assert builder.cache is not None, "manager_config must set agent.venvs_cache.path"
         log = BuildLog(lambda stream, line: None, should_stop=lambda: "stop requested")
         with pytest.raises(BuildAborted, match="stop requested"):
-            builder.prepare(good_task, builder.context(), log, tmp_path / "private")
+            builder.prepare(good_task, self._context(builder, good_task), log, tmp_path / "private")
         assert [entry for entry in builder.cache.entries() if entry.complete] == []
 
     def test_the_second_use_is_a_cache_hit(self, manager_config: Any, good_task: Any, tmp_path: Path) -> None:
         builder = EnvironmentBuilder(manager_config)
         assert builder.cache is not None, "manager_config must set agent.venvs_cache.path"
         log, _lines = self._log()
-        first = builder.prepare(good_task, builder.context(), log, tmp_path / "private")
+        first = builder.prepare(good_task, self._context(builder, good_task), log, tmp_path / "private")
         try:
             assert first.source == "cache-build" and first.env is not None
         finally:
             first.release()
-        second = builder.prepare(good_task, builder.context(), log, tmp_path / "private")
+        second = builder.prepare(good_task, self._context(builder, good_task), log, tmp_path / "private")
         try:
             assert second.source == "cache-hit" and second.env == first.env
             assert second.frozen == first.frozen

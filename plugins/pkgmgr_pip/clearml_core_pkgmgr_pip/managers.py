@@ -16,8 +16,9 @@ With the ``pip`` installer, pip's legacy resolver is used for the pip versions
 
 ``type: uv`` means uv's semantics: uv's configuration, the first index that has a package wins
 (``uv_unsafe_best_match: true`` for the best across indexes), no pip in the environment, and a
-repository with a ``uv.lock`` is installed with ``uv sync --locked`` (``uv_sync_locked_if_lock_file``)
-without installing the project itself (it runs from the checkout).
+repository with a ``uv.lock`` is installed with ``uv sync --locked`` (``uv_sync_locked_if_lock_file``;
+false: ``--frozen``, the lock as it is; never a new lock) without installing the project itself
+(it runs from the checkout); local folders the lock installs are keyed by their content (:mod:`.uvlock`).
 
 Index URLs reach the installers through environment variables (``PIP_EXTRA_INDEX_URL``,
 ``UV_EXTRA_INDEX_URL``), never on their command lines, so passwords in them stay out of process
@@ -50,6 +51,7 @@ from clearml_core.environments.protocol import NOT_IN_FINGERPRINT
 from clearml_core_pkgmgr_pip import torch
 from clearml_core_pkgmgr_pip.pipconfig import IndexConfig, read_index_config
 from clearml_core_pkgmgr_pip.tools import find_uv, tool_version
+from clearml_core_pkgmgr_pip.uvlock import local_sources
 
 if TYPE_CHECKING:
     from clearml_core.controlplane import Task
@@ -84,6 +86,11 @@ class UvLock:
 
     digest: str
     """Of ``uv.lock`` and ``pyproject.toml``."""
+    frozen: bool = False
+    """``uv sync --frozen`` (the lock as it is) rather than ``--locked`` (checked against pyproject.toml)."""
+    local: tuple[tuple[str, str], ...] = ()
+    """Local folders the lock installs, and their content digests (:mod:`.uvlock`)."""
+    uncacheable_reason: str = field(default="", metadata=NOT_IN_FINGERPRINT)
     project_dir: str = field(default="", metadata=NOT_IN_FINGERPRINT)
 
 
@@ -235,7 +242,7 @@ class _PipFamily(PackageManager):
     def requirements(self, task: Task, context: BuildContext) -> PipRequirements:
         lock = self._lock(context)
         if lock is not None:
-            return PipRequirements(lock=lock, source="uv.lock")
+            return PipRequirements(lock=lock, uncacheable_reason=lock.uncacheable_reason, source="uv.lock")
         found = task_requirements(
             task, code_dir=context.code_dir, working_dir=context.working_dir, config=self.config
         )
@@ -536,15 +543,25 @@ class _PipFamily(PackageManager):
         argv = [
             uv,
             "sync",
-            "--locked",
+            "--frozen" if lock.frozen else "--locked",
             "--no-install-workspace",
             *self._cache_args_uv(settings),
             *settings.sync_args,
         ]
-        log.info(f"installing the project's uv.lock with uv sync (in {lock.project_dir})")
+        log.info(
+            f"installing the project's uv.lock with uv sync (in {lock.project_dir})"
+            + (
+                ", as it is: agent.package_manager.uv_sync_locked_if_lock_file is false"
+                if lock.frozen
+                else ""
+            )
+        )
         result = log.run(argv, env=environ, cwd=Path(lock.project_dir), what="uv sync")
         if not result.ok:
-            raise BuildFailed(f"installing the project's uv.lock failed: {result.error_summary()}")
+            reason = result.error_summary()
+            if "needs to be updated" in reason:  # uv's words for a lock pyproject.toml no longer matches
+                reason += " Run `uv lock` in the project and commit uv.lock: the agent never locks again."
+            raise BuildFailed(f"installing the project's uv.lock failed: {reason}")
 
     # -- pip ---------------------------------------------------------------------------------
     def _pip_install(
@@ -638,20 +655,26 @@ class UvManager(_PipFamily):
         )
 
     def _lock(self, context: BuildContext) -> UvLock | None:
-        if not self.config.get_bool(PM + "uv_sync_locked_if_lock_file", True):
-            return None
         from_working_dir = self.config.get_bool(PM + "uv_files_from_repo_working_dir", False)
         folder = context.working_dir if from_working_dir else context.code_dir
         if folder is None or not (folder / "uv.lock").is_file():
             return None
         digest = hashlib.sha256()
+        texts = {}
         for name in ("uv.lock", "pyproject.toml"):
             try:
-                digest.update((folder / name).read_bytes())
+                texts[name] = (folder / name).read_bytes()
             except OSError:
-                digest.update(b"-")
-            digest.update(b"\0")
-        return UvLock(digest=digest.hexdigest(), project_dir=str(folder))
+                texts[name] = b"-"
+            digest.update(texts[name] + b"\0")
+        local = local_sources(folder, texts["uv.lock"])
+        return UvLock(
+            digest=digest.hexdigest(),
+            frozen=not self.config.get_bool(PM + "uv_sync_locked_if_lock_file", True),
+            local=local.digests,
+            uncacheable_reason=local.uncacheable_reason,
+            project_dir=str(folder),
+        )
 
     def detect(self, task: Task, repo_dir: Path | None) -> bool:
         return True

@@ -318,13 +318,81 @@ def test_a_repository_with_uv_lock_is_synced_without_the_project(
     (project / "pyproject.toml").write_text(
         (project / "pyproject.toml").read_text().replace('"beta"', '"alpha"')
     )
-    with pytest.raises(BuildFailed, match=r"uv\.lock failed: .*(lockfile|lock file).*"):
+    with pytest.raises(
+        BuildFailed, match=r"uv\.lock failed: .*(lockfile|lock file).* Run `uv lock` in the project"
+    ):
         build(config, [], tmp_path / "env2", code=project)
     off = env_config(
         {"agent.package_manager.type": "uv", "agent.package_manager.uv_sync_locked_if_lock_file": False}
     )
-    plain = build(off, ["beta"], tmp_path / "env3", code=project)
-    assert set(plain.versions()) == {"beta"}
+    locked = (project / "uv.lock").read_text()
+    as_it_is = build(off, ["alpha"], tmp_path / "env3", code=project)
+    assert as_it_is.versions() == {"tinypkg": "1.0", "beta": "1.0"}  # the lock's, not pyproject's
+    assert any(" sync --frozen " in line for line in as_it_is.lines)
+    assert (project / "uv.lock").read_text() == locked  # never locked again
+
+
+def uv_path_project(folder: Path, *, editable: bool) -> Path:
+    """A uv project whose lock installs ``pathdep`` from its folder ``libs/pathdep`` (built by flit_core
+    from the default index)."""
+    package = folder / "libs" / "pathdep"
+    (package / "pathdep").mkdir(parents=True)
+    (package / "pathdep" / "__init__.py").write_text("VALUE = 'first'\n")
+    (package / "pyproject.toml").write_text(
+        '[project]\nname = "pathdep"\nversion = "0.1"\ndescription = "x"\n\n'
+        '[build-system]\nrequires = ["flit_core>=3.4"]\nbuild-backend = "flit_core.buildapi"\n'
+    )
+    (folder / "pyproject.toml").write_text(
+        '[project]\nname = "demo"\nversion = "0.1"\nrequires-python = ">=3.8"\ndependencies = ["pathdep"]\n\n'
+        f'[tool.uv.sources]\npathdep = {{ path = "libs/pathdep", editable = {str(editable).lower()} }}\n'
+    )
+    uv = find_uv()
+    assert uv is not None
+    subprocess.run([uv, "lock", "--quiet"], cwd=folder, check=True)
+    return folder
+
+
+def prepare_in_cache(config, code: Path, tmp_path: Path) -> PreparedEnvironment:  # type: ignore[no-untyped-def]
+    builder = EnvironmentBuilder(config)
+    context = builder.context(code_dir=code, working_dir=code)
+    prepared = builder.prepare(Task(), context, BuildLog(lambda stream, line: None), tmp_path / "private")
+    prepared.release()
+    return prepared
+
+
+def test_a_folder_that_uv_lock_installs_is_keyed_by_its_content(
+    env_config: ConfigFactory, tmp_path: Path
+) -> None:
+    import shutil
+
+    config = env_config({"agent.package_manager.type": "uv"})
+    project = uv_path_project(tmp_path / "project", editable=False)
+    first = prepare_in_cache(config, shutil.copytree(project, tmp_path / "one"), tmp_path)
+    same = prepare_in_cache(config, shutil.copytree(project, tmp_path / "two"), tmp_path)
+    assert (first.source, same.source) == ("cache-build", "cache-hit")  # a fresh copy, the same files
+    changed = shutil.copytree(project, tmp_path / "three")
+    (changed / "libs" / "pathdep" / "pathdep" / "__init__.py").write_text("VALUE = 'changed'\n")
+    again = prepare_in_cache(config, changed, tmp_path)
+    assert again.source == "cache-build" and again.key != first.key
+    value = subprocess.run(
+        [again.python, "-c", "import pathdep; print(pathdep.VALUE)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert value.stdout.strip() == "changed"
+
+
+def test_an_editable_folder_of_uv_lock_gets_an_environment_of_its_own(
+    env_config: ConfigFactory, tmp_path: Path
+) -> None:
+    config = env_config({"agent.package_manager.type": "uv"})
+    project = uv_path_project(tmp_path / "project", editable=True)
+    builder = EnvironmentBuilder(config)
+    plan = builder.plan(Task(), builder.context(code_dir=project, working_dir=project))
+    assert "uv.lock installs libs/pathdep in editable mode" in plan.uncacheable_reason
+    prepared = prepare_in_cache(config, project, tmp_path)
+    assert prepared.source == "private"
 
 
 @pytest.mark.parametrize("name", INSTALLERS)
