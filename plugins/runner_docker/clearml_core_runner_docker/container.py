@@ -106,12 +106,25 @@ class DockerExecution(Execution):
         )
         self._lock = threading.Lock()
         self._removed = False
+        self._stream: Any = None
 
     def begin(self) -> None:
-        """Start the container and the threads that follow it."""
+        """Attach to the container's output, start it, and start the threads that follow it.
+
+        Attaching comes first (as ``docker run`` does), so a container that ends at once still
+        has all its output read."""
+        try:
+            self._stream = self.client.api.attach(
+                self.id, stdout=True, stderr=True, stream=True, logs=True, demux=True
+            )
+        except api_errors():
+            self._stream = None  # read from the engine's log once it ends
         try:
             self.container.start()
         except api_errors() as error:
+            if self._stream is not None:
+                with contextlib.suppress(Exception):
+                    self._stream.close()
             raise ExecutionError(start_failure(short_error(error))) from None
         with contextlib.suppress(*api_errors()):
             self.container.reload()
@@ -125,9 +138,7 @@ class DockerExecution(Execution):
         splitter = LineSplitter(emit, self._collapse_cr)
         buffers = {"stdout": bytearray(), "stderr": bytearray()}
         try:
-            stream = self.client.api.attach(
-                self.id, stdout=True, stderr=True, stream=True, logs=True, demux=True
-            )
+            stream = self._stream if self._stream is not None else self._logs_after_exit()
             for out, err in stream:
                 for name, chunk in (("stdout", out), ("stderr", err)):
                     if chunk:
@@ -140,6 +151,13 @@ class DockerExecution(Execution):
         for name, buffer in buffers.items():
             if buffer:
                 splitter.line(name, bytes(buffer))
+
+    def _logs_after_exit(self) -> list[tuple[bytes | None, bytes | None]]:
+        self._exited.wait()
+        return [
+            (self.client.api.logs(self.id, stdout=True, stderr=False), None),
+            (None, self.client.api.logs(self.id, stdout=False, stderr=True)),
+        ]
 
     def _wait(self) -> None:
         code: int | None = None

@@ -167,6 +167,22 @@ def _context(envelope: dict[str, Any], config: Any, sink: LogSink) -> TaskContex
     )
 
 
+OOM_COUNTERS = (Path("/sys/fs/cgroup/memory.events"), Path("/sys/fs/cgroup/memory/memory.oom_control"))
+
+
+def oom_kills() -> int:
+    """How many processes the kernel killed for memory in this container's cgroup (v2, else v1)."""
+    for path in OOM_COUNTERS:
+        try:
+            for line in path.read_text(encoding="utf-8").splitlines():
+                name, _, value = line.partition(" ")
+                if name == "oom_kill":
+                    return int(value)
+        except (OSError, ValueError):
+            continue
+    return 0
+
+
 def run(envelope: dict[str, Any], result_path: Path) -> int:
     """The ``run`` command (see the module docstring); returns this process's exit code."""
     from clearml_core.settings import get_config
@@ -177,6 +193,7 @@ def run(envelope: dict[str, Any], result_path: Path) -> int:
     signal.signal(signal.SIGTERM, lambda _signum, _frame: ctx.stop.set("aborted"))
     pipeline = Pipeline(_stages(config))
     result: dict[str, Any] = {"status": "completed"}
+    kills_before = oom_kills()
     try:
         pipeline.run(ctx)
     except TaskAborted as aborted:
@@ -192,6 +209,7 @@ def run(envelope: dict[str, Any], result_path: Path) -> int:
         )
     result.update(
         exit_code=ctx.result.exit_code,
+        oom_killed=oom_kills() > kills_before,
         code=ctx.state.get("code"),
         environment=(ctx.task.runtime or {}).get("environment"),
         frozen=list(ctx.task.requirements.frozen or []),

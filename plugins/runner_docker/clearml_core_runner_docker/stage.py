@@ -426,7 +426,7 @@ class RunInContainer:
         memory = ctx.state.get("container_memory")
         if memory:
             limit = f" (its limit is {memory})"
-        if state.oom_killed:
+        if state.oom_killed or (result is not None and result.get("oom_killed")):
             outcome.exit_code = (
                 result.get("exit_code") if result and result.get("exit_code") is not None else state.code
             )

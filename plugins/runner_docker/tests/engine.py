@@ -3,7 +3,7 @@
 The engine: one that already answers (``DOCKER_HOST`` or the default socket), else a ``dockerd``
 started here with its socket, data and state in a temporary folder (no bridge network: the
 containers use the host's, which reaches the test servers on 127.0.0.1), stopped by its PID at the
-end. The image: the machine's own Debian release, made with ``debootstrap`` (minbase, with
+end. The engine started here honours GPU requests without GPUs (see :data:`NVIDIA_HOOK`). The image: the machine's own Debian release, made with ``debootstrap`` (minbase, with
 python3, python3-venv and git) from the mirror the machine's apt sources name, and ``docker
 import``-ed. The root file system's tarball is kept under ``.local/docker-image/`` of the
 checkout, so only the first run on a machine pays for debootstrap.
@@ -28,6 +28,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[3]
 IMAGE_CACHE = ROOT / ".local" / "docker-image"
 IMAGE_NAME = "clearml-core-test-python"
+NVIDIA_HOOK = "nvidia-container-runtime-hook"
+"""dockerd registers its ``nvidia`` device driver when this program is on its PATH; the driver
+then sets ``NVIDIA_VISIBLE_DEVICES`` in the container from the GPU request and runs the program
+as a hook. The engine started here gets a hook that does nothing, so GPU requests are honoured
+as the engine reads them, on a machine without GPUs."""
 
 
 def unavailable(reason: str) -> None:
@@ -56,6 +61,13 @@ def start_dockerd(folder: Path) -> Iterator[str]:
     if os.geteuid() != 0:
         unavailable("no container engine answers, and starting dockerd needs root")
     url = f"unix://{folder}/docker.sock"
+    tools = folder / "bin"
+    tools.mkdir(exist_ok=True)
+    hook = tools / NVIDIA_HOOK
+    hook.write_text(
+        "#!/bin/sh\n# stands in for the NVIDIA container toolkit's hook: no GPU here\ncat >/dev/null\n"
+    )
+    hook.chmod(0o755)
     log = open(folder / "dockerd.log", "wb")
     process = subprocess.Popen(
         [
@@ -74,6 +86,7 @@ def start_dockerd(folder: Path) -> Iterator[str]:
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        env={**os.environ, "PATH": f"{tools}{os.pathsep}{os.environ.get('PATH', os.defpath)}"},
     )
     try:
         deadline = time.monotonic() + 60

@@ -124,6 +124,9 @@ def main() -> None:
             f"{'.'.join(map(str, MIN_PYTHON))} or newer in the container: use an image with a newer Python",
         )
     python = ensure_environment(plan)
+    image_venv = os.environ.get("VIRTUAL_ENV", "")
+    if image_venv:  # the image activated an environment of its own (agent.docker_use_activated_venv)
+        os.environ["CLEARML_CORE_IMAGE_VIRTUAL_ENV"] = image_venv
     os.environ.update(plan.get("environ", {}))
     # tasks run with (and their environments are built from) the image's Python, not the agent's
     os.environ.setdefault("CLEARML_AGENT__AGENT__PYTHON_BINARY", sys.executable)
