@@ -149,7 +149,7 @@ def build_image(environment: DockerEnvironment, build: ImageBuild, plane: Any, s
                 m for m in layout.cache_mounts(config) if m.target == layout.internal(config, "pip_download")
             ]
         binds, _notes = layout.HostMounts().binds(mounts)
-        request.binds = binds
+        request.binds = [*options.binds, *binds]
         tree = layout.container_config(config, control_plane=url, build=True)
         (run_dir / "clearml.conf").write_text(json.dumps(tree, default=str), encoding="utf-8")
         (run_dir / "image.conf").write_text(json.dumps(without_secrets(tree), default=str), encoding="utf-8")
@@ -180,7 +180,7 @@ def build_image(environment: DockerEnvironment, build: ImageBuild, plane: Any, s
                 setup_script=selection.setup_script,
                 install_globally=build.install_globally,
                 start=prepared.start_command(),
-                after=["rm -rf /root/.cache/pip /tmp/* 2>/dev/null"],
+                after=["rm -rf /root/.cache/pip"],  # what pip kept of the build, not the image's
             ),
             encoding="utf-8",
         )

@@ -32,6 +32,7 @@ class ContainerRequest:
     command: list[str]
     environment: dict[str, str] = field(default_factory=dict)
     binds: list[str] = field(default_factory=list)
+    """``SOURCE:TARGET[:ro]``: folders and files of this machine (see :func:`bind_mount`)."""
     mounts: list[Any] = field(default_factory=list)
     ports: dict[str, Any] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
@@ -47,14 +48,14 @@ class ContainerRequest:
             image=self.image,
             command=self.command,
             environment=dict(self.environment),
-            volumes=list(self.binds),
             labels=dict(self.labels),
             detach=True,
             stdin_open=False,
             tty=False,
         )
-        if self.mounts:
-            kwargs["mounts"] = list(self.mounts)
+        mounts = [bind_mount(bind) for bind in self.binds] + list(self.mounts)
+        if mounts:
+            kwargs["mounts"] = mounts
         if self.ports:
             kwargs["ports"] = dict(self.ports)
         if self.device_requests:
@@ -64,6 +65,19 @@ class ContainerRequest:
         if kwargs.get("network_mode") == "host":
             kwargs.pop("ports", None)  # host networking publishes nothing; the engine would refuse
         return kwargs
+
+
+def bind_mount(bind: str) -> Any:
+    """``SOURCE:TARGET[:OPTIONS]`` as a mount of the container's own (not a ``-v`` volume, which
+    would also declare TARGET a volume of the image a build commits). A named volume
+    (``data:/data``) stays a volume."""
+    from docker.types import Mount
+
+    source, target, *rest = bind.split(":")
+    options = set(",".join(rest).split(",")) if rest else set()
+    if "/" not in source:
+        return Mount(target=target, source=source, type="volume", read_only="ro" in options)
+    return Mount(target=target, source=source, type="bind", read_only="ro" in options)
 
 
 def create(client: Any, request: ContainerRequest) -> Any:

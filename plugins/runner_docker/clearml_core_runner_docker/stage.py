@@ -333,7 +333,7 @@ class RunInContainer:
             image=selection.image,
             command=bootstrap.command(),
             environment=visible,
-            binds=binds,
+            binds=[*options.binds, *binds],
             mounts=options.mounts,
             ports=ports,
             labels=labels,

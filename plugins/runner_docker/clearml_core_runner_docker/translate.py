@@ -118,7 +118,13 @@ def _volume(options: ContainerOptions, value: str) -> None:
         raise ArgumentError(f"-v {value!r} is not SOURCE:TARGET[:OPTIONS]")
     source = parts[0]
     if source.startswith(("~", ".")) or "/" in source:
-        source = str(Path(source).expanduser().absolute())
+        path = Path(source).expanduser().absolute()
+        if not path.exists():  # as the docker CLI does for -v
+            try:
+                path.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise ArgumentError(f"-v {value}: cannot create {path} ({error.strerror or error})") from None
+        source = str(path)
     options.binds.append(":".join([source, *parts[1:]]))
 
 
