@@ -286,6 +286,8 @@ def _options(queues: list[str], **flags: Any) -> Any:
         podman=flags["podman"],
         force_current_version=flags["force_current_version"],
     )
+    if flags["services_mode"] is not None:
+        extra["services_mode"] = True  # a container environment gives each service its own worker id
     return DaemonOptions(
         queues=queues,
         queue_requests=requests,

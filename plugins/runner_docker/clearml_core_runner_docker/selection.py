@@ -3,7 +3,7 @@
 The agent's default (what ``--docker IMAGE ARGS`` or the configuration names) is, in order:
 
 1. the flag's image (``--docker "python:3.12 --ipc=host"`` splits into image and arguments) and its
-   arguments;
+   arguments; an image alone there takes ``agent.default_docker.arguments``;
 2. ``CLEARML_DOCKER_IMAGE`` (the image, optionally with arguments after a space);
 3. ``agent.default_docker.image`` with ``agent.default_docker.arguments``.
 
@@ -54,7 +54,11 @@ def default_image(
     """The agent's default image and arguments (the module docstring's order)."""
     if flag_image:
         words = flag_image.split()
-        return DefaultImage(words[0], tuple(normalized([*words[1:], *flag_args])), True)
+        given = normalized([*words[1:], *flag_args])
+        if given:
+            return DefaultImage(words[0], tuple(given), True)
+        configured = config.get("agent.default_docker.arguments") or []
+        return DefaultImage(words[0], tuple(normalized(configured)), True)
     named = (os.environ.get(IMAGE_VARIABLE) or os.environ.get(LEGACY_IMAGE_VARIABLE) or "").strip()
     if named:
         words = named.split()

@@ -320,14 +320,20 @@ class RunInContainer:
                     secret_environ[port_rules.HOST_IP_VARIABLE] = address
         ctx.state["container_environ"] = secret_environ
         labels = {**options.labels, **agent_labels(ctx)}
+        services = bool(ctx.options.launch_extra.get("services_mode"))
+        # as clearml-agent does, a service gets a worker id of its own (it may register it)
+        worker = f"{ctx.worker_id}:service:{ctx.task.id}" if services else ctx.worker_id
+        ctx.state["container_worker_id"] = worker
         visible = {
-            "CLEARML_WORKER_ID": ctx.worker_id,
+            "CLEARML_WORKER_ID": worker,
             "CLEARML_TASK_ID": ctx.task.id,
             "CLEARML_DOCKER_IMAGE": selection.image,
             "CLEARML_CONFIG_FILE": f"{layout.RUN}/clearml.conf",
             "PYTHONUNBUFFERED": "1",
             **gpu_environ,
         }
+        if services:
+            visible["CLEARML_AGENT_SERVICE_TASK"] = "1"
         pull = options.pull or ("always" if config.get_bool("agent.docker_force_pull", False) else "missing")
         request = ContainerRequest(
             image=selection.image,
@@ -362,7 +368,7 @@ class RunInContainer:
         run_folder.write("clearml.conf", json.dumps(tree, indent=1, default=str))
         envelope = {
             "task": ctx.task.to_dict(),
-            "worker_id": ctx.worker_id,
+            "worker_id": ctx.state.get("container_worker_id", ctx.worker_id),
             "work_dir": str(ctx.work_dir),
             "gpus": ctx.state.get("container_gpus"),
             "abort_grace": ctx.abort_grace,

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from tests.agent.conftest import Daemons, Tasks, daemons, plane, tasks  # noqa: F401  (fixtures)
+from tests.conftest import clearml_agent_python  # noqa: F401  (fixture: clearml-agent to compare with)
 
 from .engine import engine_url, ensure_image
 
