@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from clearml_core.config import Config
 
 RUN_DIR = "/clearml-core/run"
+READY_MARKER = ".clearml-agent-ready"
+"""What ``container/start_agent.py`` writes last into a complete agent environment."""
 OPENCV_PACKAGES = ("libsm6", "libxext6", "libxrender-dev", "libglib2.0-0")
 
 
@@ -79,10 +81,13 @@ def script(
     git_files_folder: str | None = None,
     install_globally: bool = False,
     start: Sequence[str] = (),
+    ready: tuple[str, Sequence[str], Mapping[str, str]] | None = None,
     after: Iterable[str] = (),
 ) -> str:
     """The whole script (see the module docstring). ``start`` is the command that runs the agent
-    (``exec``-ed unless ``after`` has lines to run when it ends, as a build has)."""
+    (``exec``-ed unless ``after`` has lines to run when it ends, as a build has). ``ready`` is
+    (agent environment, its command, variables): when that environment is already complete, it
+    runs straight away, without ``start``'s check (what a warm task saves)."""
     body = ["#!/bin/sh", "# written by clearml-core for this container only", f". {RUN_DIR}/env"]
     body += _lines(config.get("agent.docker_preprocess_bash_script"))
     init = config.get("agent.docker_init_bash_script")
@@ -101,6 +106,17 @@ def script(
         body.append(f'cp -Rf {shlex.quote(git_files_folder)}/. "$HOME"/')
     body += _lines(config.get("agent.extra_docker_shell_script"))
     body += _lines(setup_script)
+    if ready is not None and not after:
+        venv, agent_command, variables = ready
+        python = shlex.quote(f"{venv}/bin/python")
+        body.append(f"if [ -e {shlex.quote(f'{venv}/{READY_MARKER}')} ]; then")
+        body += [f"  export {name}={shlex.quote(value)}" for name, value in variables.items()]
+        body.append('  [ -z "$VIRTUAL_ENV" ] || export CLEARML_CORE_IMAGE_VIRTUAL_ENV="$VIRTUAL_ENV"')
+        body.append(
+            '  [ -n "$CLEARML_AGENT__AGENT__PYTHON_BINARY" ] || export CLEARML_AGENT__AGENT__PYTHON_BINARY="$(command -v python3)"'
+        )
+        body.append(f"  exec {python} " + " ".join(shlex.quote(part) for part in agent_command))
+        body.append("fi")
     command = " ".join(shlex.quote(part) for part in start)
     after = list(after)
     if after:

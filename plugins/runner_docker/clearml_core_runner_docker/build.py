@@ -6,7 +6,7 @@ task's code where ``agent execute`` looks for it (a folder task's folder at its 
 task's commit in the image's VCS cache at ``/clearml-core/vcs-cache``) and builds the task's
 environment at ``/clearml-core/venv`` (``--install-globally``: into the image's Python itself).
 None of these paths is mounted, so committing the container keeps them. The image's configuration
-(``/clearml-core/clearml.conf``) is this agent's without its secrets, pointing at the same control
+(``/clearml-core/clearml.json``) is this agent's without its secrets, pointing at the same control
 plane, with ``agent.python_binary`` the built environment's Python.
 
 What ``docker run TARGET`` does depends on ``--entry-point``:
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
 AGENT = "/clearml-core/agent"
 VENV = "/clearml-core/venv"
-IMAGE_CONFIG = "/clearml-core/clearml.conf"
+IMAGE_CONFIG = "/clearml-core/clearml.json"
 BUILD_LABEL = "clearml-core.build-of"
 
 
@@ -129,7 +129,7 @@ def build_image(environment: DockerEnvironment, build: ImageBuild, plane: Any, s
         request = ContainerRequest(
             image=selection.image,
             command=bootstrap.command(),
-            environment={"CLEARML_CONFIG_FILE": f"{layout.RUN}/clearml.conf", "PYTHONUNBUFFERED": "1"},
+            environment={"CLEARML_CONFIG_FILE": f"{layout.RUN}/clearml.json", "PYTHONUNBUFFERED": "1"},
             mounts=options.mounts,
             labels={BUILD_LABEL: task.id},
             create={**options.create, "network_mode": options.network or "host"},
@@ -151,8 +151,8 @@ def build_image(environment: DockerEnvironment, build: ImageBuild, plane: Any, s
         binds, _notes = layout.HostMounts().binds(mounts)
         request.binds = [*options.binds, *binds]
         tree = layout.container_config(config, control_plane=url, build=True)
-        (run_dir / "clearml.conf").write_text(json.dumps(tree, default=str), encoding="utf-8")
-        (run_dir / "image.conf").write_text(json.dumps(without_secrets(tree), default=str), encoding="utf-8")
+        (run_dir / "clearml.json").write_text(json.dumps(tree, default=str), encoding="utf-8")
+        (run_dir / "image.json").write_text(json.dumps(without_secrets(tree), default=str), encoding="utf-8")
         envelope = {
             "task": task.to_dict(),
             "worker_id": "build",
@@ -163,7 +163,7 @@ def build_image(environment: DockerEnvironment, build: ImageBuild, plane: Any, s
                 "venv": VENV,
                 "install_globally": build.install_globally,
                 "python_version": build.python_version,
-                "image_config": f"{layout.RUN}/image.conf",
+                "image_config": f"{layout.RUN}/image.json",
                 "config_target": IMAGE_CONFIG,
             },
         }

@@ -82,8 +82,14 @@ def bind_mount(bind: str) -> Any:
 
 def create(client: Any, request: ContainerRequest) -> Any:
     """The container, created (not started); an engine refusal is an :class:`ExecutionError`."""
+    from docker.models.containers import _create_container_args
+
+    kwargs = request.create_kwargs()
+    kwargs["version"] = client.api._version
     try:
-        return client.containers.create(**request.create_kwargs())
+        # the SDK's containers.create, without the inspect it makes after: the id is all we need
+        created = client.api.create_container(**_create_container_args(kwargs))
+        return client.containers.prepare_model({"Id": created["Id"]})
     except api_errors() as error:
         raise ExecutionError(
             f"the container engine refused to create the task's container: {short_error(error)}"
@@ -106,7 +112,7 @@ class DockerExecution(Execution):
         self.client = client
         self.container = container
         self.id = str(container.id)
-        self.pid = 0
+        self.pid = 0  # the container's processes are the engine's, not this machine's children
         self._sink = sink
         self._collapse_cr = collapse_cr
         self._exit: int | None = None
@@ -140,9 +146,6 @@ class DockerExecution(Execution):
                 with contextlib.suppress(Exception):
                     self._stream.close()
             raise ExecutionError(start_failure(short_error(error))) from None
-        with contextlib.suppress(*api_errors()):
-            self.container.reload()
-            self.pid = int(self.container.attrs.get("State", {}).get("Pid") or 0)
         self._reader.start()
         self._waiter.start()
 

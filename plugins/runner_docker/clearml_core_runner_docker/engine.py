@@ -56,11 +56,11 @@ def connect(*, podman: bool = False) -> docker.DockerClient:
 
     where = describe_url(podman)
     try:
+        # the client asks the engine its API version first: an engine that is down fails here
         if podman:
-            client = docker.DockerClient(base_url=where, timeout=API_TIMEOUT)
+            client = docker.DockerClient(base_url=where, timeout=API_TIMEOUT, version="auto")
         else:
-            client = docker.from_env(timeout=API_TIMEOUT)
-        client.ping()
+            client = docker.from_env(timeout=API_TIMEOUT, version="auto")
     except (DockerException, OSError) as error:
         raise EngineUnavailable(unavailable_message(where, error, podman)) from None
     return client

@@ -184,10 +184,11 @@ def ssh_mounts(config: Config, run_dir: Path) -> tuple[list[Mount], dict[str, st
 
 
 def container_config(config: Config, *, control_plane: str, build: bool = False) -> dict[str, Any]:
-    """The configuration the agent inside reads: this one, with the caches at their mount points,
-    the container's own Python and CUDA, and (as clearml-agent does) the image's packages visible
-    to the task's environment unless ``CLEARML_AGENT_FORCE_SYSTEM_SITE_PACKAGES`` is false."""
-    tree = copy.deepcopy(config.as_dict())
+    """The configuration the agent inside reads: what this one sets beyond the defaults (those
+    the agent inside has too), with the caches at their mount points, the container's own Python
+    and CUDA, and (as clearml-agent does) the image's packages visible to the task's environment
+    unless ``CLEARML_AGENT_FORCE_SYSTEM_SITE_PACKAGES`` is false."""
+    tree: dict[str, Any] = {}
 
     def put(key: str, value: Any) -> None:
         node = tree
@@ -196,6 +197,9 @@ def container_config(config: Config, *, control_plane: str, build: bool = False)
             node = node.setdefault(part, {})
         node[parts[-1]] = value
 
+    for key, value in config.leaves():
+        if config.origin(key) != "default":
+            put(key, copy.deepcopy(value))
     put("agent.control_plane", control_plane)
     put("agent.python_binary", "")
     put("agent.cuda_version", None)

@@ -328,7 +328,7 @@ class RunInContainer:
             "CLEARML_WORKER_ID": worker,
             "CLEARML_TASK_ID": ctx.task.id,
             "CLEARML_DOCKER_IMAGE": selection.image,
-            "CLEARML_CONFIG_FILE": f"{layout.RUN}/clearml.conf",
+            "CLEARML_CONFIG_FILE": f"{layout.RUN}/clearml.json",
             "PYTHONUNBUFFERED": "1",
             **gpu_environ,
         }
@@ -365,7 +365,7 @@ class RunInContainer:
     ) -> None:
         config = ctx.config
         tree = layout.container_config(config, control_plane=ctx.state["container_control_plane"])
-        run_folder.write("clearml.conf", json.dumps(tree, indent=1, default=str))
+        run_folder.write("clearml.json", json.dumps(tree, indent=1, default=str))
         envelope = {
             "task": ctx.task.to_dict(),
             "worker_id": ctx.state.get("container_worker_id", ctx.worker_id),
@@ -383,14 +383,9 @@ class RunInContainer:
         environ = dict(ctx.state.get("container_environ", {}))
         environ.update(ctx.options.environ)
         run_folder.write("env", bootstrap.env_file(environ))
-        run_folder.write(
-            "agent.json",
-            json.dumps(
-                prepared.agent_plan(
-                    ["-m", "clearml_core_runner_docker.inner", "run", f"{layout.RUN}/task.json"]
-                )
-            ),
-        )
+        command = ["-m", "clearml_core_runner_docker.inner", "run", f"{layout.RUN}/task.json"]
+        plan = prepared.agent_plan(command)
+        run_folder.write("agent.json", json.dumps(plan))
         run_folder.write("start_agent.py", prepared.start_script())
         ssh_copy, git_folder = ctx.state.get("container_ssh", (None, None))
         script = bootstrap.script(
@@ -400,6 +395,7 @@ class RunInContainer:
             ssh_folder=config.get_str("agent.docker_internal_mounts.ssh_folder", "~/.ssh") or "~/.ssh",
             git_files_folder=git_folder,
             start=prepared.start_command(),
+            ready=(plan["venv"], command, plan["environ"]),
         )
         run_folder.write("bootstrap.sh", script, mode=0o700)
 

@@ -256,8 +256,21 @@ def build_from_source(folder: Path, out: Path) -> Path:
     return made.pop()
 
 
+_found: dict[Path, Wheelhouse] = {}
+"""What :func:`ensure` found, by cache folder: the running version does not change while it runs."""
+
+
 def ensure(cache_root: Path, log: Callable[[str], None]) -> Wheelhouse:
     """The wheelhouse of the running version, built now if this machine has none yet."""
+    known = _found.get(cache_root)
+    if known is not None and (known.path / ".complete").exists():
+        return known
+    result = _ensure(cache_root, log)
+    _found[cache_root] = result
+    return result
+
+
+def _ensure(cache_root: Path, log: Callable[[str], None]) -> Wheelhouse:
     from clearml_core.filelocks import ExclusiveFileLock
 
     install = [CORE, *package_manager_distributions()]

@@ -128,7 +128,7 @@ def test_without_an_entry_point_the_image_holds_the_environment_and_no_secret(
         clearml_home,
         "sh",
         "-c",
-        "python -c 'import alpha, sys; print(alpha.VERSION, sys.prefix)'; cat /clearml-core/clearml.conf",
+        "python -c 'import alpha, sys; print(alpha.VERSION, sys.prefix)'; cat /clearml-core/clearml.json",
     )
     assert output.startswith("1.0 /clearml-core/venv\n"), output
     assert "build-s3cr3t" not in output  # the image's configuration has no secret

@@ -18,7 +18,7 @@ import shutil
 import subprocess
 import sys
 
-MARKER = ".clearml-agent-ready"
+MARKER = ".clearml-agent-ready"  # bootstrap.READY_MARKER: the script checks it before running this
 MIN_PYTHON = (3, 10)
 
 
