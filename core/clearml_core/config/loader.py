@@ -41,10 +41,6 @@ def config_file_path(environ: Mapping[str, str] | None = None) -> tuple[Path, bo
 
 def parse_hocon_file(path: Path) -> dict[str, Any]:
     """Parse one HOCON file; any problem becomes a one-line :class:`ConfigError` naming file and line."""
-    from pyhocon import ConfigFactory
-    from pyhocon.exceptions import ConfigException
-    from pyparsing import ParseBaseException
-
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -63,6 +59,10 @@ def parse_hocon_file(path: Path) -> dict[str, Any]:
                 f"{path}: a configuration file holds an object {{ … }}, not {type(data).__name__}"
             )
         return data
+    from pyhocon import ConfigFactory
+    from pyhocon.exceptions import ConfigException
+    from pyparsing import ParseBaseException
+
     include = bad_include(text)
     if include is not None:
         raise ConfigError(f"{path}:{include[0]}: {include[1]}")
