@@ -31,6 +31,17 @@ if ! command -v redis-server >/dev/null 2>&1 && [ ! -x /usr/bin/redis-server ]; 
         echo "warning: no redis-server and not root: the Redis control plane tests will be skipped (CI: fail); install redis-server" >&2
     fi
 fi
+# A container engine and debootstrap, for the docker plugin's tests: they start a dockerd of their own
+# (data in a temporary folder) when none answers, and build their image with debootstrap (no
+# registry is reachable); Debian's packages, only when missing.
+if ! command -v dockerd >/dev/null 2>&1 || ! command -v debootstrap >/dev/null 2>&1; then
+    if [ "$(id -u)" -eq 0 ]; then
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker.io debootstrap >/dev/null
+    else
+        echo "warning: no dockerd/debootstrap and not root: the docker tests will be skipped (CI: fail); install docker.io and debootstrap" >&2
+    fi
+fi
 uv run --no-sync ruff check .
 uv run --no-sync ruff format --check .
 uv run --no-sync mypy

@@ -252,7 +252,7 @@ def test_keys_clearml_core_does_not_use_get_one_note_per_section(tmp_path: Path)
         "api.credentials.access_key: AKIAEXAMPLE000\n"
         "sdk.metrics.images.quality: 70\n"
         "sdk.aws.s3.region: eu-west-1\n"
-        "agent { docker_force_pull: true, package_manager.uv_run_extra_args: [] }\n"
+        "agent { bootstrap.use_bootstrap: false, package_manager.uv_run_extra_args: [] }\n"
         "api.http.retries.totl: 3\n"
     )
     result = check_file(path)
@@ -263,7 +263,7 @@ def test_keys_clearml_core_does_not_use_get_one_note_per_section(tmp_path: Path)
     api_note = result.notes[0]
     assert "api.api_server, api.http, api.credentials" in api_note
     assert 'docs/configuration.md, "ClearML settings clearml-core does not use"' in api_note
-    assert "agent.docker_force_pull, agent.package_manager.uv_run_extra_args" in result.notes[2]
+    assert "agent.bootstrap, agent.package_manager.uv_run_extra_args" in result.notes[2]
 
 
 def test_keys_clearml_core_does_not_use_are_typed_but_not_merged(tmp_path: Path, empty_conf: Path) -> None:

@@ -1,6 +1,7 @@
 """Choosing the execution environment: a third-party plugin's environment through
 ``--execution-env`` and ``agent.execution_env``, unknown names, and clearml-agent's docker-only
-flags, which fail the same way in daemon, execute and build while no docker environment is installed."""
+flags, which fail the same way in daemon, execute and build while no docker environment is installed
+(the docker plugin's own tests run them with it)."""
 
 from __future__ import annotations
 
@@ -93,7 +94,7 @@ def test_an_unknown_environment_lists_the_installed_ones(
     plane.create_queue("q")
     task = tasks.create("print(1)")
     expected = (
-        "error: no execution environment named 'nope' is installed (installed: marked, venv); "
+        "error: no execution environment named 'nope' is installed (installed: docker, marked, venv); "
         "check --execution-env or agent.execution_env"
     )
     for args in (
@@ -138,10 +139,9 @@ def test_docker_only_flags_need_the_docker_plugin(
     result = run_cli("agent", command, *args, *flags, env={"CLEARML_CORE_DISABLE_PLUGINS": "*"})
     assert result.code == 2, result.text
     assert result.err.strip() == (
-        f"error: docker mode ({flag}) needs a docker execution environment: clearml-core has no "
-        "docker execution environment yet: run the task in the local 'venv' environment (without "
-        "the docker flags and without a container image), or install a third-party plugin that "
-        "provides 'docker'"
+        f"error: docker mode ({flag}) needs a docker execution environment: install it with pip install "
+        "'clearml-core[docker]' (the clearml-core-runner-docker plugin), or run the task in the local "
+        "'venv' environment (without the docker flags)"
     )
     assert plane.get_task(task.id).status == TaskStatus.CREATED and not (tmp_path / "env").exists()
 

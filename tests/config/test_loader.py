@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -233,3 +234,23 @@ def test_a_plugin_defaults_file_that_is_missing_is_skipped_with_a_warning(tmp_pa
     values = load_defaults([tmp_path / "missing.conf", present])
     assert values["sdk"]["extra"]["value"] == 3
     assert any("missing.conf does not exist" in record.getMessage() for record in caplog.records)
+
+
+def test_a_json_file_is_read_without_the_hocon_parser(tmp_path) -> None:
+    """What the docker environment's containers read: JSON needs no pyhocon (a 65 ms import)."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "clearml.json"
+    path.write_text(json.dumps({"agent": {"worker_name": "from-json", "polling_interval_sec": "2.5"}}))
+    probe = (
+        "import sys\nfrom clearml_core.settings import load_config\n"
+        f"config = load_config({str(path)!r})\n"
+        "print(config.get_str('agent.worker_name'), config.get('agent.polling_interval_sec'), 'pyhocon' in sys.modules)"
+    )
+    for _ in range(2):  # the first run may parse the defaults files and cache them (that needs pyhocon)
+        out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["from-json", "2.5", "False"]
+    path.write_text('{"agent": {"worker_name": }')
+    with pytest.raises(ConfigError, match=r"clearml.json:1: not valid JSON"):
+        load_config(path, environ={})

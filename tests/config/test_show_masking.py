@@ -89,3 +89,12 @@ def test_a_bad_pattern_is_a_config_error(clearml_conf, capsys) -> None:
     err = capsys.readouterr().err
     assert code == 2
     assert "agent.sanitize_config_printout.hide_secrets" in err and "(unclosed" in err
+
+
+def test_docker_argument_lists_are_hidden_whole(clearml_conf, capsys) -> None:
+    clearml_conf.write_text('agent.extra_docker_arguments: ["--ipc=host", "-e", "MY_VALUE=plain-s3cr3t"]\n')
+    assert show(capsys, "agent.extra_docker_arguments") == ["****"] * 3
+    clearml_conf.write_text(
+        'agent.extra_docker_arguments: ["--ipc=host"]\nagent.sanitize_config_printout.docker_commands: []\n'
+    )
+    assert show(capsys, "agent.extra_docker_arguments") == ["--ipc=host"]

@@ -78,7 +78,8 @@ def test_build_refuses_a_folder_in_use_and_reports_a_failed_build(
     assert "installing the task's requirements failed: " in failed.err and "no-such-package-xyz" in failed.err
     assert not target.exists() and (tmp_path / "never.build.log").is_file()
     assert str(tmp_path / "never.build.log") in failed.err
-    docker = run_cli("agent", "build", "--id", task.id, "--target", str(target), "--docker", env=conf)
+    no_docker = {**conf, "CLEARML_CORE_DISABLE_PLUGINS": "runner_docker"}
+    docker = run_cli("agent", "build", "--id", task.id, "--target", str(target), "--docker", env=no_docker)
     assert docker.code == 2 and "--docker" in docker.err
     unknown = run_cli("agent", "build", "--id", "0" * 32, "--target", str(target), env=conf)
     assert unknown.code == 2 and "no task with id" in unknown.err

@@ -265,7 +265,9 @@ class Daemon:
 
         options = self.options
         self.worker_id = worker_id(self.config, suffix=gpu_suffix(self.gpus, dynamic=options.dynamic_gpus))
-        load_environment(options.execution_environment, self.config)  # a missing plugin: say so now
+        environment = load_environment(options.execution_environment, self.config)  # missing: say so now
+        for line in environment.clean_up_orphans():
+            log.warning("%s", line)
         plane = self.plane
         self._check_queues()
         self._check_duplicate()

@@ -286,6 +286,8 @@ def _options(queues: list[str], **flags: Any) -> Any:
         podman=flags["podman"],
         force_current_version=flags["force_current_version"],
     )
+    if flags["services_mode"] is not None:
+        extra["services_mode"] = True  # a container environment gives each service its own worker id
     return DaemonOptions(
         queues=queues,
         queue_requests=requests,
@@ -647,14 +649,23 @@ def build(
     docker_flag = first_flag(
         {"--docker": docker, "--force-docker": force_docker, "--entry-point": entry_point}
     )
-    if docker_flag is not None:
-        load_environment(DOCKER_ENVIRONMENT, asked_by=docker_flag)  # missing: says to install it
-        raise UserError(
-            f"building a container image ({docker_flag}) is not supported yet: the docker execution environment "
-            "runs tasks but does not build images; build the Python environment in a folder without the docker flags"
-        )
     if cpu_only and gpus is not None:
         raise UserError("--cpu-only cannot go with --gpus")
+    if docker_flag is not None:
+        _build_image(
+            load_environment(DOCKER_ENVIRONMENT, get_config(), asked_by=docker_flag),
+            task_id,
+            str(target),
+            docker=[value for value in docker or [] if value],
+            entry_point=entry_point,
+            python_version=python_version,
+            install_globally=install_globally,
+            force_docker=force_docker,
+            gpus=[] if cpu_only else parse_gpus(gpus),
+            credentials=(git_user, git_pass, log_level),
+            as_json=as_json,
+        )
+        return
     agent_flags.apply_git_credentials(git_user, git_pass)
     agent_flags.apply_log_level(log_level)
     if install_globally:
@@ -696,3 +707,58 @@ def build(
         echo(f"activate: source {env.bin_dir / 'activate'}")
     elif prepared.environ.get("CONDA_PREFIX"):
         echo(f"activate: conda activate {env.path}")
+
+
+def _build_image(
+    environment: Any,
+    task_id: str,
+    target: str,
+    *,
+    docker: list[str],
+    entry_point: str | None,
+    python_version: str | None,
+    install_globally: bool,
+    force_docker: bool,
+    gpus: list[str] | None,
+    credentials: tuple[str | None, str | None, str | None],
+    as_json: bool,
+) -> None:
+    """``agent build --docker``: the execution environment builds the image ``target``."""
+    from clearml_core.cli import agent_flags
+    from clearml_core.controlplane import open_control_plane
+    from clearml_core.runners.base import ExecutionError, ImageBuild
+    from clearml_core.runners.output import ConsoleSink, MemorySink, TeeSink
+    from clearml_core.settings import get_config
+
+    git_user, git_pass, log_level = credentials
+    agent_flags.apply_git_credentials(git_user, git_pass)
+    agent_flags.apply_log_level(log_level)
+    if force_docker and not docker:
+        raise UserError(
+            "--force-docker uses the --docker image instead of the task's: give one (--docker IMAGE)"
+        )
+    plane = open_control_plane(config=get_config())
+    plane.get_task(task_id)  # an unknown id is a one-line error before anything is built
+    request = ImageBuild(
+        task_id=task_id,
+        target=target,
+        image=docker[0] if docker else None,
+        image_args=tuple(docker[1:]),
+        entry_point=entry_point,
+        python_version=python_version,
+        install_globally=install_globally,
+        force_image=force_docker,
+        gpus=gpus,
+    )
+    tail = MemorySink(keep=20)
+    sink = TeeSink(tail, None if as_json else ConsoleSink())
+    try:
+        image_id = environment.build_image(request, plane, sink)
+    except ExecutionError as error:
+        raise UserError(f"building the image {target} failed: {error}") from None
+    if as_json:
+        echo_json({"id": task_id, "image": target, "image_id": image_id, "entry_point": entry_point})
+        return
+    runs = {"reuse_task": "runs the task", "clone_task": "runs a clone of the task"}.get(entry_point or "")
+    echo(f"built the image {target} ({image_id[:19]}) of task {task_id}")
+    echo(f"docker run {target}: " + (runs or "a shell with the task's environment (no entry point)"))

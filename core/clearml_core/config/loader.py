@@ -41,10 +41,6 @@ def config_file_path(environ: Mapping[str, str] | None = None) -> tuple[Path, bo
 
 def parse_hocon_file(path: Path) -> dict[str, Any]:
     """Parse one HOCON file; any problem becomes a one-line :class:`ConfigError` naming file and line."""
-    from pyhocon import ConfigFactory
-    from pyhocon.exceptions import ConfigException
-    from pyparsing import ParseBaseException
-
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -52,6 +48,21 @@ def parse_hocon_file(path: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as error:
         reason = error.strerror if isinstance(error, OSError) else "it is not UTF-8 text"
         raise ConfigError(f"cannot read configuration file {path}: {reason}") from None
+    if path.suffix == ".json":  # JSON is HOCON without its extras: read it without the HOCON parser
+        try:
+            data = json.loads(text)
+        except ValueError as error:
+            line = getattr(error, "lineno", 0)
+            raise ConfigError(f"{path}:{line}: not valid JSON: {getattr(error, 'msg', error)}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(
+                f"{path}: a configuration file holds an object {{ … }}, not {type(data).__name__}"
+            )
+        return data
+    from pyhocon import ConfigFactory
+    from pyhocon.exceptions import ConfigException
+    from pyparsing import ParseBaseException
+
     include = bad_include(text)
     if include is not None:
         raise ConfigError(f"{path}:{include[0]}: {include[1]}")

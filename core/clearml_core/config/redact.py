@@ -108,7 +108,9 @@ class PrintoutRules:
     """``agent.sanitize_config_printout``, read as clearml-agent's ``print_configuration`` reads it.
 
     A key whose name a ``hide_secrets`` or ``hide_secrets_recursive`` pattern finds (``re.search``)
-    is hidden with everything under it, unless a ``dont_hide_secrets`` pattern finds it too. What
+    is hidden with everything under it, unless a ``dont_hide_secrets`` pattern finds it too; so is
+    a key a ``docker_commands`` pattern finds (docker argument lists, which may carry ``-e
+    TOKEN=…``: clearml-agent masks the secret variables in them, here the whole list). What
     is hidden prints as ``****``, except booleans and numbers. The built-in secret names are
     masked whatever the patterns say.
     """
@@ -141,7 +143,7 @@ class PrintoutRules:
             return tuple(compiled)
 
         return cls(
-            hide=patterns("hide_secrets") + patterns("hide_secrets_recursive"),
+            hide=patterns("hide_secrets") + patterns("hide_secrets_recursive") + patterns("docker_commands"),
             dont_hide=patterns("dont_hide_secrets"),
         )
 

@@ -114,12 +114,45 @@ class ExecutionEnvironment(abc.ABC):
         :class:`clearml_core.agent.context.Stage`)."""
         return stages
 
+    def clean_up_orphans(self) -> list[str]:
+        """Stop what tasks of agents that died (``kill -9``) left running in this environment.
+
+        A daemon calls it when it starts, before it takes a task. Returns one line per thing
+        stopped, for the daemon's log. The local runner needs none: its tasks die with their agent.
+        """
+        return []
+
+    def build_image(self, build: ImageBuild, plane: Any, sink: LogSink) -> str:
+        """``agent build --docker``: an image holding the task's code and environment, named
+        ``build.target``; returns the image's id. ``plane`` is the control plane the task is in.
+        Environments that run no images refuse (the default)."""
+        raise ExecutionError(f"the {self.name or 'this'} execution environment does not build images")
+
+
+@dataclass(frozen=True)
+class ImageBuild:
+    """What ``agent build --docker`` asks for (clearml-agent's flags, with their meaning)."""
+
+    task_id: str
+    target: str
+    """The new image's name (``name`` or ``name:tag``)."""
+    image: str | None = None
+    """``--docker IMAGE``: the base image when the task names none (or always, with ``force_image``)."""
+    image_args: Sequence[str] = ()
+    entry_point: str | None = None
+    """``reuse_task`` / ``clone_task``: ``docker run TARGET`` runs the task (or a clone of it); None:
+    the image only holds the task's environment."""
+    python_version: str | None = None
+    install_globally: bool = False
+    force_image: bool = False
+    """``--force-docker``: the ``--docker`` image even when the task names one."""
+    gpus: list[str] | None = None
+
 
 HINTS = {
     "docker": (
-        "clearml-core has no docker execution environment yet: run the task in the local 'venv' "
-        "environment (without the docker flags and without a container image), or install a "
-        "third-party plugin that provides 'docker'"
+        "install it with pip install 'clearml-core[docker]' (the clearml-core-runner-docker plugin), "
+        "or run the task in the local 'venv' environment (without the docker flags)"
     )
 }
 """What to do about an execution environment no installed plugin provides, by its name."""
@@ -156,6 +189,7 @@ __all__ = [
     "Execution",
     "ExecutionEnvironment",
     "ExecutionError",
+    "ImageBuild",
     "LaunchSpec",
     "LogSink",
     "PipelineStage",

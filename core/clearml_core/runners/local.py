@@ -151,8 +151,8 @@ class LocalProcessEnvironment(ExecutionEnvironment):
         if spec.image:
             raise ExecutionError(
                 f"the task asks for the container image {spec.image!r}, which the local 'venv' "
-                "environment cannot run: clear the task's container image (clearml-core has no docker "
-                "execution environment yet), or start the daemon with --docker where a plugin provides one"
+                "environment cannot run: clear the task's container image, or run it with --docker "
+                "(pip install 'clearml-core[docker]')"
             )
         if not spec.argv:
             raise ExecutionError("the task has nothing to run: its entry point is empty")

@@ -50,7 +50,7 @@ def read_lines(
     """Read ``pipes`` to EOF in this thread, splitting into lines and calling ``emit(stream, line)``;
     closes them. With ``poll``, ``between()`` runs at least every ``poll`` seconds while waiting
     (an abort check: what it raises stops the reading)."""
-    lines = _LineSplitter(emit, collapse_cr)
+    lines = LineSplitter(emit, collapse_cr)
     selector = selectors.DefaultSelector()
     buffers: dict[str, bytearray] = {}
     try:
@@ -85,8 +85,12 @@ def read_lines(
                 pipe.close()
 
 
-class _LineSplitter:
-    """Complete lines out of a stream's buffer, with memory bounded by :data:`MAX_LINE_BYTES`."""
+class LineSplitter:
+    """Complete lines out of a stream's buffer, with memory bounded by :data:`MAX_LINE_BYTES`.
+
+    ``split(stream, buffer)`` emits the complete lines of ``buffer`` and leaves the rest in it;
+    ``line(stream, raw)`` emits one line (the rest of a buffer at the end of its stream).
+    Readers of other sources than pipes (a container engine's log stream) use it too."""
 
     def __init__(self, emit: Callable[[str, str], None], collapse_cr: bool) -> None:
         self._emit = emit

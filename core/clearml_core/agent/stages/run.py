@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from clearml_core.agent.context import TaskAborted, TaskContext, TaskFailed
-from clearml_core.runners.base import ExecutionError, LaunchSpec
+from clearml_core.runners.base import Execution, ExecutionError, LaunchSpec
 
 OUTPUT_DIR_VARIABLE = "CLEARML_OUTPUT_DIR"
 TASK_ID_VARIABLE = "CLEARML_TASK_ID"
@@ -130,29 +130,37 @@ class RunEntryPoint:
             execution = ctx.environment.start(spec, ctx.sink)
         except ExecutionError as error:
             raise TaskFailed(str(error)) from None
-        deadline = started + task.timeout if task.timeout else None
-        result = ctx.result
-        while True:
-            code = execution.wait(self.poll_interval)
-            if code is not None:
-                break
-            if ctx.stop.is_set():
-                code = execution.abort(ctx.abort_grace)
-                result.aborted = True
-                result.reason = ctx.stop.reason or "aborted"
-                break
-            if deadline is not None and ctx.clock() >= deadline:
-                code = execution.abort(ctx.abort_grace)
-                result.timed_out = True
-                result.reason = (
-                    f"timeout: the task ran longer than its timeout of {task.timeout:g} s and was stopped"
-                )
-                ctx.log(result.reason)
-                break
-        result.exit_code = code
-        result.duration = ctx.clock() - started
-        if result.aborted:
-            raise TaskAborted(result.reason)
+        supervise(ctx, execution, started, poll_interval=self.poll_interval)
+        if ctx.result.aborted:
+            raise TaskAborted(ctx.result.reason)
+
+
+def supervise(ctx: TaskContext, execution: Execution, started: float, *, poll_interval: float = 0.05) -> None:
+    """Wait for ``execution`` (started at ``started`` on ``ctx.clock``), stopping it when the task
+    is aborted or runs past its timeout; what happened goes to ``ctx.result``. Every environment's
+    run stage ends here, so abort and timeout mean the same in a process and in a container."""
+    task = ctx.task
+    deadline = started + task.timeout if task.timeout else None
+    result = ctx.result
+    while True:
+        code = execution.wait(poll_interval)
+        if code is not None:
+            break
+        if ctx.stop.is_set():
+            code = execution.abort(ctx.abort_grace)
+            result.aborted = True
+            result.reason = ctx.stop.reason or "aborted"
+            break
+        if deadline is not None and ctx.clock() >= deadline:
+            code = execution.abort(ctx.abort_grace)
+            result.timed_out = True
+            result.reason = (
+                f"timeout: the task ran longer than its timeout of {task.timeout:g} s and was stopped"
+            )
+            ctx.log(result.reason)
+            break
+    result.exit_code = code
+    result.duration = ctx.clock() - started
 
 
 __all__ = [
@@ -161,5 +169,6 @@ __all__ = [
     "WORKER_ID_VARIABLE",
     "RunEntryPoint",
     "entry_point_argv",
+    "supervise",
     "task_environment",
 ]
