@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -32,6 +31,8 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+
+from report import machine, verdicts
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -270,26 +271,10 @@ def main(argv: list[str] | None = None) -> int:
         ),
     ]
     print(f"agent in docker mode{' (--quick)' if args.quick else ''}: image {image}, engine {url}")
-    print(
-        f"python {platform.python_version()} on {platform.system()} {platform.machine()}, {os.cpu_count()} CPUs"
-    )
+    print(machine())
     print(f"(first task, building the wheels and both environments: {warmup:.1f} s; runs: {runs})")
     print()
-    widths = [max(len(str(row[i])) for row in [("check", "result", "target"), *rows]) for i in range(3)]
-    header = ("check", "result", "target", "verdict")
-    print("  ".join(h.ljust(widths[i]) if i < 3 else h for i, h in enumerate(header)))
-    for check, result, target, ok in rows:
-        print(
-            "  ".join(
-                [
-                    check.ljust(widths[0]),
-                    result.ljust(widths[1]),
-                    target.ljust(widths[2]),
-                    "PASS" if ok else "FAIL",
-                ]
-            )
-        )
-    return 0 if all(row[3] for row in rows) else 1
+    return verdicts(rows)
 
 
 if __name__ == "__main__":

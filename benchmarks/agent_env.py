@@ -42,7 +42,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -54,7 +53,8 @@ from typing import Any
 
 import agent_env_conda
 import agent_env_poetry
-from warm_start import SCRIPT, add_stages, first_line_ms, wait_for_worker
+from report import machine, verdicts
+from warm_start import SCRIPT, add_stages, environ, first_line_ms, serving
 
 COLD_UV_RATIO = 1.2
 COLD_PIP_SPEEDUP = 5.0
@@ -299,8 +299,6 @@ def warm_start(root: Path, runs: int, stages: dict[str, dict[str, list[float]]])
     home.mkdir()
     conf = home / "clearml.conf"
     conf.write_text(hocon({"agent.package_manager.type": "uv"}))
-    os.environ["HOME"] = str(home)
-    os.environ["CLEARML_CONFIG_FILE"] = str(conf)
     folder = root / "warm-task"
     folder.mkdir()
     (folder / "script.py").write_text(SCRIPT)
@@ -315,25 +313,6 @@ def warm_start(root: Path, runs: int, stages: dict[str, dict[str, list[float]]])
         ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
     ).stdout.strip()
 
-    plane = open_control_plane()
-    plane.create_queue("warm")
-    log = open(root / "daemon.log", "wb")  # noqa: SIM115
-    daemon = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "clearml_core.cli.main",
-            "agent",
-            "daemon",
-            "--queue",
-            "warm",
-            "--polling-interval",
-            "1",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=dict(os.environ),
-    )
     kinds = {
         "folder task, no requirements": lambda: Script(folder=str(folder), entry_point="script.py"),
         "folder task, cached environment": lambda: Script(folder=str(folder), entry_point="script.py"),
@@ -349,21 +328,18 @@ def warm_start(root: Path, runs: int, stages: dict[str, dict[str, list[float]]])
         BRANCH_ONLY: ["six", "idna"],
     }
     times: dict[str, list[float]] = {kind: [] for kind in kinds}
-    try:
-        wait_for_worker(plane)
-        for round_ in range(runs + 1):  # the first round fills the caches and is not counted
-            for kind, script in kinds.items():
-                task = plane.create_task(
-                    Task(name="warm", script=script(), requirements=Requirements(pip=requirements[kind]))
-                )
-                milliseconds, record = first_line_ms(plane, task.id, "warm", kind)
-                if round_ > 0:
-                    times[kind].append(milliseconds)
-                    add_stages(stages, kind, record)
-    finally:
-        daemon.terminate()
-        daemon.wait(30)
-        log.close()
+    with environ(HOME=str(home), CLEARML_CONFIG_FILE=str(conf)):
+        plane = open_control_plane()
+        with serving(plane, "warm", root / "daemon.log"):
+            for round_ in range(runs + 1):  # the first round fills the caches and is not counted
+                for kind, script in kinds.items():
+                    task = plane.create_task(
+                        Task(name="warm", script=script(), requirements=Requirements(pip=requirements[kind]))
+                    )
+                    milliseconds, record = first_line_ms(plane, task.id, "warm", kind)
+                    if round_ > 0:
+                        times[kind].append(milliseconds)
+                        add_stages(stages, kind, record)
     return times
 
 
@@ -430,9 +406,7 @@ def main(argv: list[str] | None = None) -> int:
         f"task environments{' (--quick)' if args.quick else ''}"
         + f": {', '.join(parts)}; {len(REQUIREMENTS)} requirements ({', '.join(REQUIREMENTS)})"
     )
-    print(
-        f"python {platform.python_version()} on {platform.system()} {platform.machine()}, {os.cpu_count()} CPUs"
-    )
+    print(machine())
     for line in lines:
         print(line)
     for kind, by_stage in stages.items():
@@ -441,21 +415,7 @@ def main(argv: list[str] | None = None) -> int:
             + ", ".join(f"{name} {statistics.median(values):.0f} ms" for name, values in by_stage.items())
         )
     print()
-    header = ("check", "result", "target", "verdict")
-    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(3)]
-    print("  ".join(h.ljust(widths[i]) if i < 3 else h for i, h in enumerate(header)))
-    for check, result, target, ok in rows:
-        print(
-            "  ".join(
-                [
-                    check.ljust(widths[0]),
-                    result.ljust(widths[1]),
-                    target.ljust(widths[2]),
-                    "PASS" if ok else "FAIL",
-                ]
-            )
-        )
-    return 0 if all(row[3] for row in rows) else 1
+    return verdicts(rows)
 
 
 def pip_report(

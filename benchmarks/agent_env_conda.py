@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from warm_start import SCRIPT, add_stages, first_line_ms, wait_for_worker
+from warm_start import SCRIPT, add_stages, environ, first_line_ms, serving
 
 COLD_RATIO = 1.2
 WARM_TARGET_MS = 500.0
@@ -173,46 +173,24 @@ def warm(root: Path, runs: int, stages: dict[str, dict[str, list[float]]]) -> di
             }
         )
     )
-    saved = {name: os.environ.get(name) for name in ("HOME", "CLEARML_CONFIG_FILE")}
-    os.environ["HOME"] = str(home)
-    os.environ["CLEARML_CONFIG_FILE"] = str(conf)
     folder = root / "conda-warm-task"
     folder.mkdir()
     (folder / "script.py").write_text(SCRIPT)
     conda = {REFERENCE: "", CACHED: json.dumps({"dependencies": SPECS})}
     times: dict[str, list[float]] = {kind: [] for kind in conda}
-    plane = open_control_plane()
-    plane.create_queue("conda-warm")
-    log = open(root / "conda-daemon.log", "wb")  # noqa: SIM115
-    daemon = subprocess.Popen(
-        [sys.executable, "-m", "clearml_core.cli.main", "agent", "daemon", "--queue", "conda-warm",
-         "--polling-interval", "1"],
-        stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ),
-    )  # fmt: skip
-    try:
-        wait_for_worker(plane)
-        for round_ in range(runs + 1):  # the first round fills the caches and is not counted
-            for kind, text in conda.items():
-                task = plane.create_task(
-                    Task(
-                        name="warm",
-                        script=Script(folder=str(folder), entry_point="script.py"),
-                        requirements=Requirements(conda=text),
+    with environ(HOME=str(home), CLEARML_CONFIG_FILE=str(conf)):
+        plane = open_control_plane()
+        with serving(plane, "conda-warm", root / "conda-daemon.log"):
+            for round_ in range(runs + 1):  # the first round fills the caches and is not counted
+                for kind, text in conda.items():
+                    script = Script(folder=str(folder), entry_point="script.py")
+                    task = plane.create_task(
+                        Task(name="warm", script=script, requirements=Requirements(conda=text))
                     )
-                )
-                milliseconds, record = first_line_ms(plane, task.id, "conda-warm", kind)
-                if round_ > 0:
-                    times[kind].append(milliseconds)
-                    add_stages(stages, f"conda daemon: {kind}", record)
-    finally:
-        daemon.terminate()
-        daemon.wait(30)
-        log.close()
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+                    milliseconds, record = first_line_ms(plane, task.id, "conda-warm", kind)
+                    if round_ > 0:
+                        times[kind].append(milliseconds)
+                        add_stages(stages, f"conda daemon: {kind}", record)
     return times
 
 

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from warm_start import SCRIPT, add_stages, first_line_ms, wait_for_worker
+from warm_start import SCRIPT, add_stages, environ, first_line_ms, serving
 
 COLD_RATIO = 0.5
 WARM_TARGET_MS = 500.0
@@ -174,42 +174,22 @@ def warm(
     home.mkdir()
     conf = home / "clearml.conf"
     conf.write_text(hocon({"agent.package_manager.type": "poetry"}))
-    saved = {name: os.environ.get(name) for name in ("HOME", "CLEARML_CONFIG_FILE")}
-    os.environ["HOME"] = str(home)
-    os.environ["CLEARML_CONFIG_FILE"] = str(conf)
     folder = root / "poetry-warm-task"
     folder.mkdir()
     (folder / "script.py").write_text(SCRIPT)
     kinds = {REFERENCE: folder, CACHED: poetry.project}
     times: dict[str, list[float]] = {kind: [] for kind in kinds}
-    plane = open_control_plane()
-    plane.create_queue("poetry-warm")
-    log = open(root / "poetry-daemon.log", "wb")  # noqa: SIM115
-    daemon = subprocess.Popen(
-        [sys.executable, "-m", "clearml_core.cli.main", "agent", "daemon", "--queue", "poetry-warm",
-         "--polling-interval", "1"],
-        stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ),
-    )  # fmt: skip
-    try:
-        wait_for_worker(plane)
-        for round_ in range(runs + 1):  # the first round fills the caches and is not counted
-            for kind, code in kinds.items():
-                task = plane.create_task(
-                    Task(name="warm", script=Script(folder=str(code), entry_point="script.py"))
-                )
-                milliseconds, record = first_line_ms(plane, task.id, "poetry-warm", kind)
-                if round_ > 0:
-                    times[kind].append(milliseconds)
-                    add_stages(stages, f"poetry daemon: {kind}", record)
-    finally:
-        daemon.terminate()
-        daemon.wait(30)
-        log.close()
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    with environ(HOME=str(home), CLEARML_CONFIG_FILE=str(conf)):
+        plane = open_control_plane()
+        with serving(plane, "poetry-warm", root / "poetry-daemon.log"):
+            for round_ in range(runs + 1):  # the first round fills the caches and is not counted
+                for kind, code in kinds.items():
+                    script = Script(folder=str(code), entry_point="script.py")
+                    task = plane.create_task(Task(name="warm", script=script))
+                    milliseconds, record = first_line_ms(plane, task.id, "poetry-warm", kind)
+                    if round_ > 0:
+                        times[kind].append(milliseconds)
+                        add_stages(stages, f"poetry daemon: {kind}", record)
     return times
 
 

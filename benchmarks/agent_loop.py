@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -28,6 +27,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from report import machine, verdicts
 
 THROUGHPUT_TARGET = 500.0
 OVERHEAD_TARGET_MS = 300.0
@@ -230,28 +231,12 @@ def main(argv: list[str] | None = None) -> int:
         ),
     ]
     print(f"agent loop on the embedded SQLite control plane{' (--quick)' if args.quick else ''}")
-    print(
-        f"python {platform.python_version()} on {platform.system()} {platform.machine()}, {os.cpu_count()} CPUs"
-    )
+    print(machine())
     print(
         f"(first line visible in the control plane: {statistics.median(visible):.0f} ms after enqueue, median)"
     )
     print()
-    widths = [max(len(str(row[i])) for row in [("check", "result", "target"), *rows]) for i in range(3)]
-    header = ("check", "result", "target", "verdict")
-    print("  ".join(h.ljust(widths[i]) if i < 3 else h for i, h in enumerate(header)))
-    for check, result, target, ok in rows:
-        print(
-            "  ".join(
-                [
-                    check.ljust(widths[0]),
-                    result.ljust(widths[1]),
-                    target.ljust(widths[2]),
-                    "PASS" if ok else "FAIL",
-                ]
-            )
-        )
-    return 0 if all(row[3] for row in rows) else 1
+    return verdicts(rows)
 
 
 if __name__ == "__main__":

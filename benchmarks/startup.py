@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
-import os
-import platform
 import shutil
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from report import machine
 
 TARGET_RATIO = 1.5
 
@@ -75,9 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     floor = medians[baseline]
 
     print(f"start-up time, median of {args.runs} runs after {args.warmup} warm-up runs each")
-    print(
-        f"python {platform.python_version()} on {platform.system()} {platform.machine()}, {os.cpu_count()} CPUs"
-    )
+    print(machine())
     print(f"plugins installed: {', '.join(env_plugins) or 'none'} (plus the built-in one)")
     print()
     width = max(len(label) for label in commands)

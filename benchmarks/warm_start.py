@@ -6,8 +6,13 @@ log, so neither the log's delivery nor the task's end is part of it.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 SCRIPT = "import time; print(repr(time.time()), flush=True)\n"
@@ -55,3 +60,37 @@ def add_stages(stages: dict[str, dict[str, list[float]]], kind: str, record: Any
     """The milliseconds of each stage of the task's run, under ``kind``."""
     for stage in record.runtime.get("stages", []):
         stages.setdefault(kind, {}).setdefault(stage["name"], []).append(stage["seconds"] * 1000)
+
+
+@contextlib.contextmanager
+def environ(**values: str) -> Iterator[None]:
+    """These variables set in this process (and what it starts) for the block."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@contextlib.contextmanager
+def serving(plane: Any, queue: str, log: Path) -> Iterator[None]:
+    """A daemon serving ``queue`` (this process's environment, its output in ``log``), registered
+    before the block starts and stopped after it."""
+    plane.create_queue(queue)
+    with open(log, "wb") as output:
+        daemon = subprocess.Popen(
+            [sys.executable, "-m", "clearml_core.cli.main", "agent", "daemon", "--queue", queue,
+             "--polling-interval", "1"],
+            stdout=output, stderr=subprocess.STDOUT, env=dict(os.environ),
+        )  # fmt: skip
+        try:
+            wait_for_worker(plane)
+            yield
+        finally:
+            daemon.terminate()
+            daemon.wait(30)
