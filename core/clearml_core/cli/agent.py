@@ -444,7 +444,9 @@ def execute(
         None, "--docker", help="Run in a container: [IMAGE [ARGS...]] (needs a docker execution environment)."
     ),
     podman: list[str] | None = typer.Option(
-        None, "--podman", help="As --docker, with podman: [IMAGE [ARGS...]] (needs a docker execution environment)."
+        None,
+        "--podman",
+        help="As --docker, with podman: [IMAGE [ARGS...]] (needs a docker execution environment).",
     ),
     execution_env: str | None = _execution_env_option(),
     gpus: str | None = typer.Option(None, "--gpus", help="Pin the task to these GPUs: 0,1 or 0-3."),
