@@ -143,3 +143,14 @@ def test_a_daemon_killed_with_9_leaves_a_podman_container_that_the_next_one_remo
     assert second.wait(300) == 0, daemons.output(1)
     assert not containers_of(podman, task.id, running_only=False), daemons.output(1)
     assert "removed container" in daemons.output(1)
+
+
+def test_gpus_reach_a_podman_container_as_nvidia_visible_devices(
+    podman: DockerSetup, plane: ControlPlane, tasks: Tasks
+) -> None:
+    task = tasks.create("import os\nprint('gpus', os.environ.get('NVIDIA_VISIBLE_DEVICES'))\n")
+    result = run_cli(
+        "agent", "execute", "--id", task.id, "--podman", podman.image, "--gpus", "0,1", timeout=300
+    )
+    assert result.code == 0, result.text
+    assert "gpus 0,1" in log_lines(plane, task.id)  # what podman's NVIDIA hook reads
