@@ -132,7 +132,8 @@ def podman_limits() -> list[str]:
 
     pid_max = int(Path("/proc/sys/kernel/pid_max").read_text(encoding="utf-8").strip())
     files = within(resource.RLIMIT_NOFILE, 1048576)
-    processes = within(resource.RLIMIT_NPROC, pid_max)  # podman itself keeps to pid_max
+    # podman's own process was seen keeping to pid_max processes, and more then fails too
+    processes = within(resource.RLIMIT_NPROC, pid_max)
     return [f"nofile={files}:{files}", f"nproc={processes}:{processes}"]
 
 
