@@ -298,7 +298,7 @@ class RunInContainer:
             create["network_mode"] = network
         devices, gpu_environ, inner_gpus = gpu_requests(ctx, options)
         if devices and ctx.options.launch_extra.get("podman"):
-            # podman's Docker-compatible API (4.x) drops device requests without a word; its NVIDIA
+            # podman's Docker-compatible API (4.3) drops device requests without a word; its NVIDIA
             # hook (or CDI set up for it) reads the variable instead, as with CLEARML_DOCKER_SKIP_GPUS_FLAG
             gpu_environ = {**gpu_environ, "NVIDIA_VISIBLE_DEVICES": visible_devices(devices)}
             devices = []
