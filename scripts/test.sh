@@ -42,6 +42,16 @@ if ! command -v dockerd >/dev/null 2>&1 || ! command -v debootstrap >/dev/null 2
         echo "warning: no dockerd/debootstrap and not root: the docker tests will be skipped (CI: fail); install docker.io and debootstrap" >&2
     fi
 fi
+# Podman, for the docker plugin's --podman tests: they start a podman API service of their own
+# (storage in a temporary folder) and import the same image; Debian's package, only when missing.
+if ! command -v podman >/dev/null 2>&1; then
+    if [ "$(id -u)" -eq 0 ]; then
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends podman >/dev/null
+    else
+        echo "warning: no podman and not root: the podman tests will be skipped (CI: fail); install podman" >&2
+    fi
+fi
 uv run --no-sync ruff check .
 uv run --no-sync ruff format --check .
 uv run --no-sync mypy

@@ -117,6 +117,7 @@ DOCKER_ONLY = [
     ("daemon", ["--podman"], "--podman"),
     ("daemon", ["--force-current-version"], "--force-current-version"),
     ("execute", ["--docker", "python:3.12"], "--docker"),
+    ("execute", ["--podman", "python:3.12"], "--podman"),
     ("build", ["--docker"], "--docker"),
     ("build", ["--force-docker"], "--force-docker"),
     ("build", ["--entry-point", "reuse_task"], "--entry-point"),

@@ -266,7 +266,7 @@ class Daemon:
         options = self.options
         self.worker_id = worker_id(self.config, suffix=gpu_suffix(self.gpus, dynamic=options.dynamic_gpus))
         environment = load_environment(options.execution_environment, self.config)  # missing: say so now
-        for line in environment.clean_up_orphans():
+        for line in environment.clean_up_orphans(options.run_options.launch_extra):
             log.warning("%s", line)
         plane = self.plane
         self._check_queues()

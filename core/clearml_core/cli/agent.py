@@ -443,6 +443,11 @@ def execute(
     docker: list[str] | None = typer.Option(
         None, "--docker", help="Run in a container: [IMAGE [ARGS...]] (needs a docker execution environment)."
     ),
+    podman: list[str] | None = typer.Option(
+        None,
+        "--podman",
+        help="As --docker, with podman: [IMAGE [ARGS...]] (needs a docker execution environment).",
+    ),
     execution_env: str | None = _execution_env_option(),
     gpus: str | None = typer.Option(None, "--gpus", help="Pin the task to these GPUs: 0,1 or 0-3."),
     cpu_only: bool = typer.Option(False, "--cpu-only", help="Hide every GPU from the task."),
@@ -487,7 +492,7 @@ def execute(
     devices = [] if cpu_only else parse_gpus(gpus)
     if devices is None and config.get_bool("agent.cpu_only", False):
         devices = []
-    environment, image, image_args, extra = _environment_flags(execution_env, docker=docker)
+    environment, image, image_args, extra = _environment_flags(execution_env, docker=docker, podman=podman)
     task = plane.get_task(task_id)
     if require_queue and task.status != TaskStatus.QUEUED:
         raise UserError(

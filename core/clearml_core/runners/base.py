@@ -114,11 +114,13 @@ class ExecutionEnvironment(abc.ABC):
         :class:`clearml_core.agent.context.Stage`)."""
         return stages
 
-    def clean_up_orphans(self) -> list[str]:
+    def clean_up_orphans(self, extra: Mapping[str, Any] | None = None) -> list[str]:
         """Stop what tasks of agents that died (``kill -9``) left running in this environment.
 
-        A daemon calls it when it starts, before it takes a task. Returns one line per thing
-        stopped, for the daemon's log. The local runner needs none: its tasks die with their agent.
+        A daemon calls it when it starts, before it takes a task, with what its flags tell the
+        environment (what it puts in :attr:`LaunchSpec.extra`: ``podman``, …). Returns one line
+        per thing stopped, for the daemon's log. The local runner needs none: its tasks die with
+        their agent.
         """
         return []
 

@@ -10,7 +10,8 @@ one :class:`~clearml_core_runner_docker.stage.RunInContainer`), and for each tas
 * ``start``: creates and starts the container (:mod:`.container`).
 
 When a daemon starts, :meth:`DockerEnvironment.clean_up_orphans` stops and removes the containers
-that daemons of this machine which died (``kill -9``) left behind (:mod:`.reaper`).
+that daemons of this machine which died (``kill -9``) left behind, on podman with ``--podman``
+(:mod:`.reaper`).
 ``agent build --docker`` is :meth:`DockerEnvironment.build_image` (:mod:`.build`).
 """
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -160,11 +162,11 @@ class DockerEnvironment(ExecutionEnvironment):
         return execution
 
     # -- the daemon's start ------------------------------------------------------------------
-    def clean_up_orphans(self) -> list[str]:
+    def clean_up_orphans(self, extra: Mapping[str, Any] | None = None) -> list[str]:
         from clearml_core_runner_docker.reaper import clean_up
 
         try:
-            client = connect()
+            client = connect(podman=bool((extra or {}).get("podman")))
         except ExecutionError as error:
             return [f"cannot look for containers left by dead agents: {error}"]
         grace = self._settings().get_float("agent.abort_grace_sec", 1.0) or 1.0

@@ -180,6 +180,17 @@ def gpu_requests(
     return [DeviceRequest(device_ids=devices, capabilities=[["gpu"]])], {}, None
 
 
+def visible_devices(requests: list[Any]) -> str:
+    """``NVIDIA_VISIBLE_DEVICES`` for what ``requests`` ask: ``all``, the ids, or the first N."""
+    ids: list[str] = []
+    for request in requests:
+        count = int(request.get("Count") or 0)
+        if count < 0:
+            return "all"
+        ids += [str(item) for item in request.get("DeviceIDs") or []] or [str(i) for i in range(count)]
+    return ",".join(ids)
+
+
 def agent_labels(ctx: TaskContext) -> dict[str, str]:
     """What marks the container as this agent's (the reaper of dead agents' containers reads it)."""
     import shlex
@@ -286,6 +297,11 @@ class RunInContainer:
         if network:
             create["network_mode"] = network
         devices, gpu_environ, inner_gpus = gpu_requests(ctx, options)
+        if devices and ctx.options.launch_extra.get("podman"):
+            # podman's Docker-compatible API (4.3) drops device requests without a word; its NVIDIA
+            # hook (or CDI set up for it) reads the variable instead, as with CLEARML_DOCKER_SKIP_GPUS_FLAG
+            gpu_environ = {**gpu_environ, "NVIDIA_VISIBLE_DEVICES": visible_devices(devices)}
+            devices = []
         ctx.state["container_gpus"] = inner_gpus
         mounts = [
             layout.Mount(run_folder.path, layout.RUN),

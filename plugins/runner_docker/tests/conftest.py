@@ -5,6 +5,9 @@ test image made without a registry. Containers reach the test's servers on 127.0
 host's network. The wheels of clearml-core and the agent environments made from them are shared
 by the whole session (``agent.docker_agent_cache``), so only the first test pays for them. After
 each test no container of clearml-core may be left on the engine.
+
+The ``podman`` fixture is the same for ``--podman``: a podman service of this session (see
+:func:`.engine.start_podman`), the same image in it, ``CONTAINER_HOST`` naming it.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import pytest
 from tests.agent.conftest import Daemons, Tasks, daemons, plane, tasks  # noqa: F401  (fixtures)
 from tests.conftest import clearml_agent_python  # noqa: F401  (fixture: clearml-agent to compare with)
 
-from .engine import engine_url, ensure_image
+from .engine import engine_url, ensure_image, start_podman
 
 LABEL = "clearml-core.task"
 
@@ -44,6 +47,25 @@ def docker_client(docker_url: str) -> Iterator[Any]:
 @pytest.fixture(scope="session")
 def test_image(docker_client: Any) -> str:
     return ensure_image(docker_client)
+
+
+@pytest.fixture(scope="session")
+def podman_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    yield from start_podman(tmp_path_factory.mktemp("podman"))
+
+
+@pytest.fixture(scope="session")
+def podman_client(podman_url: str) -> Iterator[Any]:
+    import docker
+
+    client = docker.DockerClient(base_url=podman_url, timeout=120, version="auto")
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def podman_image(podman_client: Any) -> str:
+    return ensure_image(podman_client)
 
 
 @pytest.fixture(scope="session")
@@ -92,22 +114,46 @@ def docker(
     """The engine for this process and its children (``DOCKER_HOST``), uv on ``PATH`` (it builds
     the wheels of a development checkout), and a clearml.conf for docker mode."""
     monkeypatch.setenv("DOCKER_HOST", docker_url)
+    return _setup(DockerSetup(test_image, clearml_conf, agent_cache, docker_url, docker_client), monkeypatch)
+
+
+@pytest.fixture
+def podman(
+    podman_url: str,
+    podman_client: Any,
+    podman_image: str,
+    agent_cache: Path,
+    clearml_conf: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> DockerSetup:
+    """As ``docker``, for ``--podman``: ``CONTAINER_HOST`` names this session's podman, and
+    ``DOCKER_HOST`` a socket nothing listens on, so whatever reaches for docker instead fails."""
+    monkeypatch.setenv("CONTAINER_HOST", podman_url)
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-docker.sock")
+    return _setup(
+        DockerSetup(podman_image, clearml_conf, agent_cache, podman_url, podman_client), monkeypatch
+    )
+
+
+def _setup(setup: DockerSetup, monkeypatch: pytest.MonkeyPatch) -> DockerSetup:
     uv = _uv_folder()
     if uv and uv not in os.environ.get("PATH", "").split(os.pathsep):
         monkeypatch.setenv("PATH", f"{uv}{os.pathsep}{os.environ.get('PATH', '')}")
-    setup = DockerSetup(test_image, clearml_conf, agent_cache, docker_url, docker_client)
     setup.configure()
     return setup
 
 
 @pytest.fixture(autouse=True)
 def no_leftovers(request: pytest.FixtureRequest) -> Iterator[None]:
-    """No container of clearml-core is left on the engine after a test (running or stopped)."""
+    """No container of clearml-core is left on the engines after a test (running or stopped)."""
     yield
-    if "docker_client" not in request.fixturenames:
-        return
-    client = request.getfixturevalue("docker_client")
-    left = client.containers.list(all=True, filters={"label": LABEL})
-    for container in left:
-        container.remove(force=True)
-    assert not left, f"containers left behind: {[c.name for c in left]}"
+    left = []
+    for engine in ("docker_client", "podman_client"):
+        if engine not in request.fixturenames:
+            continue
+        client = request.getfixturevalue(engine)
+        for container in client.containers.list(all=True, filters={"label": LABEL}):
+            left.append(container.name)
+            container.remove(force=True)
+    assert not left, f"containers left behind: {left}"

@@ -8,6 +8,10 @@ python3, python3-venv and git) from the mirror the machine's apt sources name, a
 import``-ed. The root file system's tarball is kept under ``.local/docker-image/`` of the
 checkout, so only the first run on a machine pays for debootstrap.
 
+Podman (``--podman``) gets an API service of its own the same way: ``podman system service`` with
+its storage, run state and ``containers.conf`` in a temporary folder (see :func:`start_podman`),
+the same image imported into it.
+
 Without an engine (no dockerd, not root) the tests are skipped, except in CI (``CI=true``), where
 they fail: there the engine is part of what is tested.
 """
@@ -89,21 +93,96 @@ def start_dockerd(folder: Path) -> Iterator[str]:
         env={**os.environ, "PATH": f"{tools}{os.pathsep}{os.environ.get('PATH', os.defpath)}"},
     )
     try:
-        deadline = time.monotonic() + 60
-        while not _answers(url):
-            if process.poll() is not None or time.monotonic() > deadline:
-                text = (folder / "dockerd.log").read_text(errors="replace").strip().splitlines()[-5:]
-                unavailable(f"dockerd did not start: {' / '.join(text)}")
-            time.sleep(0.2)
+        _wait_until_it_answers(process, url, folder / "dockerd.log", "dockerd")
         yield url
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(10)
+        _stop(process)
+        log.close()
+        _unmount_under(folder)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+
+
+def _wait_until_it_answers(process: subprocess.Popen[bytes], url: str, log: Path, what: str) -> None:
+    deadline = time.monotonic() + 60
+    while not _answers(url):
+        if process.poll() is not None or time.monotonic() > deadline:
+            text = log.read_text(errors="replace").strip().splitlines()[-5:]
+            unavailable(f"{what} did not start: {' / '.join(text)}")
+        time.sleep(0.2)
+
+
+def podman_limits() -> list[str]:
+    """The open-files and processes limits podman's containers get: podman asks for 1048576 of
+    each for root, which fails (``error setting rlimit``) where root may not raise its hard limits
+    (no CAP_SYS_RESOURCE, as in a container); these stay within what this machine allows."""
+    import resource
+
+    def within(kind: int, ceiling: int) -> int:
+        hard = resource.getrlimit(kind)[1]
+        return ceiling if hard == resource.RLIM_INFINITY else min(hard, ceiling)
+
+    pid_max = int(Path("/proc/sys/kernel/pid_max").read_text(encoding="utf-8").strip())
+    files = within(resource.RLIMIT_NOFILE, 1048576)
+    # podman's own process was seen keeping to pid_max processes, and more then fails too
+    processes = within(resource.RLIMIT_NPROC, pid_max)
+    return [f"nofile={files}:{files}", f"nproc={processes}:{processes}"]
+
+
+def start_podman(folder: Path) -> Iterator[str]:
+    """``podman system service`` of our own in ``folder`` (storage, run state, containers.conf:
+    cgroupfs, events in a file, the limits of :func:`podman_limits`); yields its URL, stops it by
+    PID. Its containers use the host's network, so it needs no network set up."""
+    podman = shutil.which("podman")
+    if podman is None:
+        unavailable("podman is not installed (apt-get install podman)")
+    if os.geteuid() != 0:
+        unavailable("starting podman's service with storage of its own needs root")
+    url = f"unix://{folder}/podman.sock"
+    conf = folder / "containers.conf"
+    limits = ", ".join(f'"{limit}"' for limit in podman_limits())
+    conf.write_text(
+        f'[containers]\ndefault_ulimits = [{limits}]\n\n[engine]\ncgroup_manager = "cgroupfs"\n'
+        'events_logger = "file"\n',
+        encoding="utf-8",
+    )
+    (folder / "tmp").mkdir(exist_ok=True)
+    log_path = folder / "podman.log"
+    log = open(log_path, "wb")
+    process = subprocess.Popen(
+        [
+            podman,
+            "--root",
+            str(folder / "storage"),
+            "--runroot",
+            str(folder / "run"),
+            "--tmpdir",
+            str(folder / "tmp"),
+            "--storage-driver",
+            "overlay",
+            "system",
+            "service",
+            "--time=0",
+            url,
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        env={**os.environ, "CONTAINERS_CONF": str(conf)},
+    )
+    try:
+        _wait_until_it_answers(process, url, log_path, "podman's service")
+        yield url
+    finally:
+        _stop(process)
         log.close()
         _unmount_under(folder)
 
@@ -218,8 +297,7 @@ def ensure_image(client: object) -> str:
     tarball = rootfs_tarball(codename)
     client.api.import_image_from_file(  # type: ignore[attr-defined]
         str(tarball),
-        repository=IMAGE_NAME,
-        tag=codename,
+        repository=name,  # the tag in the name: podman 4's import ignores a tag of its own
         changes=[
             "ENV LANG=C.UTF-8",
             "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",

@@ -44,6 +44,16 @@ def running_container(client: Any, task_id: str) -> Any:
     return found[0]
 
 
+def assert_out_of_sight(secrets: tuple[str, ...], attrs: dict[str, Any]) -> None:
+    """None of ``secrets`` in the container's inspect output or on any command line here."""
+    inspected = json.dumps(attrs)
+    for secret in secrets:
+        assert secret not in inspected
+    for process in psutil.process_iter(["cmdline"]):
+        command = " ".join(process.info["cmdline"] or [])
+        assert not any(secret in command for secret in secrets), command
+
+
 def release(home: Path, task_id: str) -> None:
     (home / ".clearml-core" / "tasks" / task_id / "release").touch()
 
@@ -113,12 +123,7 @@ def test_a_running_task_container_as_the_engine_sees_it(
         ):
             assert inside in targets, (inside, sorted(targets))
         assert targets["/clearml-core/wheelhouse"]["RW"] is False
-        inspected = json.dumps(attrs)
-        for secret in SECRETS:
-            assert secret not in inspected
-        for process in psutil.process_iter(["cmdline"]):
-            command = " ".join(process.info["cmdline"] or [])
-            assert not any(secret in command for secret in SECRETS), command
+        assert_out_of_sight(SECRETS, attrs)
     finally:
         release(clearml_home, task.id)
     assert daemon.wait(120) == 0, daemons.output()
