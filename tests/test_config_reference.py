@@ -13,7 +13,7 @@ import pytest
 from pyhocon import ConfigFactory
 
 from clearml_core.config.fixed_env import FIXED_VARIABLES
-from clearml_core.config.loader import _merge, load_not_used_keys
+from clearml_core.config.loader import load_not_used_keys, merge_layer
 from clearml_core.errors import ConfigError
 from clearml_core.settings import check_file, load_config, validate_file
 
@@ -187,7 +187,7 @@ def test_our_settings_have_their_defaults(defaults: dict[str, Any]) -> None:
 def schema(defaults: dict[str, Any]) -> dict[str, Any]:
     """Every key clearml-core knows: the defaults, and the ClearML keys it does not use."""
     merged = copy.deepcopy(load_not_used_keys())
-    _merge(merged, defaults)
+    merge_layer(merged, defaults)
     return merged
 
 

@@ -1,0 +1,142 @@
+"""ClearML's own clients against the server (slow): the real ``clearml`` SDK and ``clearml-agent``,
+installed in side environments, never in the project's.
+
+The SDK creates a task and enqueues it; ``clearml-agent daemon`` (venv mode, foreground, its own
+clearml.conf) pulls it, builds a virtual environment with pip from the machine's package index,
+runs it and reports it completed; its console output is then read back through the API. The
+task's requirements are empty, and it does not import clearml, so the environment stays tiny.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from clearml_core.testing.clearml_server import ApiClient, ClearMLServer
+from clearml_core.testing.servers import stop_process
+from tests.clearml_side import clearml_env, run_clearml
+
+pytestmark = pytest.mark.slow
+
+CREATE_AND_ENQUEUE = r"""
+import sys
+from clearml import Task
+task = Task.create(
+    project_name="server tests", task_name="hello", script=sys.argv[1], packages=[], add_task_init_call=False
+)
+Task.enqueue(task, queue_name="default")
+print(task.id)
+"""
+
+TASK_SCRIPT = 'print("hello from the task", 6 * 7)\n'
+
+
+def sdk_env(server: ClearMLServer, home: Path) -> dict[str, str]:
+    env = clearml_env(home, server.clearml_conf())
+    env.pop("CLEARML_OFFLINE_MODE")
+    return env
+
+
+def wait_for_status(api: ApiClient, task_id: str, wanted: set[str], timeout: float) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        task = api.call("tasks.get_by_id", {"task": task_id}).data["task"]
+        if task["status"] in wanted or time.monotonic() > deadline:
+            return task
+        time.sleep(0.5)
+
+
+def log_text(api: ApiClient, task_id: str) -> str:
+    events = api.call("events.get_task_log", {"task": task_id, "order": "asc", "batch_size": 10000}).data[
+        "events"
+    ]
+    return "\n".join(event["msg"] for event in events)
+
+
+@pytest.fixture
+def agent(
+    clearml_server: ClearMLServer, clearml_agent_python: Path, tmp_path: Path
+) -> Iterator[subprocess.Popen]:
+    """``clearml-agent daemon --queue default --foreground`` against the server, stopped by its PID."""
+    home = tmp_path / "agent-home"
+    conf = clearml_server.clearml_conf(
+        "agent {\n"
+        '  worker_id: "server-test:cpu"\n'
+        f'  venvs_dir: "{home}/venvs"\n'
+        f'  vcs_cache.path: "{home}/vcs"\n'
+        f'  pip_download_cache.path: "{home}/pip"\n'
+        "  package_manager { type: pip }\n"
+        "}\n"
+    )
+    env = clearml_env(home, conf)
+    env.pop("CLEARML_OFFLINE_MODE")
+    log = (tmp_path / "agent.log").open("wb")
+    process = subprocess.Popen(
+        [
+            str(clearml_agent_python.parent / "clearml-agent"),
+            "daemon",
+            "--queue",
+            "default",
+            "--foreground",
+            "--cpu-only",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=home,
+    )
+    yield process
+    stop_process(process, timeout=30)
+    log.close()
+
+
+def test_the_sdk_creates_a_task_and_clearml_agent_runs_it_to_completed(
+    clearml_server: ClearMLServer,
+    clearml_python: Path,
+    api: ApiClient,
+    agent: subprocess.Popen,
+    tmp_path: Path,
+) -> None:
+    script = tmp_path / "hello_task.py"
+    script.write_text(TASK_SCRIPT)
+    task_id = run_clearml(
+        clearml_python, CREATE_AND_ENQUEUE, str(script), env=sdk_env(clearml_server, tmp_path / "sdk")
+    ).strip()
+
+    task = wait_for_status(api, task_id, {"completed", "failed", "stopped"}, timeout=300)
+
+    log = log_text(api, task_id)
+    assert task["status"] == "completed", f"{task['status']}: {task['status_reason']}\n{log[-3000:]}"
+    assert "hello from the task 42" in log
+    assert task["project"] and task["name"] == "hello"
+    assert task["last_worker"] == "server-test:cpu"
+    workers = api.call("workers.get_all").data["workers"]
+    assert [w["id"] for w in workers] == ["server-test:cpu"]
+
+
+TASK_INIT = r"""
+from clearml import Task
+task = Task.init(project_name="server tests", task_name="local run", auto_connect_frameworks=False,
+                 auto_resource_monitoring=False)
+task.connect({"learning_rate": 0.25}, name="General")
+print("printed while running", task.id)
+task.close()
+print(task.id)
+"""
+
+
+def test_task_init_records_a_local_run(
+    clearml_server: ClearMLServer, clearml_python: Path, api: ApiClient, tmp_path: Path
+) -> None:
+    output = run_clearml(clearml_python, TASK_INIT, env=sdk_env(clearml_server, tmp_path / "sdk"))
+    task_id = output.strip().splitlines()[-1]
+
+    task = api.call("tasks.get_by_id", {"task": task_id}).data["task"]
+
+    assert task["status"] in ("completed", "stopped"), task["status"]
+    assert task["hyperparams"]["General"]["learning_rate"]["value"] == "0.25"
+    assert f"printed while running {task_id}" in log_text(api, task_id)
