@@ -77,8 +77,12 @@ class RunningServer:
 
     def stop(self) -> None:
         self.stopping.set()
-        for listener in self.listeners.values():
-            listener.stop()
+        # each listener notices a stop within its poll interval: stop them side by side
+        stoppers = [threading.Thread(target=listener.stop) for listener in self.listeners.values()]
+        for stopper in stoppers:
+            stopper.start()
+        for stopper in stoppers:
+            stopper.join()
         for thread in self.threads:
             thread.join(timeout=10)
 
