@@ -140,3 +140,37 @@ def test_task_init_records_a_local_run(
     assert task["status"] in ("completed", "stopped"), task["status"]
     assert task["hyperparams"]["General"]["learning_rate"]["value"] == "0.25"
     assert f"printed while running {task_id}" in log_text(api, task_id)
+
+
+UPLOAD_ARTIFACT = r"""
+import sys
+from clearml import Task
+task = Task.create(project_name="server tests", task_name="with an artifact", add_task_init_call=False)
+task.upload_artifact("weights", artifact_object=sys.argv[1], wait_on_upload=True)
+task.reload()
+print(task.artifacts["weights"].url)
+"""
+
+
+def test_an_artifact_the_sdk_uploads_is_downloaded_by_clearml_cores_storage_manager(
+    clearml_server: ClearMLServer, clearml_python: Path, clearml_conf: Path, api: ApiClient, tmp_path: Path
+) -> None:
+    from clearml_core import StorageManager
+    from clearml_core.settings import reset_config
+
+    weights = tmp_path / "weights.bin"
+    weights.write_bytes(bytes(range(256)) * 512)
+    url = run_clearml(
+        clearml_python, UPLOAD_ARTIFACT, str(weights), env=sdk_env(clearml_server, tmp_path / "sdk")
+    )
+    url = url.strip().splitlines()[-1]
+    assert url.startswith(clearml_server.files_url + "/")
+    assert any(
+        p.read_bytes() == weights.read_bytes() for p in clearml_server.upload_folder.rglob("*") if p.is_file()
+    )
+
+    clearml_conf.write_text(clearml_server.clearml_conf())
+    reset_config()
+    local = StorageManager.get_local_copy(url)
+
+    assert local is not None and Path(local).read_bytes() == weights.read_bytes()
