@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from clearml_core.testing.clearml_server import ApiClient, ClearMLServer
+from clearml_core.testing.clearml_server import ApiClient, ClearMLServer, run_clearml_server
 from clearml_core.testing.servers import stop_process
 from tests.clearml_side import clearml_env, run_clearml
 
@@ -152,12 +152,24 @@ print(task.artifacts["weights"].url)
 """
 
 
+FIXED_USERS = 'auth.fixed_users { enabled: true, users: [{username: "jane", password: "a long password", name: "Jane"}] }'
+
+
+@pytest.fixture(params=["open", "fixed users"])
+def any_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ClearMLServer]:
+    """A server without and with fixed users (then the file server wants the SDK's session token)."""
+    config = {"apiserver.conf": FIXED_USERS} if request.param == "fixed users" else {}
+    with run_clearml_server(tmp_path / "server", config=config) as server:
+        yield server
+
+
 def test_an_artifact_the_sdk_uploads_is_downloaded_by_clearml_cores_storage_manager(
-    clearml_server: ClearMLServer, clearml_python: Path, clearml_conf: Path, api: ApiClient, tmp_path: Path
+    any_server: ClearMLServer, clearml_python: Path, clearml_conf: Path, tmp_path: Path
 ) -> None:
     from clearml_core import StorageManager
     from clearml_core.settings import reset_config
 
+    clearml_server = any_server
     weights = tmp_path / "weights.bin"
     weights.write_bytes(bytes(range(256)) * 512)
     url = run_clearml(
@@ -174,3 +186,37 @@ def test_an_artifact_the_sdk_uploads_is_downloaded_by_clearml_cores_storage_mana
     local = StorageManager.get_local_copy(url)
 
     assert local is not None and Path(local).read_bytes() == weights.read_bytes()
+
+
+def test_wrong_credentials_are_one_clear_line_in_the_sdk_and_the_agent(
+    clearml_server: ClearMLServer, clearml_python: Path, clearml_agent_python: Path, tmp_path: Path
+) -> None:
+    from dataclasses import replace
+
+    wrong = replace(clearml_server, secret_key="not-the-secret")
+    env = sdk_env(wrong, tmp_path / "sdk")
+    done = subprocess.run(
+        [str(clearml_python), "-c", "from clearml import Task; Task.create(project_name='p', task_name='x')"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    expected = (
+        f"Failed getting token (error 401 from {clearml_server.api_url}): Unauthorized (invalid credentials)"
+    )
+    assert done.returncode != 0
+    assert expected in done.stderr.strip().splitlines()[-1]
+
+    agent = subprocess.run(
+        [str(clearml_agent_python.parent / "clearml-agent"), "daemon", "--queue", "default", "--foreground"],
+        capture_output=True,
+        text=True,
+        env=sdk_env(wrong, tmp_path / "agent"),
+        timeout=120,
+        check=False,
+    )
+    assert agent.returncode != 0
+    errors = [line for line in (agent.stdout + agent.stderr).splitlines() if "ERROR" in line]
+    assert len(errors) == 1 and expected in errors[0]

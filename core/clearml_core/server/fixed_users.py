@@ -115,7 +115,8 @@ def check_password(user: FixedUser, given: str, *, hashed: bool) -> bool:
     stored = _hash_bytes(user.password)
     if stored is None:
         return False
-    return bool(_bcrypt().checkpw(given.encode(), stored))
+    # bcrypt reads 72 bytes; bcrypt 5 refuses more, older ones (ClearML server's) cut them off
+    return bool(_bcrypt().checkpw(given.encode()[:72], stored))
 
 
 __all__ = ["FixedUser", "check_password", "load_fixed_users", "user_id"]
