@@ -31,6 +31,16 @@ if ! command -v redis-server >/dev/null 2>&1 && [ ! -x /usr/bin/redis-server ]; 
         echo "warning: no redis-server and not root: the Redis control plane tests will be skipped (CI: fail); install redis-server" >&2
     fi
 fi
+# Debian's chromium and its driver, for the server's web page test (selenium drives them; no browser
+# is downloaded): only when missing.
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+    if [ "$(id -u)" -eq 0 ]; then
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null
+    else
+        echo "warning: no chromium / chromedriver and not root: the web page test will fail; install chromium chromium-driver" >&2
+    fi
+fi
 uv run --no-sync ruff check .
 uv run --no-sync ruff format --check .
 uv run --no-sync mypy

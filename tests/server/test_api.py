@@ -283,3 +283,16 @@ def test_only_fields(client: ApiClient, only_fields: list[str]) -> None:
     ).data["id"]
     doc = client.call("tasks.get_all", {"id": [task], "only_fields": only_fields}).data["tasks"][0]
     assert set(doc) == {"id", *(field.split(".")[0] for field in only_fields)}
+
+
+def test_the_web_role_serves_the_page_and_the_api_on_one_origin(server: LocalServer) -> None:
+    web = ApiClient(server.web_url)
+    status, headers, body = web.request("GET", "/")
+    assert status == 200 and b"<title>clearml-core server</title>" in body
+    assert "default-src 'self'" in headers["content-security-policy"]
+    assert web.request("GET", "/app.js")[0] == 200
+    assert web.request("GET", "/../state.db")[0] == 404
+    assert web.request("GET", "/%2e%2e/state.db")[0] == 404
+    through_page = ApiClient(server.web_url + "/api", server.access_key, server.secret_key)
+    through_page.login()
+    assert through_page.call("queues.get_default").data["name"] == "default"
