@@ -202,6 +202,8 @@ def _move(call: Call, *, front: bool) -> dict[str, Any]:
         raise api_error("invalid_queue_or_task_not_queued", queue=call.get_str("queue"), task=task_id)
     call.ctx.plane.dequeue(task_id)
     call.ctx.plane.enqueue(task_id, queue.name, front=front)
+    if task.status_reason:  # moving it within its queue keeps why it is there
+        call.ctx.plane.update_task(task_id, status_reason=task.status_reason)
     return {"position": 0 if front else len(queue.tasks) - 1}
 
 

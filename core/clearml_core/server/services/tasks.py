@@ -307,9 +307,9 @@ def enqueue(call: Call) -> dict[str, Any]:
         raise api_error("task_already_queued", task=task_id, queue=task.queue)
     if task.status in FINAL_STATUSES:
         plane.reset(task_id)
-    if call.data.get("status_reason"):
-        plane.update_task(task_id, status_reason=call.get_str("status_reason"))
     task = plane.enqueue(task_id, queue)
+    if call.data.get("status_reason"):  # after: enqueueing starts with no reason
+        task = plane.update_task(task_id, status_reason=call.get_str("status_reason"))
     _note(call, task_id)
     result: dict[str, Any] = {"queued": 1, "updated": 1, "fields": _status_fields(call, task)}
     if call.data.get("verify_watched_queue"):
