@@ -5,11 +5,15 @@ The SDK creates a task and enqueues it; ``clearml-agent daemon`` (venv mode, for
 clearml.conf) pulls it, builds a virtual environment with pip from the machine's package index,
 runs it and reports it completed; its console output is then read back through the API. The
 task's requirements are empty, and it does not import clearml, so the environment stays tiny.
+clearml-core's own daemon does the same through the API with the ClearML control plane
+(``clearml-core[clearml]``), selected by nothing but the same clearml.conf.
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -116,6 +120,55 @@ def test_the_sdk_creates_a_task_and_clearml_agent_runs_it_to_completed(
     assert task["last_worker"] == "server-test:cpu"
     workers = api.call("workers.get_all").data["workers"]
     assert [w["id"] for w in workers] == ["server-test:cpu"]
+
+
+def test_the_sdk_enqueues_a_task_and_clearml_cores_daemon_runs_it_through_the_api(
+    clearml_server: ClearMLServer, clearml_python: Path, api: ApiClient, tmp_path: Path
+) -> None:
+    import psutil
+
+    from clearml_core.testing.servers import stop_process
+
+    script = tmp_path / "hello_task.py"
+    script.write_text(TASK_SCRIPT)
+    task_id = run_clearml(
+        clearml_python, CREATE_AND_ENQUEUE, str(script), env=sdk_env(clearml_server, tmp_path / "sdk")
+    ).strip()
+    script.unlink()  # the daemon runs what the task recorded, not this file
+
+    home = tmp_path / "core-agent"
+    home.mkdir()
+    conf = home / "clearml.conf"
+    conf.write_text(clearml_server.clearml_conf('agent.worker_id: "core-test:cpu"\n'))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLEARML", "TRAINS"))}
+    env.update(HOME=str(home), CLEARML_CONFIG_FILE=str(conf))
+    log = tmp_path / "core-agent.log"
+    with log.open("wb") as out:
+        daemon = subprocess.Popen(
+            [sys.executable, "-m", "clearml_core.cli.main", "agent", "daemon", "--queue", "default"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    try:
+        task = wait_for_status(api, task_id, {"completed", "failed", "stopped"}, timeout=300)
+        command_lines = [
+            " ".join(p.cmdline())
+            for p in [psutil.Process(daemon.pid), *psutil.Process(daemon.pid).children(recursive=True)]
+        ]
+    finally:
+        stop_process(daemon, timeout=30)
+
+    output = log.read_text(errors="replace")
+    text = log_text(api, task_id)
+    assert task["status"] == "completed", (
+        f"{task['status']}: {task['status_reason']}\n{text[-3000:]}\n{output[-3000:]}"
+    )
+    assert "hello from the task 42" in text
+    assert task["last_worker"] == "core-test:cpu"
+    assert f"control plane clearml+{clearml_server.api_url} (from api.api_server, {conf}:2)" in output, output
+    for secret in (clearml_server.secret_key,):
+        assert secret not in output and not any(secret in line for line in command_lines)
 
 
 TASK_INIT = r"""

@@ -46,6 +46,7 @@ from clearml_core.agent.heartbeat import report_period
 from clearml_core.agent.identity import gpu_suffix, worker_id, worker_name
 from clearml_core.agent.run_records import is_agent_process, write_run_record
 from clearml_core.agent.schedule import WorkSchedule, may_pull
+from clearml_core.controlplane import control_plane_origin
 from clearml_core.controlplane.protocol import QueueNotFoundError, WorkerNotFoundError
 from clearml_core.controlplane.records import Worker
 from clearml_core.controlplane.watchdog import Watchdog, WatchdogSettings, recover_worker_tasks
@@ -301,11 +302,13 @@ class Daemon:
                 plane.url,
             )
         log.info(
-            "worker %s listening to %s (%s)%s",
+            "worker %s listening to %s (%s)%s; control plane %s (from %s)",
             self.worker_id,
             ", ".join(str(self.requests.get(q, q)) for q in options.queues),
             self.schedule.describe(),
             f", GPUs {','.join(self.gpus)}" if self.gpus else (", CPU only" if self.gpus == [] else ""),
+            plane.url,
+            control_plane_origin(self.config, plane.url),
         )
 
     def _check_queues(self) -> None:

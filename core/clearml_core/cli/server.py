@@ -27,7 +27,7 @@ ROLE_HELP = "Serve only this role (repeatable): api (8008), files (8081), web (8
 
 def _setup(control_plane: str | None) -> tuple[Any, Any, Any]:
     """The server's settings, the control plane, and their names for the start-up lines."""
-    from clearml_core.controlplane import open_control_plane
+    from clearml_core.controlplane import CLEARML_SCHEME_PREFIX, control_plane_url, open_control_plane
     from clearml_core.server.config import load_server_config, not_used_variables
     from clearml_core.server.settings import ServerSettings
 
@@ -41,7 +41,15 @@ def _setup(control_plane: str | None) -> tuple[Any, Any, Any]:
             "no MongoDB or Elasticsearch",
             err=True,
         )
-    plane = open_control_plane(control_plane)
+    # api.api_server names a ClearML API server for clients, maybe this one: the server keeps its
+    # tasks in agent.control_plane (or Redis, or the default file), never in another API server.
+    url = control_plane or control_plane_url(api_server=False)
+    if url.startswith(CLEARML_SCHEME_PREFIX):
+        raise UserError(
+            f"the server cannot keep its tasks on another ClearML API server ({url}); give it a store: "
+            "--control-plane sqlite:///PATH or redis://HOST:PORT/DB"
+        )
+    plane = open_control_plane(url)
     return config, settings, plane
 
 
