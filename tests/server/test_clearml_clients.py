@@ -61,6 +61,19 @@ def log_text(api: ApiClient, task_id: str) -> str:
     return "\n".join(event["msg"] for event in events)
 
 
+def enqueue_hello(server: ClearMLServer, clearml_python: Path, tmp_path: Path) -> str:
+    """The SDK creates a task of :data:`TASK_SCRIPT` and enqueues it in ``default``; its id.
+
+    The script file is gone afterwards: an agent runs what the task recorded."""
+    script = tmp_path / "hello_task.py"
+    script.write_text(TASK_SCRIPT)
+    task_id = run_clearml(
+        clearml_python, CREATE_AND_ENQUEUE, str(script), env=sdk_env(server, tmp_path / "sdk")
+    )
+    script.unlink()
+    return task_id.strip()
+
+
 @pytest.fixture
 def agent(
     clearml_server: ClearMLServer, clearml_agent_python: Path, tmp_path: Path
@@ -105,11 +118,7 @@ def test_the_sdk_creates_a_task_and_clearml_agent_runs_it_to_completed(
     agent: subprocess.Popen,
     tmp_path: Path,
 ) -> None:
-    script = tmp_path / "hello_task.py"
-    script.write_text(TASK_SCRIPT)
-    task_id = run_clearml(
-        clearml_python, CREATE_AND_ENQUEUE, str(script), env=sdk_env(clearml_server, tmp_path / "sdk")
-    ).strip()
+    task_id = enqueue_hello(clearml_server, clearml_python, tmp_path)
 
     task = wait_for_status(api, task_id, {"completed", "failed", "stopped"}, timeout=300)
 
@@ -127,14 +136,7 @@ def test_the_sdk_enqueues_a_task_and_clearml_cores_daemon_runs_it_through_the_ap
 ) -> None:
     import psutil
 
-    from clearml_core.testing.servers import stop_process
-
-    script = tmp_path / "hello_task.py"
-    script.write_text(TASK_SCRIPT)
-    task_id = run_clearml(
-        clearml_python, CREATE_AND_ENQUEUE, str(script), env=sdk_env(clearml_server, tmp_path / "sdk")
-    ).strip()
-    script.unlink()  # the daemon runs what the task recorded, not this file
+    task_id = enqueue_hello(clearml_server, clearml_python, tmp_path)
 
     home = tmp_path / "core-agent"
     home.mkdir()

@@ -255,4 +255,13 @@ def set_requirements(task: Task, requirements: Mapping[str, Any]) -> Task:
     return task
 
 
-__all__ = ["STORE_OWNED", "TASK_TYPES", "apply", "epoch", "iso", "set_requirements", "to_clearml"]
+__all__ = [
+    "SCRIPT_FIELDS",
+    "STORE_OWNED",
+    "TASK_TYPES",
+    "apply",
+    "epoch",
+    "iso",
+    "set_requirements",
+    "to_clearml",
+]

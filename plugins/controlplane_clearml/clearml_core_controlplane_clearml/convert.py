@@ -7,7 +7,8 @@ destination and ``runtime``. What only clearml-core has (a local source ``folder
 requirement kinds, ``parameters``, ``timeout``) is one configuration item of the task,
 :data:`CORE_ITEM`, as JSON; what a run leaves (exit code, last log lines) is one key of
 ``runtime``, :data:`RUN_KEY`, which a reset clears with the rest of ``runtime``. The record's
-``attributes`` are ClearML's other fields (type, comment, hyper-parameters, …).
+``attributes`` are ClearML's other fields (type, comment, hyper-parameters, …). The field names
+and time formats are those the server side reads (:mod:`clearml_core.server.taskview`).
 """
 
 from __future__ import annotations
@@ -16,27 +17,16 @@ import copy
 import json
 import shlex
 from collections.abc import Callable, Mapping
-from datetime import datetime, timezone
 from typing import Any
 
 from clearml_core.controlplane import Container, Parameters, Requirements, Script, Task, TaskStatus
+from clearml_core.server.taskview import SCRIPT_FIELDS, epoch
 
 CORE_ITEM = "clearml-core"
 """The configuration item that holds the definition ClearML has no field for."""
 
 RUN_KEY = "clearml_core_run"
 """The key of ``runtime`` that holds the end of a run (exit code, last log lines)."""
-
-SCRIPT_FIELDS = {
-    "repository": "repository",
-    "branch": "branch",
-    "version_num": "commit",
-    "tag": "tag",
-    "entry_point": "entry_point",
-    "working_dir": "working_dir",
-    "diff": "diff",
-}
-"""ClearML's script fields that are the record's (ClearML name → record name)."""
 
 RECORD_FIELDS = frozenset(
     {
@@ -84,21 +74,6 @@ STATUSES = {
 
 STOPPING = "stopping"
 """ClearML's ``status_message`` of a running task someone asked to stop."""
-
-
-def epoch(value: Any) -> float | None:
-    """A ClearML time (ISO text, or epoch seconds or milliseconds) as epoch seconds."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, (int, float)):
-        return float(value) / 1000 if value > 10_000_000_000 else float(value)
-    try:
-        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.timestamp()
 
 
 def _lines(text: Any) -> list[str]:

@@ -50,7 +50,8 @@ from clearml_core.controlplane import (
 from clearml_core.controlplane.records import LAST_LOG_LINES, as_status
 from clearml_core.controlplane.rules import check_editable, check_transition, refusal, with_changes
 from clearml_core.errors import UserError
-from clearml_core_controlplane_clearml.convert import RUN_KEY, epoch, to_fields, to_record
+from clearml_core.server.taskview import epoch
+from clearml_core_controlplane_clearml.convert import RUN_KEY, to_fields, to_record
 from clearml_core_controlplane_clearml.session import ApiFailure, ApiSession
 
 if TYPE_CHECKING:
@@ -352,28 +353,20 @@ class ClearMLControlPlane(ControlPlane):
             entry = answer.get("entry") if isinstance(answer, dict) else None
             if not entry or not entry.get("task"):
                 continue
-            task_id = str(entry["task"])
-            self._call(
-                "tasks.started",
-                {"task": task_id, "status_reason": f"pulled by {worker_id} from {name}"},
-                task=task_id,
-                header_worker=worker_id,
-            )
-            return self.get_task(task_id)
+            return self._started(str(entry["task"]), worker_id)
         return None
+
+    def _started(self, task_id: str, worker_id: str) -> Task:
+        """The task runs on ``worker_id`` (ClearML's server learns who from the worker header)."""
+        self._call("tasks.started", {"task": task_id}, task=task_id, header_worker=worker_id)
+        return self.get_task(task_id)
 
     def start(self, task_id: str, worker_id: str) -> Task:
         task = self.get_task(task_id)
         check_transition(task, TaskStatus.IN_PROGRESS, "start")
         if task.status == TaskStatus.QUEUED:
             self._call("tasks.dequeue", {"task": task_id}, task=task_id)
-        self._call(
-            "tasks.started",
-            {"task": task_id, "status_reason": f"started by {worker_id}"},
-            task=task_id,
-            header_worker=worker_id,
-        )
-        return self.get_task(task_id)
+        return self._started(task_id, worker_id)
 
     def requeue(
         self, task_id: str, *, reason: str = "", front: bool = True, expected_worker: str | None = None
