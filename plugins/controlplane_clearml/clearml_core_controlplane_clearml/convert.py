@@ -55,9 +55,13 @@ RECORD_FIELDS = frozenset(
         "user",
         "active_duration",
         "published",
+        "last_iteration",
+        "last_metrics",
+        "last_changed_by",
     }
 )
-"""ClearML fields that are the record's, or the store's: never among ``attributes``."""
+"""ClearML fields that are the record's, or the server's (which a client may not set): never
+among ``attributes``."""
 
 STATUSES = {
     "created": TaskStatus.CREATED,
@@ -71,6 +75,11 @@ STATUSES = {
     "closed": TaskStatus.COMPLETED,
 }
 """ClearML's statuses as the control plane's (``unknown`` and anything else: ``created``)."""
+
+RUN_STATUSES = frozenset(
+    {TaskStatus.IN_PROGRESS, TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.STOPPED}
+)
+"""The statuses of a task that ran (or runs): its ``last_worker`` is its worker."""
 
 STOPPING = "stopping"
 """ClearML's ``status_message`` of a running task someone asked to stop."""
@@ -144,7 +153,7 @@ def to_record(
         output_uri=str((doc.get("output") or {}).get("destination") or ""),
         timeout=float(core["timeout"]) if isinstance(core.get("timeout"), (int, float)) else None,
         queue=queue_name(str(execution["queue"])) if execution.get("queue") else None,
-        worker=(str(doc["last_worker"]) if doc.get("last_worker") and status != TaskStatus.CREATED else None),
+        worker=str(doc["last_worker"]) if doc.get("last_worker") and status in RUN_STATUSES else None,
         created=epoch(doc.get("created")),
         queued=epoch(doc.get("status_changed")) if status == TaskStatus.QUEUED else None,
         started=epoch(doc.get("started"))

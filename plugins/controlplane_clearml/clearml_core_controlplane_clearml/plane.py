@@ -264,15 +264,20 @@ class ClearMLControlPlane(ControlPlane):
     def update_task(self, task_id: str, **changes: Any) -> Task:
         check_editable(changes)
         doc = self._doc(task_id)
-        updated = with_changes(self._record(doc), changes)
-        fields = to_fields(updated, self._project_id(updated.project, create=True), current=doc)
+        record = self._record(doc)
+        updated = with_changes(record, changes)
+        before = to_fields(record, self._project_id(record.project, create=False), current=doc)
+        after = to_fields(updated, self._project_id(updated.project, create=True), current=doc)
         if "last_log_lines" in changes:
-            run = dict(fields["runtime"].get(RUN_KEY) or {})
+            run = dict(after["runtime"].get(RUN_KEY) or {})
             run["last_log_lines"] = list(updated.last_log_lines)
-            fields["runtime"][RUN_KEY] = run
-        if "status_reason" in changes:
+            after["runtime"][RUN_KEY] = run
+        # only what changed: a server may refuse to edit fields it owns (ClearML's last_metrics, …)
+        fields = {key: value for key, value in after.items() if before.get(key) != value}
+        if "status_reason" in changes and updated.status_reason != record.status_reason:
             fields["status_reason"] = updated.status_reason
-        self._call("tasks.edit", {"task": task_id, "force": True, **fields}, task=task_id)
+        if fields:
+            self._call("tasks.edit", {"task": task_id, "force": True, **fields}, task=task_id)
         return self.get_task(task_id)
 
     def list_tasks(
