@@ -94,7 +94,7 @@ class DaemonOptions:
     worker_tags: list[str] = field(default_factory=list)
     """--child-report-tags: reported with the worker (``info["tags"]``)."""
     use_owner_token: bool = False
-    """Accepted from clearml-agent; the control planes here have no users, so it changes nothing."""
+    """Accepted from clearml-agent; the daemon hands no task its owner's credentials, so it changes nothing."""
 
 
 def setting_float(config: Config, key: str, default: float) -> float:
@@ -297,8 +297,8 @@ class Daemon:
         self._write_run_record()
         if options.use_owner_token:
             log.warning(
-                "--use-owner-token has no effect on the control plane %s: it has no users, so every task "
-                "runs with this agent's identity",
+                "--use-owner-token has no effect on the control plane %s: clearml-core's daemon runs every "
+                "task with its own identity (no task is handed its owner's credentials)",
                 plane.url,
             )
         log.info(

@@ -193,7 +193,7 @@ def daemon(
     use_owner_token: bool = typer.Option(
         False,
         "--use-owner-token",
-        help="Accepted from clearml-agent; no effect here (the control plane has no users).",
+        help="Accepted from clearml-agent; no effect here (no task is handed its owner's credentials).",
     ),
     optimization: int = _optimization_option(),
     git_user: str | None = _git_user_option(),
