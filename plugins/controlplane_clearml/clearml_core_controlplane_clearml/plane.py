@@ -112,7 +112,7 @@ class ClearMLControlPlane(ControlPlane):
             config.get_str("api.credentials.access_key", "") or "",
             config.get_str(key_setting, "") or "",
             worker=socket.gethostname(),
-            verify=config.get_bool("api.verify_certificate", True),
+            verify=config.get("api.verify_certificate", True),
             credentials_origin=f"api.credentials, {config.origin(key_setting)}",
         )
         session.login()

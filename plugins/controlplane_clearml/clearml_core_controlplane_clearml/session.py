@@ -17,7 +17,6 @@ import base64
 import http.client
 import json
 import socket
-import ssl
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -86,7 +85,7 @@ class ApiSession:
         secret_key: str,
         *,
         worker: str = "",
-        verify: bool = True,
+        verify: Any = True,
         credentials_origin: str = "api.credentials",
     ) -> None:
         parts = urlsplit(api_server)
@@ -121,10 +120,9 @@ class ApiSession:
         conn: http.client.HTTPConnection | None = getattr(self._local, "conn", None)
         if conn is None:
             if self._https:
-                context = ssl.create_default_context()
-                if not self._verify:
-                    context.check_hostname = False
-                    context.verify_mode = ssl.CERT_NONE
+                from clearml_core.tls import verifying_context
+
+                context = verifying_context(self._verify)
                 conn = http.client.HTTPSConnection(self._host, self._port, timeout=TIMEOUT, context=context)
             else:
                 conn = http.client.HTTPConnection(self._host, self._port, timeout=TIMEOUT)

@@ -26,7 +26,6 @@ import contextlib
 import email.utils
 import http.client
 import io
-import os
 import ssl
 import tempfile
 import threading
@@ -139,15 +138,10 @@ class HttpDriver(StorageDriver):
     # -- connections ------------------------------------------------------------------------
     def _ssl_context(self) -> ssl.SSLContext:
         if self._ssl is None:
+            from clearml_core.tls import verifying_context
+
             verify = self.config.get("api.verify_certificate", True) if self.config is not None else True
-            if isinstance(verify, str) and verify.lower() not in ("true", "false", "1", "0", ""):
-                context = ssl.create_default_context(cafile=os.path.expanduser(verify))
-            else:
-                context = ssl.create_default_context()
-                if str(verify).lower() in ("false", "0"):
-                    context.check_hostname = False
-                    context.verify_mode = ssl.CERT_NONE
-            self._ssl = context
+            self._ssl = verifying_context(verify)
         return self._ssl
 
     @staticmethod
