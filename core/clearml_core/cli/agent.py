@@ -372,6 +372,7 @@ def _detach() -> None:
         record = next((r for r in run_records() if r.pid == child.pid), None)
         if record is not None:
             echo(f"daemon started in the background: worker {record.worker_id}, pid {child.pid}")
+            echo(f"control plane: {record.control_plane}")
             echo(f"log: {log_path}")
             echo("stop it with: clearml-core agent daemon --stop")
             return
