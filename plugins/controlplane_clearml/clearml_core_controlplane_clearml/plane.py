@@ -80,6 +80,13 @@ def api_server_of(url: str) -> str:
     return f"{scheme[len(CLEARML_SCHEME_PREFIX) :]}://{rest}"
 
 
+def _event_time(value: object) -> float:
+    """An event's time: ClearML's events carry epoch milliseconds."""
+    if isinstance(value, (int, float)):
+        return float(value) / 1000
+    return epoch(value) or 0.0
+
+
 def _exactly(name: str) -> str:
     """A ClearML name filter (a regular expression) matching ``name`` alone."""
     return f"^{re.escape(name)}$"
@@ -505,7 +512,7 @@ class ClearMLControlPlane(ControlPlane):
                     LogEvent(
                         task_id=task_id,
                         seq=seq,
-                        timestamp=epoch(event.get("timestamp")) or 0.0,
+                        timestamp=_event_time(event.get("timestamp")),
                         stream="stderr"
                         if str(event.get("level")).lower() in ("error", "critical")
                         else "stdout",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from clearml_core.controlplane import DEFAULT_QUEUE, open_control_plane
+from clearml_core.controlplane import DEFAULT_QUEUE, ControlPlane, open_control_plane
 from clearml_core.testing.clearml_server import ClearMLServer, run_clearml_server
 
 
@@ -47,3 +47,11 @@ def server_env(
     monkeypatch.setenv("CLEARML_API_SECRET_KEY", empty_server.secret_key)
     reset_config()
     return empty_server
+
+
+@pytest.fixture
+def plane(server_env: ClearMLServer) -> Iterator[ControlPlane]:
+    """The ClearML control plane over the emptied server, opened as the CLI opens it."""
+    opened = open_control_plane()
+    yield opened
+    opened.close()

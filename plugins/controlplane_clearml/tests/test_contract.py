@@ -2,7 +2,8 @@
 
 The tests the suite has that cannot hold for any ClearML API server are skipped, each saying why:
 the server keeps its own clock (the suite's fake clock stamps nothing), gives tasks their ids,
-shows one task per worker, and keeps no documents of the client's.
+shows one task per worker, and keeps no documents of the client's. What the clock-bound ones check
+besides the times is checked again, with the server's times, in test_plane.py.
 """
 
 from __future__ import annotations
