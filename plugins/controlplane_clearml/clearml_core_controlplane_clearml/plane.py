@@ -64,6 +64,9 @@ INVALID_WORKER_ID = 1001
 UNIQUE_VALUE_EXISTS = 801
 REFUSED_CHANGES = frozenset({110, 112, 702, 703, 706})
 
+RUNTIME_PROPERTIES_API = (2, 13)
+"""The API version that has workers' runtime properties (ClearML server 1.0)."""
+
 FINISH_CALLS = {
     TaskStatus.COMPLETED: "tasks.completed",
     TaskStatus.FAILED: "tasks.failed",
@@ -651,6 +654,8 @@ class ClearMLControlPlane(ControlPlane):
         if doc is None:
             raise WorkerNotFoundError(worker_id)
         worker = self._worker_record(doc)
+        if not self.session.speaks(RUNTIME_PROPERTIES_API):
+            return worker
         properties = self._call("workers.get_runtime_properties", {"worker": worker_id}, worker=worker_id)
         for prop in properties.get("runtime_properties") or []:
             if isinstance(prop, dict) and prop.get("key") and prop.get("value") is not None:
@@ -666,6 +671,11 @@ class ClearMLControlPlane(ControlPlane):
         self, worker_id: str, key: str, value: str | None, *, expires: float | None = None
     ) -> Worker:
         self.get_worker(worker_id)
+        if not self.session.speaks(RUNTIME_PROPERTIES_API):
+            raise ControlPlaneError(
+                f"the ClearML API server at {self.session.url} speaks API {self.session.api_version}, without "
+                f"workers' runtime properties (2.13, ClearML server 1.0); upgrade it to set {key!r}"
+            )
         prop: dict[str, Any] = {"key": key, "value": value}
         if expires is not None:
             prop["expiry"] = max(1, round(expires - time.time()))

@@ -206,6 +206,11 @@ class ApiSession:
             self.server_version = str(claims.get("server_version") or "")
         return token
 
+    def speaks(self, version: tuple[int, int]) -> bool:
+        """Whether the server's API is at least ``version`` (signing in first, to know)."""
+        self._current_token()
+        return (_version(self.api_version) or OLDEST_API) >= version
+
     def _current_token(self) -> str:
         with self._lock:
             token = self._token

@@ -116,6 +116,15 @@ def test_a_server_older_than_the_oldest_api_is_refused(scripted: Scripted) -> No
         ApiSession(scripted.url, "AK", "SK").login()
 
 
+@pytest.mark.parametrize("scripted", ["2.10"], indirect=True)
+def test_an_older_server_is_asked_in_its_own_version(scripted: Scripted) -> None:
+    session = ApiSession(scripted.url, "AK", "SK")
+    assert session.speaks((2, 9)) and not session.speaks((2, 13))
+    scripted.answers.append((200, {"tasks": []}))
+    session.call("tasks.get_all", {})
+    assert scripted.requests[-1][0] == "/v2.10/tasks.get_all"
+
+
 def test_missing_credentials_say_where_to_set_them() -> None:
     with pytest.raises(UserError, match="CLEARML_API_ACCESS_KEY and CLEARML_API_SECRET_KEY"):
         ApiSession("http://127.0.0.1:9", "", "")
