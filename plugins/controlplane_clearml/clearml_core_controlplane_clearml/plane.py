@@ -16,8 +16,9 @@ own server:
 
 What the API cannot make atomic is checked first and then done: ``expected_worker`` of
 ``set_status`` and ``requeue``, and a requeue (a reset and an enqueue at the head). The server
-keeps its own clock, so the plane's :attr:`clock` stamps nothing. A ClearML server gives tasks
-their ids, so a task with an id of its own cannot be stored (``controlplane migrate`` to it).
+keeps its own clock, so the plane's :attr:`clock` stamps nothing, and runs its own watchdog, so no
+daemon gets the lease for it. A ClearML server gives tasks their ids, so a task with an id of its
+own cannot be stored (``controlplane migrate`` to it).
 """
 
 from __future__ import annotations
@@ -133,6 +134,11 @@ class ClearMLControlPlane(ControlPlane):
 
     def close(self) -> None:
         self.session.close()
+
+    def claim_lease(self, name: str, seconds: float) -> bool:
+        """Never: a ClearML API server does the fleet's chores itself (its non-responsive task
+        watchdog), so no daemon repeats them through the API."""
+        return False
 
     # -- calls -----------------------------------------------------------------------------
     def _call(

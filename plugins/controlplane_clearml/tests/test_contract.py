@@ -38,6 +38,8 @@ NOT_APPLICABLE = {
     "test_worker_tasks_follow_their_runs": "ClearML's workers.get_all shows one task per worker",
     "test_heartbeat_of_an_unknown_worker_registers_it": "ClearML names a worker's queues by id: a queue "
     "that does not exist cannot be among them",
+    "test_the_lease_holder_keeps_its_lease": "the server runs the fleet's chores (its watchdog) itself; "
+    "no daemon is given the lease",
     "test_documents": "documents are a server's own store; a client of the API keeps none",
     "test_only_new_documents_are_created_once_across_threads": "documents are a server's own store",
 }
