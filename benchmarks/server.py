@@ -15,6 +15,9 @@ kept-alive connection and a session token: ``queues.get_next_task``, then ``task
    ``append_logs``); the difference of the medians (≤ 3 ms).
 4. Idle agent: one agent polling an empty queue every ``--poll`` seconds; the CPU it costs the
    server process, and the agent itself, as a share of one core (≤ 1% together).
+5. Idle daemon: clearml-core's own ``agent daemon`` on the ClearML control plane (what
+   ``CLEARML_API_HOST`` and the key select), with its default polling and reporting; the same
+   share of the server and the daemon (≤ 1% together).
 
 The server is the real command in its own process; the Redis is a ``redis-server`` started here on
 127.0.0.1 (Debian's package; ``scripts/test.sh`` installs it). Everything happens in a temporary
@@ -268,12 +271,25 @@ def overhead(server: Server, plane_url: str, secret: str, samples: int) -> tuple
     return statistics.median(through_api), statistics.median(direct)
 
 
+def cpu_share(pids: list[int], seconds: float) -> list[float]:
+    """Percent of one core each process uses over the next ``seconds``."""
+    import psutil
+
+    watched = [psutil.Process(pid) for pid in pids]
+    before = [p.cpu_times() for p in watched]
+    began = time.monotonic()
+    time.sleep(seconds)
+    after = [p.cpu_times() for p in watched]
+    wall = time.monotonic() - began
+    return [
+        100.0 * ((a.user - b.user) + (a.system - b.system)) / wall for a, b in zip(after, before, strict=True)
+    ]
+
+
 def idle_cpu(
     server: Server, plane_url: str, secret: str, poll: float, seconds: float, env: dict[str, str]
 ) -> tuple[float, float]:
     """Percent of one core the server and one polling agent use while the queue stays empty."""
-    import psutil
-
     from clearml_core.controlplane import open_control_plane
 
     with open_control_plane(plane_url) as plane:
@@ -289,17 +305,41 @@ def idle_cpu(
         if proc.stdout.readline().strip() != "ready":
             sys.exit("the idle agent did not start")
         time.sleep(2.0)  # past its start-up
-        watched = [psutil.Process(server.process.pid), psutil.Process(proc.pid)]
-        before = [p.cpu_times() for p in watched]
-        began = time.monotonic()
-        time.sleep(seconds)
-        after = [p.cpu_times() for p in watched]
-        wall = time.monotonic() - began
-        used = [(a.user - b.user) + (a.system - b.system) for a, b in zip(after, before, strict=True)]
-        return 100.0 * used[0] / wall, 100.0 * used[1] / wall
+        on_server, on_agent = cpu_share([server.process.pid, proc.pid], seconds)
+        return on_server, on_agent
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+def idle_daemon(
+    server: Server, plane_url: str, secret: str, seconds: float, env: dict[str, str]
+) -> tuple[float, float]:
+    """Percent of one core the server and clearml-core's own daemon use while its queue stays
+    empty: ``agent daemon`` on the ClearML control plane (selected by ClearML's variables), polling
+    every ``agent.polling_interval_sec`` (5 s) and reporting every ``agent.report_period_sec``."""
+    from clearml_core.controlplane import open_control_plane
+
+    with open_control_plane(plane_url) as plane:
+        plane.create_queue("idle", exist_ok=True)
+    variables = {
+        **env,
+        "CLEARML_API_HOST": server.url,
+        "CLEARML_API_ACCESS_KEY": KEY,
+        "CLEARML_API_SECRET_KEY": secret,
+        "CLEARML_WORKER_ID": "bench-daemon",
+    }
+    command = [sys.executable, "-m", "clearml_core.cli.main", "agent", "daemon", "--queue", "idle"]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=variables)
+    try:
+        with open_control_plane(plane_url) as plane:
+            wait_for(lambda: any(w.id == "bench-daemon" for w in plane.list_workers()), 120, "the daemon")
+        time.sleep(2.0)  # past its start-up
+        on_server, on_daemon = cpu_share([server.process.pid, proc.pid], seconds)
+        return on_server, on_daemon
+    finally:
+        proc.terminate()
+        proc.wait(60)
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -362,6 +402,7 @@ def main(argv: list[str] | None = None) -> int:
                 times = latency(server, plane_url, secret, samples, args.poll, env)
                 api_ms, direct_ms = overhead(server, plane_url, secret, samples)
                 idle_server, idle_agent = idle_cpu(server, plane_url, secret, args.poll, idle_seconds, env)
+                daemon_server, daemon_self = idle_daemon(server, plane_url, secret, idle_seconds, env)
             finally:
                 server.stop()
             results[store] = {
@@ -373,6 +414,8 @@ def main(argv: list[str] | None = None) -> int:
                 "direct_ms": direct_ms,
                 "idle_server": idle_server,
                 "idle_agent": idle_agent,
+                "daemon_server": daemon_server,
+                "daemon_self": daemon_self,
             }
     finally:
         redis.stop()
@@ -384,6 +427,7 @@ def main(argv: list[str] | None = None) -> int:
         times: list[float] = store["times"]  # type: ignore[assignment]
         api_ms, direct_ms = float(store["api_ms"]), float(store["direct_ms"])  # type: ignore[arg-type]
         idle = float(store["idle_server"]) + float(store["idle_agent"])  # type: ignore[arg-type]
+        daemon = float(store["daemon_server"]) + float(store["daemon_self"])  # type: ignore[arg-type]
         return [
             (
                 f"{spread(rates)}/s, {store['duplicates']} dup.",
@@ -407,6 +451,11 @@ def main(argv: list[str] | None = None) -> int:
                 f"≤ {IDLE_TARGET_PERCENT:g}% of one core",
                 idle <= IDLE_TARGET_PERCENT,
             ),
+            (
+                f"{daemon:.2f}% (server {store['daemon_server']:.2f}, daemon {store['daemon_self']:.2f})",
+                f"≤ {IDLE_TARGET_PERCENT:g}% of one core",
+                daemon <= IDLE_TARGET_PERCENT,
+            ),
         ]
 
     checks = [
@@ -414,6 +463,7 @@ def main(argv: list[str] | None = None) -> int:
         f"enqueue → agent holds it, {AGENTS} agents polling every {args.poll:g} s, {samples} samples",
         f"API overhead per dispatch, p50 of {samples}",
         f"idle agent polling every {args.poll:g} s, {idle_seconds:.0f} s",
+        f"idle clearml-core agent daemon (ClearML control plane, polls every 5 s), {idle_seconds:.0f} s",
     ]
     sqlite_rows, redis_rows = row_for(results["sqlite"]), row_for(results["redis"])
     print(f"dispatch through clearml-core server, over SQLite and Redis{' (--quick)' if args.quick else ''}")
