@@ -5,8 +5,8 @@ and clearml-agent make), so the same client works against ``clearml-core server`
 own server:
 
 * tasks: ``tasks.create`` / ``get_by_id`` / ``get_all`` / ``edit`` / ``delete``, the record
-  converted by :mod:`.convert`; projects and queues are named by their ids there, which are looked
-  up by name (and remembered);
+  converted by :mod:`.convert`; projects and queues are named by their ids there, which
+  :mod:`.names` looks up by name (and remembers);
 * a run: ``queues.get_next_task`` then ``tasks.started`` with the worker in ``X-ClearML-Worker``
   (the server hands a queue entry out once), ``tasks.completed`` / ``failed`` / ``stopped``,
   ``tasks.stop`` (a running task shows ``status_message: stopping`` until its worker stops it);
@@ -26,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import re
 import socket
-import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -53,6 +52,7 @@ from clearml_core.controlplane.rules import check_editable, check_transition, re
 from clearml_core.errors import UserError
 from clearml_core.server.taskview import epoch
 from clearml_core_controlplane_clearml.convert import RUN_KEY, to_fields, to_record
+from clearml_core_controlplane_clearml.names import Names
 from clearml_core_controlplane_clearml.session import ApiFailure, ApiSession
 
 if TYPE_CHECKING:
@@ -91,11 +91,6 @@ def _event_time(value: object) -> float:
     return epoch(value) or 0.0
 
 
-def _exactly(name: str) -> str:
-    """A ClearML name filter (a regular expression) matching ``name`` alone."""
-    return f"^{re.escape(name)}$"
-
-
 class ClearMLControlPlane(ControlPlane):
     """A :class:`ControlPlane` over a ClearML API server, through one :class:`ApiSession`."""
 
@@ -103,11 +98,7 @@ class ClearMLControlPlane(ControlPlane):
         super().__init__()
         self.session = session
         self.url = url or f"{CLEARML_SCHEME_PREFIX}{session.url}"
-        self._lock = threading.Lock()
-        self._queue_ids: dict[str, str] = {}
-        self._queue_names: dict[str, str] = {}
-        self._project_ids: dict[str, str] = {}
-        self._project_names: dict[str, str] = {}
+        self.names = Names(self._call)
 
     @classmethod
     def from_url(cls, url: str, config: Config | None = None) -> ClearMLControlPlane:
@@ -159,7 +150,7 @@ class ClearMLControlPlane(ControlPlane):
             if failure.code == 400 and failure.subcode == INVALID_TASK_ID and task is not None:
                 raise TaskNotFoundError(task) from None
             if failure.code == 400 and failure.subcode == INVALID_QUEUE_ID and queue is not None:
-                self._forget_queue(queue)
+                self.names.forget_queue(queue)
                 raise QueueNotFoundError(queue) from None
             if failure.code == 400 and failure.subcode == INVALID_WORKER_ID and worker is not None:
                 raise WorkerNotFoundError(worker) from None
@@ -171,87 +162,6 @@ class ClearMLControlPlane(ControlPlane):
                 f"the ClearML API server at {self.session.url} refused {failure}"
             ) from None
 
-    # -- names and ids ---------------------------------------------------------------------
-    def _queue_id(self, name: str) -> str:
-        with self._lock:
-            known = self._queue_ids.get(name)
-        if known:
-            return known
-        found = self._find_queue(name)
-        if found is None:
-            raise QueueNotFoundError(name)
-        return str(found["id"])
-
-    def _find_queue(self, name: str) -> dict[str, Any] | None:
-        queues = self._call("queues.get_all", {"name": _exactly(name)}).get("queues") or []
-        for doc in queues:
-            self._remember_queue(doc)
-        return next((doc for doc in queues if doc.get("name") == name), None)
-
-    def _remember_queue(self, doc: Mapping[str, Any]) -> None:
-        with self._lock:
-            self._queue_ids[str(doc["name"])] = str(doc["id"])
-            self._queue_names[str(doc["id"])] = str(doc["name"])
-
-    def _forget_queue(self, name: str) -> None:
-        """The name no longer names that queue; the id keeps its name (tasks that were in it)."""
-        with self._lock:
-            self._queue_ids.pop(name, None)
-
-    def _queue_name(self, queue_id: str) -> str:
-        with self._lock:
-            known = self._queue_names.get(queue_id)
-        if known:
-            return known
-        try:
-            doc = self._call("queues.get_by_id", {"queue": queue_id}, queue=queue_id)["queue"]
-        except (QueueNotFoundError, ControlPlaneError, KeyError):
-            return queue_id  # deleted since: the id is all there is
-        self._remember_queue(doc)
-        return str(doc["name"])
-
-    def _project_id(self, name: str, *, create: bool) -> str | None:
-        if not name:
-            return None
-        with self._lock:
-            known = self._project_ids.get(name)
-        if known:
-            return known
-        projects = self._call("projects.get_all", {"name": _exactly(name), "only_fields": ["id", "name"]})
-        found = next((p for p in projects.get("projects") or [] if p.get("name") == name), None)
-        if found is not None:
-            project_id = str(found["id"])
-        elif not create:
-            return None
-        else:
-            try:
-                project_id = str(self._call("projects.create", {"name": name, "description": ""})["id"])
-            except ControlPlaneError:  # made by another client meanwhile
-                again = self._call(
-                    "projects.get_all", {"name": _exactly(name), "only_fields": ["id", "name"]}
-                )
-                matches = [p for p in again.get("projects") or [] if p.get("name") == name]
-                if not matches:
-                    raise
-                project_id = str(matches[0]["id"])
-        with self._lock:
-            self._project_ids[name], self._project_names[project_id] = project_id, name
-        return project_id
-
-    def _project_name(self, project_id: str) -> str:
-        with self._lock:
-            known = self._project_names.get(project_id)
-        if known:
-            return known
-        try:
-            doc = self._call("projects.get_by_id", {"project": project_id})["project"]
-        except (ControlPlaneError, KeyError):
-            return project_id
-        name = str(doc.get("name") or project_id)
-        with self._lock:
-            self._project_names[project_id], self._project_ids[name] = name, project_id
-        return name
-
     # -- tasks -----------------------------------------------------------------------------
     def _doc(self, task_id: str) -> dict[str, Any]:
         if not task_id:
@@ -262,7 +172,7 @@ class ClearMLControlPlane(ControlPlane):
         return doc
 
     def _record(self, doc: Mapping[str, Any]) -> Task:
-        return to_record(doc, self._project_name, self._queue_name)
+        return to_record(doc, self.names.project_name, self.names.queue_name)
 
     def create_task(self, task: Task) -> Task:
         if task.id:
@@ -270,7 +180,7 @@ class ClearMLControlPlane(ControlPlane):
                 f"a ClearML API server gives each task its id; task {task.id} cannot be stored under its own "
                 f"id on {self.url} (create it without one)"
             )
-        fields = to_fields(task, self._project_id(task.project, create=True))
+        fields = to_fields(task, self.names.project_id(task.project, create=True))
         created = self._call("tasks.create", fields)
         return self.get_task(str(created["id"]))
 
@@ -282,8 +192,8 @@ class ClearMLControlPlane(ControlPlane):
         doc = self._doc(task_id)
         record = self._record(doc)
         updated = with_changes(record, changes)
-        before = to_fields(record, self._project_id(record.project, create=False), current=doc)
-        after = to_fields(updated, self._project_id(updated.project, create=True), current=doc)
+        before = to_fields(record, self.names.project_id(record.project, create=False), current=doc)
+        after = to_fields(updated, self.names.project_id(updated.project, create=True), current=doc)
         if "last_log_lines" in changes:
             run = dict(after["runtime"].get(RUN_KEY) or {})
             run["last_log_lines"] = list(updated.last_log_lines)
@@ -311,7 +221,7 @@ class ClearMLControlPlane(ControlPlane):
             wanted = [status] if isinstance(status, (str, TaskStatus)) else list(status)
             query["status"] = [as_status(s).value for s in wanted]
         if project is not None:
-            project_id = self._project_id(project, create=False)
+            project_id = self.names.project_id(project, create=False)
             if project_id is None:
                 return []
             query["project"] = [project_id]
@@ -342,7 +252,7 @@ class ClearMLControlPlane(ControlPlane):
 
     # -- queueing --------------------------------------------------------------------------
     def enqueue(self, task_id: str, queue: str, *, front: bool = False) -> Task:
-        queue_id = self._queue_id(queue)
+        queue_id = self.names.queue_id(queue)
         task = self.get_task(task_id)
         check_transition(task, TaskStatus.QUEUED, f"be enqueued in {queue!r}")
         self._call("tasks.enqueue", {"task": task_id, "queue": queue_id}, task=task_id, queue=queue)
@@ -362,7 +272,7 @@ class ClearMLControlPlane(ControlPlane):
     def pop(self, queues: Sequence[str], worker_id: str) -> Task | None:
         for name in queues:
             try:
-                queue_id = self._queue_id(name)
+                queue_id = self.names.queue_id(name)
             except QueueNotFoundError:
                 continue
             try:
@@ -408,13 +318,15 @@ class ClearMLControlPlane(ControlPlane):
         self._call("tasks.reset", {"task": task_id, "force": True}, task=task_id)
         self._call(
             "tasks.enqueue",
-            {"task": task_id, "queue": self._queue_id(queue), "status_reason": reason},
+            {"task": task_id, "queue": self.names.queue_id(queue), "status_reason": reason},
             task=task_id,
             queue=queue,
         )
         if front:
             self._call(
-                "queues.move_task_to_front", {"queue": self._queue_id(queue), "task": task_id}, task=task_id
+                "queues.move_task_to_front",
+                {"queue": self.names.queue_id(queue), "task": task_id},
+                task=task_id,
             )
         return self.get_task(task_id)
 
@@ -545,7 +457,7 @@ class ClearMLControlPlane(ControlPlane):
         )
 
     def create_queue(self, name: str, *, tags: Iterable[str] = (), exist_ok: bool = False) -> Queue:
-        existing = self._find_queue(name)
+        existing = self.names.find_queue(name)
         if existing is not None:
             if exist_ok:
                 return self._queue_record(existing)
@@ -553,13 +465,13 @@ class ClearMLControlPlane(ControlPlane):
         try:
             self._call("queues.create", {"name": name, "tags": list(dict.fromkeys(tags))})
         except ControlPlaneError:
-            if exist_ok and self._find_queue(name) is not None:  # made by another client meanwhile
+            if exist_ok and self.names.find_queue(name) is not None:  # made by another client meanwhile
                 return self.get_queue(name)
             raise
         return self.get_queue(name)
 
     def get_queue(self, name: str) -> Queue:
-        doc = self._find_queue(name)
+        doc = self.names.find_queue(name)
         if doc is None:
             raise QueueNotFoundError(name)
         return self._queue_record(doc)
@@ -567,7 +479,7 @@ class ClearMLControlPlane(ControlPlane):
     def list_queues(self) -> list[Queue]:
         docs = self._call("queues.get_all", {}).get("queues") or []
         for doc in docs:
-            self._remember_queue(doc)
+            self.names.remember_queue(doc)
         return sorted((self._queue_record(doc) for doc in docs), key=lambda queue: queue.name)
 
     def delete_queue(self, name: str, *, force: bool = False) -> None:
@@ -579,14 +491,14 @@ class ClearMLControlPlane(ControlPlane):
         for task_id in queue.tasks:  # ClearML server leaves them queued in no queue
             with contextlib.suppress(TaskNotFoundError, InvalidTransitionError):
                 self._call("tasks.dequeue", {"task": task_id}, task=task_id)
-        self._call("queues.delete", {"queue": self._queue_id(name), "force": True}, queue=name)
-        self._forget_queue(name)
+        self._call("queues.delete", {"queue": self.names.queue_id(name), "force": True}, queue=name)
+        self.names.forget_queue(name)
 
     def tag_queue(self, name: str, *, add: Iterable[str] = (), remove: Iterable[str] = ()) -> Queue:
         queue = self.get_queue(name)
         removed = set(remove)
         tags = [tag for tag in dict.fromkeys([*queue.tags, *add]) if tag not in removed]
-        self._call("queues.update", {"queue": self._queue_id(name), "tags": tags}, queue=name)
+        self._call("queues.update", {"queue": self.names.queue_id(name), "tags": tags}, queue=name)
         return self.get_queue(name)
 
     # -- workers ---------------------------------------------------------------------------
@@ -594,7 +506,7 @@ class ClearMLControlPlane(ControlPlane):
         ids = []
         for name in names:
             with contextlib.suppress(QueueNotFoundError):
-                ids.append(self._queue_id(name))
+                ids.append(self.names.queue_id(name))
         return ids
 
     def register_worker(
@@ -639,7 +551,7 @@ class ClearMLControlPlane(ControlPlane):
             id=str(doc["id"]),
             name=str(doc["id"]),
             queues=[
-                str(q.get("name") or self._queue_name(str(q.get("id")))) for q in doc.get("queues") or []
+                str(q.get("name") or self.names.queue_name(str(q.get("id")))) for q in doc.get("queues") or []
             ],
             tasks=[str(task["id"])] if isinstance(task, dict) and task.get("id") else [],
             registered=epoch(doc.get("register_time")),
