@@ -20,3 +20,4 @@ bench:  ## every benchmark; each prints its table with PASS/FAIL against its bas
 	uv run python benchmarks/agent_env.py
 	uv run python benchmarks/controlplane.py
 	uv run python benchmarks/agent_docker.py
+	uv run python benchmarks/server.py

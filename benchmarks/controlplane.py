@@ -35,6 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.common import percentile, spread, wait_for  # noqa: E402
 from plugins.controlplane_redis.tests.support import RedisServer  # noqa: E402
 
 THROUGHPUT_TARGET = 2000.0
@@ -73,16 +74,6 @@ def waiter(url: str) -> None:
             task = plane.pop(["lat"], "waiter")
             if task is not None:
                 print(f"{task.id} {time.time()!r}", flush=True)
-
-
-def wait_for(predicate, timeout: float, what: str):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.01)
-    sys.exit(f"timed out waiting for {what}")
 
 
 def throughput(url: str, work: Path, count: int, env: dict[str, str]) -> tuple[float, int, int]:
@@ -173,17 +164,6 @@ def idle_cpu(env: dict[str, str], log: Path, url: str, seconds: float) -> float:
         daemon.terminate()
         daemon.wait(30)
         plane.close()
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
-
-
-def spread(values: list[float]) -> str:
-    if len(values) == 1:
-        return f"{values[0]:,.0f}"
-    return f"{statistics.median(values):,.0f} (range {min(values):,.0f}-{max(values):,.0f})"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,7 +13,7 @@ import pytest
 from pyhocon import ConfigFactory
 
 from clearml_core.config.fixed_env import FIXED_VARIABLES
-from clearml_core.config.loader import _merge, load_not_used_keys
+from clearml_core.config.loader import load_not_used_keys, merge_layer
 from clearml_core.errors import ConfigError
 from clearml_core.settings import check_file, load_config, validate_file
 
@@ -187,7 +187,7 @@ def test_our_settings_have_their_defaults(defaults: dict[str, Any]) -> None:
 def schema(defaults: dict[str, Any]) -> dict[str, Any]:
     """Every key clearml-core knows: the defaults, and the ClearML keys it does not use."""
     merged = copy.deepcopy(load_not_used_keys())
-    _merge(merged, defaults)
+    merge_layer(merged, defaults)
     return merged
 
 
@@ -248,8 +248,8 @@ def test_a_value_of_the_wrong_type_is_an_error(tmp_path: Path) -> None:
 def test_keys_clearml_core_does_not_use_get_one_note_per_section(tmp_path: Path) -> None:
     path = tmp_path / "clearml.conf"
     path.write_text(
-        'api { api_server: "https://api.example", http.retries.total: 10 }\n'
-        "api.credentials.access_key: AKIAEXAMPLE000\n"
+        'api { web_server: "https://app.example", http.retries.total: 10 }\n'
+        "api.default_version: 1.5\n"
         "sdk.metrics.images.quality: 70\n"
         "sdk.aws.s3.region: eu-west-1\n"
         "agent { bootstrap.use_bootstrap: false, package_manager.uv_run_extra_args: [] }\n"
@@ -261,14 +261,14 @@ def test_keys_clearml_core_does_not_use_get_one_note_per_section(tmp_path: Path)
     ]
     assert [note.split(": ", 2)[1] for note in result.notes] == ["api", "sdk", "agent"]
     api_note = result.notes[0]
-    assert "api.api_server, api.http, api.credentials" in api_note
+    assert "api.web_server, api.http, api.default_version" in api_note
     assert 'docs/configuration.md, "ClearML settings clearml-core does not use"' in api_note
     assert "agent.bootstrap, agent.package_manager.uv_run_extra_args" in result.notes[2]
 
 
 def test_keys_clearml_core_does_not_use_are_typed_but_not_merged(tmp_path: Path, empty_conf: Path) -> None:
     config = load_config(empty_conf, environ={})
-    assert "api.api_server" not in config and "sdk.metrics" not in config
+    assert "api.web_server" not in config and "sdk.metrics" not in config
     path = tmp_path / "clearml.conf"
     path.write_text("api.http.retries.backoff_max: 60\n")
     assert load_config(path, environ={}).get("api.http.retries.backoff_max") == 60.0

@@ -33,8 +33,8 @@ HEAVY = (
     "poetry",  # poetry-core's marker parser: the poetry manager needs it only to build an environment
     "clearml_test_memo.driver",  # the test plugin's lazily named factory
 )
-# Not needed for --help either: the embedded store and the configuration parser.
-NOT_FOR_HELP = (*HEAVY, "sqlite3", "pyhocon")
+# Not needed for --help either: the embedded store, the configuration parser, the ClearML server.
+NOT_FOR_HELP = (*HEAVY, "sqlite3", "pyhocon", "clearml_core.server", "http.server")
 
 PROBE = textwrap.dedent(
     """
@@ -73,12 +73,15 @@ def offending(modules: set[str], forbidden: tuple[str, ...]) -> list[str]:
     return sorted(m for m in modules if any(m == f or m.startswith(f + ".") for f in forbidden))
 
 
-def test_help_imports_nothing_heavy(tmp_path):
-    modules = imported_modules(tmp_path, ["--help"])
+@pytest.mark.parametrize("command", [["--help"], ["server", "--help"], ["server", "credentials", "--help"]])
+def test_help_imports_nothing_heavy(tmp_path, command):
+    modules = imported_modules(tmp_path, command)
 
     assert "clearml_core.cli.main" in modules
     bad = offending(modules, NOT_FOR_HELP)
-    assert not bad, f"`clearml-core --help` imported {len(bad)} module(s) it does not need: {', '.join(bad)}"
+    assert not bad, (
+        f"`clearml-core {' '.join(command)}` imported {len(bad)} module(s) it does not need: {', '.join(bad)}"
+    )
 
 
 @pytest.mark.parametrize("command", [["plugins", "list"], ["plugins", "list", "--json"]])

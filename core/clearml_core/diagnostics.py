@@ -46,11 +46,18 @@ def _config_checks() -> Iterator[Check]:
 
 def _control_plane_checks() -> Iterator[Check]:
     """The control plane the agent and the CLI use: opened once, its queues counted."""
-    from clearml_core.controlplane import open_control_plane
+    from clearml_core.controlplane import control_plane_origin, control_plane_url, open_control_plane
+    from clearml_core.settings import get_config
 
-    with open_control_plane() as plane:
-        queues = plane.list_queues()
-        yield Check("control plane", "ok", f"{plane.url} ({len(queues)} queue(s))")
+    config = get_config()
+    url = control_plane_url(config)
+    where = control_plane_origin(config, url)
+    try:
+        with open_control_plane(url, config) as plane:
+            queues = plane.list_queues()
+    except UserError as error:
+        raise UserError(f"{url} (from {where}): {error}") from None
+    yield Check("control plane", "ok", f"{plane.url} (from {where}; {len(queues)} queue(s))")
 
 
 def _storage_urls() -> Iterator[tuple[str, str]]:

@@ -189,7 +189,7 @@ def test_use_owner_token_is_accepted_and_said_once_to_change_nothing(
     result = run_cli("agent", "daemon", "--queue", "q", "--stop-when-empty", *FAST, "--use-owner-token")
     assert result.code == 0, result.text
     assert result.err.count("--use-owner-token has no effect on the control plane sqlite://") == 1, result.err
-    assert "it has no users" in result.err
+    assert "no task is handed its owner's credentials" in result.err
     assert plane.get_task(task.id).status == TaskStatus.COMPLETED
 
 

@@ -382,3 +382,17 @@ def test_a_task_taken_away_meanwhile_is_not_overwritten(
     assert not outcome.recorded  # type: ignore[attr-defined]
     assert plane.get_task(task.id).status == TaskStatus.QUEUED
     assert os.path.exists(task_dir(task.id) / "task.log")
+
+
+def test_a_script_kept_in_the_task_runs_as_its_entry_point(plane: ControlPlane) -> None:
+    """ClearML's SDK records a script outside a repository as ``script.diff``; it runs as its entry point."""
+    script = Script(entry_point="hello.py", working_dir="jobs", diff="print('from the record', 6 * 7)\n")
+    task = plane.create_task(Task(name="literal", script=script))
+    outcome = run(plane, task)
+    assert outcome.status == TaskStatus.COMPLETED, plane.get_task(task.id).status_reason
+    assert "from the record 42" in log_lines(plane, task.id)
+    escaping = plane.create_task(
+        Task(name="escaping", script=Script(entry_point="../../x.py", diff="print('no')\n"))
+    )
+    assert run(plane, escaping).status == TaskStatus.FAILED
+    assert "outside its code" in plane.get_task(escaping.id).status_reason

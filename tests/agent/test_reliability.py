@@ -198,6 +198,7 @@ def test_detached_daemon_status_and_stop(
     started = run_cli("agent", "daemon", "--queue", "bg", "--detached", "--polling-interval", "0.1")
     assert started.code == 0, started.text
     assert "daemon started in the background" in started.out
+    assert f"control plane: {plane.url}" in started.out
     log_path = Path(started.out.split("log: ")[1].splitlines()[0])
     assert log_path.is_relative_to(clearml_home / ".clearml-core" / "agent" / "logs")
     status = run_cli("agent", "daemon", "--status", "--json")

@@ -92,3 +92,36 @@ def test_clearml_server_redis_variables_select_redis_unless_configured(clearml_c
     assert control_plane_url(load_config(clearml_conf, environ={}), environ=server) == "sqlite:////srv/cp.db"
     overridden = load_config(clearml_conf, environ={"CLEARML__AGENT__CONTROL_PLANE": "redis://other:1/2"})
     assert control_plane_url(overridden, environ=server) == "redis://other:1/2"
+
+
+def test_a_clearml_api_server_is_the_control_plane_unless_one_is_configured(clearml_conf: Path) -> None:
+    from clearml_core.controlplane import (
+        DEFAULT_CONTROL_PLANE,
+        control_plane_origin,
+        control_plane_url,
+    )
+    from clearml_core.settings import load_config
+
+    redis = {"CLEARML_REDIS_SERVICE_HOST": "redis.internal"}
+    clearml_conf.write_text('api.api_server: "https://api.example.com/"\n', encoding="utf-8")
+    from_file = load_config(clearml_conf, environ={})
+    assert control_plane_url(from_file, environ=redis) == "clearml+https://api.example.com"
+    assert (
+        control_plane_origin(from_file, "clearml+https://api.example.com")
+        == f"api.api_server, {clearml_conf}:1"
+    )
+    # the server itself keeps its tasks in a store, whatever its machine's clearml.conf says
+    assert control_plane_url(from_file, environ={}, api_server=False) == DEFAULT_CONTROL_PLANE
+    assert control_plane_url(from_file, environ=redis, api_server=False) == "redis://redis.internal:6379/0"
+
+    clearml_conf.write_text("", encoding="utf-8")
+    from_env = load_config(clearml_conf, environ={"CLEARML_API_HOST": "http://10.0.0.5:8008"})
+    assert control_plane_url(from_env, environ={}) == "clearml+http://10.0.0.5:8008"
+
+    clearml_conf.write_text(
+        'api.api_server: "https://api.example.com"\nagent.control_plane: "sqlite:////srv/cp.db"\n',
+        encoding="utf-8",
+    )
+    explicit = load_config(clearml_conf, environ={})
+    assert control_plane_url(explicit, environ={}) == "sqlite:////srv/cp.db"
+    assert control_plane_origin(explicit, "sqlite:////srv/cp.db") == f"agent.control_plane, {clearml_conf}:2"

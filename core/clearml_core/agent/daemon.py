@@ -46,6 +46,7 @@ from clearml_core.agent.heartbeat import report_period
 from clearml_core.agent.identity import gpu_suffix, worker_id, worker_name
 from clearml_core.agent.run_records import is_agent_process, write_run_record
 from clearml_core.agent.schedule import WorkSchedule, may_pull
+from clearml_core.controlplane import control_plane_origin
 from clearml_core.controlplane.protocol import QueueNotFoundError, WorkerNotFoundError
 from clearml_core.controlplane.records import Worker
 from clearml_core.controlplane.watchdog import Watchdog, WatchdogSettings, recover_worker_tasks
@@ -93,7 +94,7 @@ class DaemonOptions:
     worker_tags: list[str] = field(default_factory=list)
     """--child-report-tags: reported with the worker (``info["tags"]``)."""
     use_owner_token: bool = False
-    """Accepted from clearml-agent; the control planes here have no users, so it changes nothing."""
+    """Accepted from clearml-agent; the daemon hands no task its owner's credentials, so it changes nothing."""
 
 
 def setting_float(config: Config, key: str, default: float) -> float:
@@ -298,16 +299,18 @@ class Daemon:
         self._write_run_record()
         if options.use_owner_token:
             log.warning(
-                "--use-owner-token has no effect on the control plane %s: it has no users, so every task "
-                "runs with this agent's identity",
+                "--use-owner-token has no effect on the control plane %s: clearml-core's daemon runs every "
+                "task with its own identity (no task is handed its owner's credentials)",
                 plane.url,
             )
         log.info(
-            "worker %s listening to %s (%s)%s",
+            "worker %s listening to %s (%s)%s; control plane %s (from %s)",
             self.worker_id,
             ", ".join(str(self.requests.get(q, q)) for q in options.queues),
             self.schedule.describe(),
             f", GPUs {','.join(self.gpus)}" if self.gpus else (", CPU only" if self.gpus == [] else ""),
+            plane.url,
+            control_plane_origin(self.config, plane.url),
         )
 
     def _check_queues(self) -> None:

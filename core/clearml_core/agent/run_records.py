@@ -48,6 +48,7 @@ class RunRecord:
     log: str | None
     detached: bool
     path: Path
+    control_plane: str = ""
 
 
 def write_run_record(
@@ -85,6 +86,7 @@ def run_records() -> list[RunRecord]:
                 data.get("log"),
                 bool(data.get("detached")),
                 path,
+                str(data.get("control_plane") or ""),
             )
         except (OSError, ValueError, KeyError, TypeError):
             continue

@@ -193,7 +193,7 @@ def daemon(
     use_owner_token: bool = typer.Option(
         False,
         "--use-owner-token",
-        help="Accepted from clearml-agent; no effect here (the control plane has no users).",
+        help="Accepted from clearml-agent; no effect here (no task is handed its owner's credentials).",
     ),
     optimization: int = _optimization_option(),
     git_user: str | None = _git_user_option(),
@@ -374,6 +374,7 @@ def _detach() -> None:
         record = next((r for r in run_records() if r.pid == child.pid), None)
         if record is not None:
             echo(f"daemon started in the background: worker {record.worker_id}, pid {child.pid}")
+            echo(f"control plane: {record.control_plane}")
             echo(f"log: {log_path}")
             echo("stop it with: clearml-core agent daemon --stop")
             return

@@ -20,6 +20,7 @@ from clearml_core.cli import controlplane as controlplane_commands
 from clearml_core.cli import doctor as doctor_commands
 from clearml_core.cli import plugins as plugins_commands
 from clearml_core.cli import queue as queue_commands
+from clearml_core.cli import server as server_commands
 from clearml_core.cli import storage as storage_commands
 from clearml_core.cli import task as task_commands
 from clearml_core.cli import worker as worker_commands
@@ -47,6 +48,7 @@ app.add_typer(worker_commands.app, name="worker")
 app.add_typer(controlplane_commands.app, name="controlplane")
 app.add_typer(storage_commands.app, name="storage")
 app.add_typer(agent_commands.app, name="agent")
+app.add_typer(server_commands.app, name="server")
 
 
 def _debug_requested(argv: list[str]) -> bool:

@@ -132,11 +132,11 @@ def _substitution_problem(message: str) -> str:
     return f"{line}: {message}"
 
 
-def _merge(base: dict[str, Any], layer: Mapping[str, Any]) -> None:
+def merge_layer(base: dict[str, Any], layer: Mapping[str, Any]) -> None:
     """HOCON merge: objects merge key by key, anything else replaces."""
     for key, value in layer.items():
         if isinstance(value, Mapping) and isinstance(base.get(key), dict):
-            _merge(base[key], value)
+            merge_layer(base[key], value)
         else:
             base[key] = _plain(value)
 
@@ -178,7 +178,7 @@ def _split_list_variable(name: str, value: str) -> list[str]:
     return shlex.split(value)
 
 
-def _typed_layer(defaults: dict[str, Any], layer: dict[str, Any], origins: dict[str, str]) -> None:
+def typed_layer(defaults: dict[str, Any], layer: dict[str, Any], origins: dict[str, str]) -> None:
     """Coerce every value of a layer to its default's type, in place; mistakes are errors."""
     for key, value in list(leaves(layer)):
         default = lookup(defaults, key)
@@ -208,7 +208,7 @@ def load_defaults(files: Iterable[Path]) -> dict[str, Any]:
                 "defaults file %s does not exist (its plugin is broken); skipped", path
             )
             continue
-        _merge(values, _parse_defaults_file(path))
+        merge_layer(values, _parse_defaults_file(path))
     return values
 
 
@@ -278,7 +278,7 @@ def load_config(
     values = _plain(default_values)
     # what user values are typed against: the defaults, and the ClearML keys that are not used
     schema = _plain(load_not_used_keys())
-    _merge(schema, default_values)
+    merge_layer(schema, default_values)
 
     origins: dict[str, str] = {}
     files: list[Path] = []
@@ -292,8 +292,8 @@ def load_config(
         for key, _value in leaves(user):
             line = line_of(lines, key)
             origins[key] = f"{path}:{line}" if line else str(path)
-        _typed_layer(schema, user, origins)
-        _merge(values, user)
+        typed_layer(schema, user, origins)
+        merge_layer(values, user)
         files.append(path)
 
     env_layer: dict[str, Any] = {}
@@ -302,8 +302,8 @@ def load_config(
             value = _split_list_variable(name, value)
         stored = _set(env_layer, key, value)
         origins[stored] = f"env {name}"
-    _typed_layer(schema, env_layer, origins)
-    _merge(values, env_layer)
+    typed_layer(schema, env_layer, origins)
+    merge_layer(values, env_layer)
 
     redactor.add_tree(values)
     return Config(values, origins, files)

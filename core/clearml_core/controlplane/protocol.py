@@ -278,6 +278,41 @@ class ControlPlane(abc.ABC):
         ``value`` None removes it. Unknown worker: :class:`WorkerNotFoundError`.
         """
 
+    # -- documents -------------------------------------------------------------------------
+    # A small keyed store beside the records, for front ends that keep data of their own in the
+    # same place as the tasks (the ClearML API server's projects, users and access keys), so that
+    # every process serving one control plane sees the same. Not abstract: a store written before
+    # documents existed still serves the agent and the CLI, and says so when a server asks.
+
+    def put_document(
+        self, kind: str, key: str, document: Mapping[str, Any], *, only_new: bool = False
+    ) -> bool:
+        """Store a JSON-safe ``document`` under ``(kind, key)``, replacing what was there.
+
+        ``only_new``: store it only when there is none yet (atomically: of several processes that
+        try at once, one succeeds). Returns whether it was stored.
+        """
+        raise self._no_documents()
+
+    def get_document(self, kind: str, key: str) -> dict[str, Any] | None:
+        """The document under ``(kind, key)``, or None."""
+        raise self._no_documents()
+
+    def list_documents(self, kind: str) -> dict[str, dict[str, Any]]:
+        """Every document of ``kind``, by key."""
+        raise self._no_documents()
+
+    def delete_document(self, kind: str, key: str) -> bool:
+        """Remove the document under ``(kind, key)``; whether there was one."""
+        raise self._no_documents()
+
+    def _no_documents(self) -> ControlPlaneError:
+        return ControlPlaneError(
+            f"the control plane {self.url or type(self).__name__} keeps no documents (its plugin predates "
+            "them), so the ClearML API server cannot keep its projects and access keys there; upgrade "
+            "the plugin or serve another control plane"
+        )
+
     # -- waiting and chores ----------------------------------------------------------------
     def wait_for_tasks(
         self,

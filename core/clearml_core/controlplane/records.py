@@ -165,7 +165,10 @@ class Task(_Record):
     The store owns ``status``, ``queue``, ``worker``, the timestamps and ``abort_requested``:
     change them through the plane's operations, not :meth:`ControlPlane.update_task`. ``queue``
     stays set after the task leaves its queue, so ``requeue`` and the UI know where it came from.
-    ``runtime`` is free-form state the agent writes while running (resolved commit, device ids, …).
+    ``runtime`` is free-form state the agent writes while running (resolved commit, device ids, …);
+    ``reset`` clears it. ``attributes`` is free-form definition a front end keeps with the task (the
+    ClearML API server keeps there what ClearML's tasks have and this record has no field for: type,
+    hyperparameters, configuration, artifacts, models); ``clone`` copies it and ``reset`` keeps it.
     """
 
     id: str = ""
@@ -192,6 +195,7 @@ class Task(_Record):
     parent: str | None = None
     tags: list[str] = field(default_factory=list)
     runtime: dict[str, Any] = field(default_factory=dict)
+    attributes: dict[str, Any] = field(default_factory=dict)
 
     _nested = {
         "status": TaskStatus,
@@ -221,6 +225,7 @@ EDITABLE_TASK_FIELDS = frozenset(
         "last_log_lines",
         "tags",
         "runtime",
+        "attributes",
     }
 )
 """Fields :meth:`ControlPlane.update_task` may change; the rest belong to the store."""

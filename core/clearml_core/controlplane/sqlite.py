@@ -129,7 +129,19 @@ def _v1(conn: sqlite3.Connection, now: float) -> None:
     conn.execute("INSERT INTO queues (name, tags, created) VALUES (?, '[]', ?)", (DEFAULT_QUEUE, now))
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection, float], None]] = [_v1]
+def _v2(conn: sqlite3.Connection, now: float) -> None:
+    """Documents: what a front end keeps beside the records (:meth:`ControlPlane.put_document`)."""
+    conn.execute(
+        """CREATE TABLE documents (
+            kind TEXT NOT NULL,
+            key TEXT NOT NULL,
+            data TEXT NOT NULL,
+            PRIMARY KEY (kind, key)
+        ) WITHOUT ROWID"""
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection, float], None]] = [_v1, _v2]
 """Forward migrations; ``MIGRATIONS[n]`` brings a file from version ``n`` to ``n + 1``.
 
 Append, never edit: a file in the field may be at any earlier version.
@@ -749,6 +761,42 @@ class SQLiteControlPlane(ControlPlane):
             conn.execute("UPDATE queues SET tags = ? WHERE name = ?", (json.dumps(tags), name))
             queue.tags = tags
         return queue
+
+    # -- documents -------------------------------------------------------------------------
+    def put_document(
+        self, kind: str, key: str, document: Mapping[str, Any], *, only_new: bool = False
+    ) -> bool:
+        data = json.dumps(dict(document))
+        verb = "INSERT OR IGNORE" if only_new else "INSERT OR REPLACE"
+        with self._write() as conn:
+            stored = conn.execute(
+                f"{verb} INTO documents (kind, key, data) VALUES (?, ?, ?)",
+                (kind, key, data),
+            ).rowcount
+        return bool(stored)
+
+    def get_document(self, kind: str, key: str) -> dict[str, Any] | None:
+        with self._errors():
+            row = (
+                self._conn()
+                .execute("SELECT data FROM documents WHERE kind = ? AND key = ?", (kind, key))
+                .fetchone()
+            )
+        return None if row is None else dict(json.loads(row[0]))
+
+    def list_documents(self, kind: str) -> dict[str, dict[str, Any]]:
+        with self._errors():
+            rows = (
+                self._conn()
+                .execute("SELECT key, data FROM documents WHERE kind = ? ORDER BY key", (kind,))
+                .fetchall()
+            )
+        return {key: dict(json.loads(data)) for key, data in rows}
+
+    def delete_document(self, kind: str, key: str) -> bool:
+        with self._write() as conn:
+            gone = conn.execute("DELETE FROM documents WHERE kind = ? AND key = ?", (kind, key)).rowcount
+        return bool(gone)
 
     # -- waiting ---------------------------------------------------------------------------
     def wait_for_tasks(

@@ -2,7 +2,8 @@
 
 A task ``in_progress`` whose worker has given no sign of life for ``agent.watchdog.threshold_sec``
 (default 7200 s) is marked ``failed`` with a reason, or put back at the head of its queue when
-``agent.watchdog.requeue`` is true. A sign of life is the worker's heartbeat, or the task's own
+``agent.watchdog.requeue`` is true. (The ClearML API server marks them ``stopped`` instead, as
+ClearML server does: :attr:`WatchdogSettings.final_status`.) A sign of life is the worker's heartbeat, or the task's own
 ``last_update`` (every log batch counts), whichever is later, so a long task that keeps printing
 while its worker is busy is never killed.
 
@@ -37,6 +38,7 @@ THRESHOLD_KEY = "agent.watchdog.threshold_sec"
 INTERVAL_KEY = "agent.watchdog.watch_interval_sec"
 REQUEUE_KEY = "agent.watchdog.requeue"
 LEASE_NAME = "watchdog"
+REASON = "non-responsive: {who} gave no sign of life for {silent:.0f} s (agent.watchdog.threshold_sec = {threshold:g})"
 LEASE_INTERVALS = 2
 """The watchdog lease lasts two intervals: its holder renews it every interval, and when the
 holder dies another daemon takes over within two."""
@@ -49,6 +51,10 @@ class WatchdogSettings:
     threshold_sec: float = 7200
     watch_interval_sec: float = 900
     requeue: bool = False
+    final_status: str = "failed"
+    """What a silent task becomes when it is not re-queued: ``failed`` or ``stopped``."""
+    reason_template: str = REASON
+    """Its ``status_reason``; ``{who}``, ``{silent}`` and ``{threshold}`` are filled in."""
 
     @classmethod
     def from_config(cls, config: Config | None = None) -> WatchdogSettings:
@@ -73,15 +79,18 @@ class WatchdogAction:
     reason: str
 
 
-def _handle(plane: ControlPlane, task: Task, reason: str, requeue: bool) -> WatchdogAction | None:
+def _handle(
+    plane: ControlPlane, task: Task, reason: str, requeue: bool, final_status: str = "failed"
+) -> WatchdogAction | None:
     worker = task.worker
     try:
         if requeue and task.queue:
             plane.requeue(task.id, reason=reason, expected_worker=worker)
             action = "requeued"
         else:
-            plane.set_status(task.id, TaskStatus.FAILED, reason=reason, expected_worker=worker)
-            action = "failed"
+            status = TaskStatus(final_status)
+            plane.set_status(task.id, status, reason=reason, expected_worker=worker)
+            action = status.value
     except (InvalidTransitionError, TaskNotFoundError):
         return None  # its worker came back and finished it, or another daemon got there first
     log.warning("task %s %s: %s", task.id, action, reason)
@@ -94,8 +103,11 @@ def check(
     *,
     threshold_sec: float = 7200,
     requeue: bool = False,
+    final_status: str = "failed",
+    reason_template: str = REASON,
 ) -> list[WatchdogAction]:
-    """Fail (or requeue) every running task whose worker has been silent for ``threshold_sec``.
+    """Fail (or stop, ``final_status``; or requeue) every running task whose worker has been silent
+    for ``threshold_sec``.
 
     Workers silent that long are unregistered too (a worker that comes back registers again with
     its next heartbeat). ``now`` defaults to the plane's clock.
@@ -113,11 +125,8 @@ def check(
         if silent < threshold_sec:
             continue
         who = f"worker {task.worker}" if task.worker else "its worker"
-        reason = (
-            f"non-responsive: {who} gave no sign of life for {silent:.0f} s "
-            f"(agent.watchdog.threshold_sec = {threshold_sec:g})"
-        )
-        done = _handle(plane, task, reason, requeue)
+        reason = reason_template.format(who=who, silent=silent, threshold=threshold_sec)
+        done = _handle(plane, task, reason, requeue, final_status)
         if done is not None:
             actions.append(done)
     for worker in workers.values():
@@ -156,7 +165,12 @@ class Watchdog:
         now = self.plane.clock() if now is None else now
         self._last_check = now
         return check(
-            self.plane, now, threshold_sec=self.settings.threshold_sec, requeue=self.settings.requeue
+            self.plane,
+            now,
+            threshold_sec=self.settings.threshold_sec,
+            requeue=self.settings.requeue,
+            final_status=self.settings.final_status,
+            reason_template=self.settings.reason_template,
         )
 
     def due(self, now: float | None = None) -> bool:

@@ -395,6 +395,56 @@ class ControlPlaneContract:
         assert (copy.worker, copy.queue, copy.runtime) == (None, None, {})
         assert plane.clone(source.id, name="named", project="other").name == "named"
 
+    def test_attributes_are_definition(self, plane: ControlPlane) -> None:
+        attributes = {"type": "training", "hyperparams": {"Args": {"lr": {"value": "0.1"}}}}
+        task = self.new_task(plane, attributes=attributes)
+        assert plane.get_task(task.id).attributes == attributes
+        plane.update_task(task.id, attributes={**attributes, "comment": "c"})
+        plane.enqueue(task.id, DEFAULT_QUEUE)
+        plane.pop([DEFAULT_QUEUE], "w1")
+        plane.set_status(task.id, TaskStatus.COMPLETED)
+        assert plane.clone(task.id).attributes["comment"] == "c"
+        assert plane.reset(task.id).attributes == {**attributes, "comment": "c"}
+
+    # -- documents -------------------------------------------------------------------------
+    def test_documents(self, plane: ControlPlane) -> None:
+        assert plane.get_document("projects", "p1") is None
+        assert plane.list_documents("projects") == {}
+        assert plane.put_document("projects", "p1", {"name": "one", "tags": ["a"]})
+        assert plane.put_document("projects", "p0", {"name": "zero"})
+        assert plane.put_document("users", "p1", {"name": "a user"})
+        assert plane.get_document("projects", "p1") == {"name": "one", "tags": ["a"]}
+        assert plane.list_documents("projects") == {
+            "p0": {"name": "zero"},
+            "p1": {"name": "one", "tags": ["a"]},
+        }
+        assert plane.put_document("projects", "p1", {"name": "uno"})
+        assert plane.get_document("projects", "p1") == {"name": "uno"}
+        assert not plane.put_document("projects", "p1", {"name": "other"}, only_new=True)
+        assert plane.get_document("projects", "p1") == {"name": "uno"}
+        assert plane.put_document("projects", "p2", {"name": "two"}, only_new=True)
+        assert plane.delete_document("projects", "p1")
+        assert not plane.delete_document("projects", "p1")
+        assert sorted(plane.list_documents("projects")) == ["p0", "p2"]
+        assert plane.get_document("users", "p1") == {"name": "a user"}
+
+    def test_only_new_documents_are_created_once_across_threads(self, plane: ControlPlane) -> None:
+        wins: list[int] = []
+        start = threading.Barrier(self.consumer_threads)
+
+        def claim(index: int) -> None:
+            start.wait()
+            if plane.put_document("claims", "the-one", {"by": index}, only_new=True):
+                wins.append(index)
+
+        threads = [threading.Thread(target=claim, args=(i,)) for i in range(self.consumer_threads)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(wins) == 1
+        assert plane.get_document("claims", "the-one") == {"by": wins[0]}
+
     # -- queue order -----------------------------------------------------------------------
     def test_fifo_per_queue(self, plane: ControlPlane) -> None:
         tasks = self.queued(plane, count=5)

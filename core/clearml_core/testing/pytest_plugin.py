@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -73,3 +74,13 @@ def clearml_conf(clearml_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path.write_text("", encoding="utf-8")
     monkeypatch.setenv("CLEARML_CONFIG_FILE", str(path))
     return path
+
+
+@pytest.fixture
+def clearml_server(tmp_path: Path) -> Iterator[Any]:
+    """A ``clearml-core server`` on free 127.0.0.1 ports with its own SQLite control plane, as a
+    :class:`~clearml_core.testing.clearml_server.ClearMLServer` (URLs, access key and secret)."""
+    from clearml_core.testing.clearml_server import run_clearml_server
+
+    with run_clearml_server(tmp_path / "clearml-server") as server:
+        yield server

@@ -1,7 +1,8 @@
 """What the parts of the Redis plane share: the link to Redis, the keys, transactions, task records.
 
 :class:`RedisStore` is the base of :class:`~.plane.RedisControlPlane` and of its parts
-(:class:`~.queues.QueueStore`, :class:`~.workers.WorkerStore`); it holds no state of its own.
+(:class:`~.queues.QueueStore`, :class:`~.workers.WorkerStore`, :class:`~.documents.DocumentStore`);
+it holds no state of its own.
 """
 
 from __future__ import annotations

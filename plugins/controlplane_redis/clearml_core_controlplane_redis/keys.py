@@ -20,6 +20,7 @@ key                         type    holds
 ``worker:ID``               string  one worker as JSON, expiring when it stops heartbeating
 ``lastpop:WORKER``          string  the worker's last pop, so a retried pop hands out the same task
 ``lease:NAME``              string  the holder of a fleet-wide chore (the watchdog), expiring
+``doc:KIND``                hash    the documents of one kind (key → JSON) a front end keeps here
 ==========================  ======  ===================================================================
 """
 
@@ -74,6 +75,9 @@ class Keys:
 
     def lease(self, name: str) -> str:
         return f"{self.base}lease:{name}"
+
+    def documents(self, kind: str) -> str:
+        return f"{self.base}doc:{kind}"
 
 
 __all__ = ["KEY_TYPES", "Keys"]

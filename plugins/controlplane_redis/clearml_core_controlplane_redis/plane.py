@@ -58,6 +58,7 @@ from clearml_core.controlplane.rules import (
 )
 from clearml_core.errors import UserError
 from clearml_core_controlplane_redis.base import Pipeline, as_json
+from clearml_core_controlplane_redis.documents import DocumentStore
 from clearml_core_controlplane_redis.keys import Keys
 from clearml_core_controlplane_redis.link import Link
 from clearml_core_controlplane_redis.outbox import Outbox, Report
@@ -91,7 +92,7 @@ def _script(name: str) -> str:
     return (resources.files(__package__) / "lua" / f"{name}.lua").read_text(encoding="utf-8")
 
 
-class RedisControlPlane(QueueStore, WorkerStore, ControlPlane):
+class RedisControlPlane(QueueStore, WorkerStore, DocumentStore, ControlPlane):
     """Tasks, queues and workers in Redis (see the module docstring)."""
 
     def __init__(

@@ -11,7 +11,10 @@
 * Delete: ``DELETE`` on the object URL.
 * Listing: plain HTTP cannot list (``capabilities.listing`` is False).
 
-Credentials in the URL (``https://user:password@host/…``) are sent as Basic auth. TLS follows
+Credentials in the URL (``https://user:password@host/…``) are sent as Basic auth. A file server
+that asks for a session token (a ClearML server with fixed users) gets one for URLs under
+``api.files_server`` when ``api.credentials`` are configured, signed in for as ClearML's SDK does
+(:mod:`clearml_core.storage.fileserver_auth`). TLS follows
 ``api.verify_certificate`` (True, False, or a CA bundle path); ``HTTP(S)_PROXY`` / ``NO_PROXY``
 are honoured.
 """
@@ -23,7 +26,6 @@ import contextlib
 import email.utils
 import http.client
 import io
-import os
 import ssl
 import tempfile
 import threading
@@ -46,6 +48,7 @@ from clearml_core.storage.errors import (
     TransientStorageError,
     UnsupportedOperationError,
 )
+from clearml_core.storage.fileserver_auth import FileServerAuth
 from clearml_core.storage.url import StorageURL, parse_url
 
 _PATH_SAFE = "/!$&'()*+,;=:@-._~"
@@ -125,6 +128,7 @@ class HttpDriver(StorageDriver):
             ]
             if base and str(base).lower().startswith(("http://", "https://"))
         ]
+        self._auth = FileServerAuth(config, self._ssl_context, self.timeout)
 
     @classmethod
     def connection_key(cls, url: StorageURL) -> Any:
@@ -134,15 +138,10 @@ class HttpDriver(StorageDriver):
     # -- connections ------------------------------------------------------------------------
     def _ssl_context(self) -> ssl.SSLContext:
         if self._ssl is None:
+            from clearml_core.tls import verifying_context
+
             verify = self.config.get("api.verify_certificate", True) if self.config is not None else True
-            if isinstance(verify, str) and verify.lower() not in ("true", "false", "1", "0", ""):
-                context = ssl.create_default_context(cafile=os.path.expanduser(verify))
-            else:
-                context = ssl.create_default_context()
-                if str(verify).lower() in ("false", "0"):
-                    context.check_hostname = False
-                    context.verify_mode = ssl.CERT_NONE
-            self._ssl = context
+            self._ssl = verifying_context(verify)
         return self._ssl
 
     @staticmethod
@@ -201,8 +200,20 @@ class HttpDriver(StorageDriver):
         if url.user is not None:
             token = f"{url.user}:{url.password or ''}".encode()
             headers["Authorization"] = "Basic " + base64.b64encode(token).decode("ascii")
+        elif self._auth.configured and self._on_file_server(url):
+            headers.update(self._auth.headers())
         headers.update(extra or {})
         return headers
+
+    def _on_file_server(self, url: StorageURL) -> bool:
+        for base in self._file_servers:
+            if base.root == url.root:
+                try:
+                    url.relative_to(base)
+                except ValueError:
+                    continue
+                return True
+        return False
 
     def _send(
         self,
@@ -246,8 +257,19 @@ class HttpDriver(StorageDriver):
         self, method: str, url: StorageURL, headers: Mapping[str, str] | None = None
     ) -> tuple[http.client.HTTPResponse, http.client.HTTPConnection, StorageURL]:
         """A body-less request, following redirects; returns the final URL too."""
-        for _ in range(_MAX_REDIRECTS + 1):
+        signed_in_again = False
+        for _ in range(_MAX_REDIRECTS + 2):
             response, conn = self._send(method, url, headers)
+            if (
+                response.status == 401
+                and not signed_in_again
+                and url.user is None
+                and self._on_file_server(url)
+            ):
+                signed_in_again = True
+                if self._auth.refresh():  # the token expired or the server restarted with a new secret
+                    self._finish(response, url, conn)
+                    continue
             if response.status not in _REDIRECTS:
                 return response, conn, url
             location = response.getheader("Location")
