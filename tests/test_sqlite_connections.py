@@ -73,3 +73,22 @@ def test_a_forked_child_opens_its_own_and_leaves_the_parents_open(tmp_path: Path
     assert child.exitcode == 0
     parent.execute("INSERT INTO t VALUES ('parent')")
     assert sorted(row[0] for row in parent.execute("SELECT who FROM t")) == ["child", "parent"]
+
+
+def test_a_new_file_another_process_is_writing_is_switched_to_wal_once_it_may(tmp_path: Path) -> None:
+    # Processes opening a new file together: while one writes in the rollback journal, SQLite
+    # refuses the switch to WAL at once ("database is locked"), without its busy timeout.
+    path = tmp_path / "index.db"
+    writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    writer.execute("CREATE TABLE t (x)")
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("INSERT INTO t VALUES (1)")
+    opened: list[sqlite3.Connection] = []
+    waiting = threading.Thread(target=lambda: opened.append(ThreadConnections(path, timeout=30).get()))
+    waiting.start()
+    waiting.join(0.2)
+    assert waiting.is_alive() and not opened  # waits for the writer instead of failing
+    writer.execute("COMMIT")
+    waiting.join(30)
+    assert opened and opened[0].execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    writer.close()

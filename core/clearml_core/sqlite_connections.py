@@ -68,12 +68,31 @@ class ThreadConnections:
 
         conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False)
         try:
-            conn.execute("PRAGMA journal_mode = WAL")
+            self._use_wal(conn)
             conn.execute(f"PRAGMA synchronous = {self.synchronous}")
         except BaseException:
             conn.close()
             raise
         return conn
+
+    def _use_wal(self, conn: sqlite3.Connection) -> None:
+        """Put the file in WAL mode (it stays so). Switching needs the file to itself, and SQLite
+        answers "database is locked" at once instead of waiting its busy timeout when processes
+        open a new file together: retry until ``timeout``."""
+        import sqlite3
+        import time
+
+        if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal":
+            return
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                conn.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.005)
 
     def adopt(self, conn: sqlite3.Connection) -> None:
         """Make ``conn`` this thread's connection (closing the one it replaces)."""

@@ -146,7 +146,9 @@ def test_doctor_shows_the_control_plane_without_its_password(
     configure(clearml_conf, guarded_redis.url("doc", password=PASSWORD))
     checks = {c["name"]: c for c in json.loads(run_cli("doctor", "--json").out)}
     plane = checks["control plane"]
-    assert plane["status"] == "ok" and plane["detail"] == f"{guarded_redis.url('doc')} (1 queue(s))", plane
+    assert plane["status"] == "ok", plane
+    assert plane["detail"].startswith(f"{guarded_redis.url('doc')} (from agent.control_plane, "), plane
+    assert plane["detail"].endswith("; 1 queue(s))") and PASSWORD not in plane["detail"], plane
     configure(clearml_conf, guarded_redis.url("doc", password="not-the-password-77"))
     result = run_cli("doctor", "--json")
     assert result.code == 1 and "not-the-password-77" not in result.text and PASSWORD not in result.text
