@@ -32,7 +32,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from report import machine, verdicts
+from common import cpu_share, machine, verdicts, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -41,16 +41,6 @@ RATIO_TARGET = 1.5
 EXTRA_TARGET_MS = 300.0
 IDLE_TARGET_PERCENT = 1.0
 SCRIPT = "import time; print(repr(time.time()), flush=True)\nimport tinypkg\n"
-
-
-def wait_for(predicate, timeout: float, what: str):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.01)
-    sys.exit(f"timed out waiting for {what}")
 
 
 @contextlib.contextmanager
@@ -188,18 +178,6 @@ def run_task(plane, folder: Path) -> tuple[float, float]:  # type: ignore[no-unt
     return first["line"] - enqueued, record.runtime.get("environment", {}).get("source", "?")
 
 
-def idle_cpu(pid: int, seconds: float) -> float:
-    import psutil
-
-    process = psutil.Process(pid)
-    before = process.cpu_times()
-    began = time.monotonic()
-    time.sleep(seconds)
-    after = process.cpu_times()
-    used = (after.user - before.user) + (after.system - before.system)
-    return 100.0 * used / (time.monotonic() - began)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer runs, a 15 s idle window")
@@ -246,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
                 seconds, source = run_task(plane, folder)
                 timings.append(seconds)
             time.sleep(2.0)  # the last task's threads wind down
-            idle = idle_cpu(daemon.pid, idle_seconds)
+            idle = cpu_share([daemon.pid], idle_seconds)[0]
     finally:
         if daemon is not None and daemon.poll() is None:
             daemon.terminate()

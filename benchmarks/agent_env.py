@@ -53,7 +53,7 @@ from typing import Any
 
 import agent_env_conda
 import agent_env_poetry
-from report import machine, verdicts
+from common import machine, verdicts
 from warm_start import SCRIPT, add_stages, environ, first_line_ms, serving
 
 COLD_UV_RATIO = 1.2

@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from report import machine, verdicts
+from common import cpu_share, machine, verdicts, wait_for
 
 THROUGHPUT_TARGET = 500.0
 OVERHEAD_TARGET_MS = 300.0
@@ -52,16 +52,6 @@ def consumer(db: str, worker: str, ready: str, go: str, out: str) -> None:
             break
         got.append(task.id)
     Path(out).write_text(json.dumps({"ids": got, "end": time.time()}))
-
-
-def wait_for(predicate, timeout: float, what: str):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.01)
-    sys.exit(f"timed out waiting for {what}")
 
 
 def dequeue_throughput(plane, db: Path, work: Path, count: int) -> tuple[float, int, int]:  # type: ignore[no-untyped-def]
@@ -152,18 +142,6 @@ def task_overhead(plane, folder: Path, runs: int, plain: float) -> tuple[list[fl
     return overheads, visible
 
 
-def idle_cpu(pid: int, seconds: float) -> float:
-    import psutil
-
-    process = psutil.Process(pid)
-    before = process.cpu_times()
-    began = time.monotonic()
-    time.sleep(seconds)
-    after = process.cpu_times()
-    used = (after.user - before.user) + (after.system - before.system)
-    return 100.0 * used / (time.monotonic() - began)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer tasks, a 15 s idle window")
@@ -202,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         wait_for(lambda: plane.list_workers(), 60, "the daemon to register")
         overheads, visible = task_overhead(plane, folder, runs, plain)
         time.sleep(2.0)  # the last task's threads wind down
-        idle = idle_cpu(daemon.pid, idle_seconds)
+        idle = cpu_share([daemon.pid], idle_seconds)[0]
     finally:
         if daemon is not None and daemon.poll() is None:
             daemon.terminate()

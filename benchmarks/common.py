@@ -1,11 +1,14 @@
-"""What the benchmarks share: waiting for their processes, and summarising what they measured."""
+"""What the benchmarks share: waiting for their processes, measuring CPU, summarising what they
+measured, and printing the machine and the table of checks with PASS/FAIL."""
 
 from __future__ import annotations
 
+import os
+import platform
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -32,3 +35,38 @@ def spread(values: list[float]) -> str:
     if len(values) == 1:
         return f"{values[0]:,.0f}"
     return f"{statistics.median(values):,.0f} (range {min(values):,.0f}-{max(values):,.0f})"
+
+
+def cpu_share(pids: list[int], seconds: float) -> list[float]:
+    """Percent of one core each process uses over the next ``seconds``."""
+    import psutil
+
+    watched = [psutil.Process(pid) for pid in pids]
+    before = [p.cpu_times() for p in watched]
+    began = time.monotonic()
+    time.sleep(seconds)
+    after = [p.cpu_times() for p in watched]
+    wall = time.monotonic() - began
+    return [
+        100.0 * ((a.user - b.user) + (a.system - b.system)) / wall for a, b in zip(after, before, strict=True)
+    ]
+
+
+Row = tuple[str, str, str, bool]
+"""One check: what is measured, the result, the target, whether the result meets it."""
+
+
+def machine() -> str:
+    return f"python {platform.python_version()} on {platform.system()} {platform.machine()}, {os.cpu_count()} CPUs"
+
+
+def verdicts(rows: Sequence[Row]) -> int:
+    """Print the table; the exit code: 1 when a target is missed."""
+    header = ("check", "result", "target")
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(3)]
+    print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)) + "  verdict")
+    for *cells, ok in rows:
+        print(
+            "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + ("  PASS" if ok else "  FAIL")
+        )
+    return 0 if all(row[3] for row in rows) else 1

@@ -44,7 +44,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import percentile, spread, wait_for  # noqa: E402
+from benchmarks.common import cpu_share, percentile, spread, wait_for  # noqa: E402
 from plugins.controlplane_redis.tests.support import RedisServer  # noqa: E402
 
 THROUGHPUT_TARGET = 500.0
@@ -260,21 +260,6 @@ def overhead(server: Server, plane_url: str, secret: str, samples: int) -> tuple
             plane.append_logs(task.id, [f"task {task.id} pulled from bench"])
             direct.append((time.perf_counter() - began) * 1000)
     return statistics.median(through_api), statistics.median(direct)
-
-
-def cpu_share(pids: list[int], seconds: float) -> list[float]:
-    """Percent of one core each process uses over the next ``seconds``."""
-    import psutil
-
-    watched = [psutil.Process(pid) for pid in pids]
-    before = [p.cpu_times() for p in watched]
-    began = time.monotonic()
-    time.sleep(seconds)
-    after = [p.cpu_times() for p in watched]
-    wall = time.monotonic() - began
-    return [
-        100.0 * ((a.user - b.user) + (a.system - b.system)) / wall for a, b in zip(after, before, strict=True)
-    ]
 
 
 def idle_cpu(

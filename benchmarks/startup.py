@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from report import machine
+from common import machine
 
 TARGET_RATIO = 1.5
 
