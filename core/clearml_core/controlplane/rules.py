@@ -20,6 +20,7 @@ from clearml_core.controlplane.records import (
     TRANSITIONS,
     Task,
     TaskStatus,
+    as_status,
     new_task_id,
 )
 
@@ -37,6 +38,16 @@ def refusal(task: Task, new: TaskStatus, action: str = "") -> InvalidTransitionE
     elif status == TaskStatus.QUEUED:
         where = f" in queue {task.queue!r}"
     return InvalidTransitionError(f"task {task.id} is {status.value}{where}; it cannot {what}{hint}")
+
+
+def run_end(status: TaskStatus | str) -> TaskStatus:
+    """The status ``set_status`` was asked for, which must be one that ends a run."""
+    new = as_status(status)
+    if new not in FINAL_STATUSES:
+        raise InvalidTransitionError(
+            f"set_status ends a run; use enqueue, pop, start or requeue to make a task {new.value}"
+        )
+    return new
 
 
 def check_transition(task: Task, new: TaskStatus, action: str = "") -> None:

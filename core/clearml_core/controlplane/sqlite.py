@@ -67,6 +67,7 @@ from clearml_core.controlplane.rules import (
     new_record,
     pause,
     refusal,
+    run_end,
     start_run,
     with_changes,
 )
@@ -568,11 +569,7 @@ class SQLiteControlPlane(ControlPlane):
         last_log_lines: Sequence[str] | None = None,
         expected_worker: str | None = None,
     ) -> Task:
-        new = as_status(status)
-        if new not in FINAL_STATUSES:
-            raise InvalidTransitionError(
-                f"set_status ends a run; use enqueue, pop, start or requeue to make a task {new.value}"
-            )
+        new = run_end(status)
         with self._write() as conn:
             task = self._load(conn, task_id)
             if expected_worker is not None and (

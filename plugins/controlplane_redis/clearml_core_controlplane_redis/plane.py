@@ -53,6 +53,7 @@ from clearml_core.controlplane.rules import (
     clear_run,
     new_record,
     refusal,
+    run_end,
     start_run,
     with_changes,
 )
@@ -483,11 +484,7 @@ class RedisControlPlane(QueueStore, WorkerStore, DocumentStore, ControlPlane):
         last_log_lines: Sequence[str] | None = None,
         expected_worker: str | None = None,
     ) -> Task:
-        new = as_status(status)
-        if new not in FINAL_STATUSES:
-            raise InvalidTransitionError(
-                f"set_status ends a run; use enqueue, pop, start or requeue to make a task {new.value}"
-            )
+        new = run_end(status)
         lines = list(last_log_lines) if last_log_lines is not None else None
         held = self._held_copy(task_id)
         if held is None:
