@@ -28,30 +28,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import cpu_share, machine, verdicts, wait_for
+from common import consumer, cpu_share, machine, verdicts, wait_for
 
 THROUGHPUT_TARGET = 500.0
 OVERHEAD_TARGET_MS = 300.0
 IDLE_TARGET_PERCENT = 1.0
 CONSUMERS = 4
-
-
-def consumer(db: str, worker: str, ready: str, go: str, out: str) -> None:
-    """One consumer process: pop until the queue is empty; write what it got."""
-    from clearml_core.controlplane.sqlite import SQLiteControlPlane
-
-    plane = SQLiteControlPlane(db)
-    plane.get_queue("bench")  # connect and load before the clock starts
-    Path(ready).touch()
-    while not os.path.exists(go):
-        time.sleep(0.001)
-    got = []
-    while True:
-        task = plane.pop(["bench"], worker)
-        if task is None:
-            break
-        got.append(task.id)
-    Path(out).write_text(json.dumps({"ids": got, "end": time.time()}))
 
 
 def dequeue_throughput(plane, db: Path, work: Path, count: int) -> tuple[float, int, int]:  # type: ignore[no-untyped-def]
@@ -64,7 +46,13 @@ def dequeue_throughput(plane, db: Path, work: Path, count: int) -> tuple[float, 
     go = work / "go"
     procs = []
     for index in range(CONSUMERS):
-        args = [str(db), f"consumer-{index}", str(work / f"ready{index}"), str(go), str(work / f"out{index}")]
+        args = [
+            f"sqlite:///{db}",
+            f"consumer-{index}",
+            str(work / f"ready{index}"),
+            str(go),
+            str(work / f"out{index}"),
+        ]
         procs.append(subprocess.Popen([sys.executable, __file__, "--consumer", *args]))
     wait_for(lambda: all((work / f"ready{i}").exists() for i in range(CONSUMERS)), 120, "the consumers")
     started = time.time()

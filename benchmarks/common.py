@@ -3,12 +3,14 @@ measured, and printing the machine and the table of checks with PASS/FAIL."""
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -70,3 +72,22 @@ def verdicts(rows: Sequence[Row]) -> int:
             "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + ("  PASS" if ok else "  FAIL")
         )
     return 0 if all(row[3] for row in rows) else 1
+
+
+def consumer(url: str, worker: str, ready: str, go: str, out: str) -> None:
+    """One consumer process of a dequeue benchmark: pop from queue ``bench`` of the control plane
+    at ``url`` until it is empty, from the moment ``go`` exists; write what it got to ``out``."""
+    from clearml_core.controlplane import open_control_plane
+
+    plane = open_control_plane(url)
+    plane.get_queue("bench")  # connect and load before the clock starts
+    Path(ready).touch()
+    while not os.path.exists(go):
+        time.sleep(0.001)
+    got = []
+    while True:
+        task = plane.pop(["bench"], worker)
+        if task is None:
+            break
+        got.append(task.id)
+    Path(out).write_text(json.dumps({"ids": got, "end": time.time()}))

@@ -35,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import percentile, spread, wait_for  # noqa: E402
+from benchmarks.common import consumer, percentile, spread, wait_for  # noqa: E402
 from plugins.controlplane_redis.tests.support import RedisServer  # noqa: E402
 
 THROUGHPUT_TARGET = 2000.0
@@ -43,24 +43,6 @@ P50_TARGET_MS = 5.0
 P99_TARGET_MS = 50.0
 IDLE_TARGET_PERCENT = 0.5
 CONSUMERS = 8
-
-
-def consumer(url: str, worker: str, ready: str, go: str, out: str) -> None:
-    """One consumer process: pop until the queue is empty; write what it got."""
-    from clearml_core.controlplane import open_control_plane
-
-    plane = open_control_plane(url)
-    plane.get_queue("bench")  # connect and load before the clock starts
-    Path(ready).touch()
-    while not os.path.exists(go):
-        time.sleep(0.001)
-    got = []
-    while True:
-        task = plane.pop(["bench"], worker)
-        if task is None:
-            break
-        got.append(task.id)
-    Path(out).write_text(json.dumps({"ids": got, "end": time.time()}))
 
 
 def waiter(url: str) -> None:
