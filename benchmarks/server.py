@@ -115,7 +115,9 @@ def poller(url: str, secret: str, worker: str, queue: str, interval: str) -> Non
 class Server:
     """``clearml-core server --role api`` on a free port over one control plane."""
 
-    def __init__(self, home: Path, plane_url: str, secret: str, env: dict[str, str]) -> None:
+    def __init__(
+        self, home: Path, plane_url: str, secret: str, env: dict[str, str], workers: int = 1
+    ) -> None:
         from clearml_core.testing.servers import free_port, wait_for_port
 
         self.port = free_port()
@@ -124,7 +126,7 @@ class Server:
         variables = {**env, "CLEARML_API_ACCESS_KEY": KEY, "CLEARML_API_SECRET_KEY": secret}
         variables["CLEARML_CONFIG_DIR"] = str(home)
         command = [sys.executable, "-m", "clearml_core.cli.main", "server", "--role", "api"]
-        command += ["--api-port", str(self.port), "--control-plane", plane_url]
+        command += ["--api-port", str(self.port), "--control-plane", plane_url, "--workers", str(workers)]
         self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT, env=variables)
         wait_for_port(self.port, self.process, 60, name="clearml-core server")
 

@@ -100,6 +100,15 @@ def server(
     control_plane: str | None = typer.Option(
         None, "--control-plane", metavar="URL", help="Control plane to serve (default: agent.control_plane)."
     ),
+    workers: int = typer.Option(
+        1,
+        "--workers",
+        min=1,
+        metavar="N",
+        help="Processes serving the API (default 1): more use more cores under load. The file "
+        "server and web page stay in one process.",
+    ),
+    main_pid: int | None = typer.Option(None, "--main-pid", hidden=True),
 ) -> None:
     """Serve ClearML's REST API (8008), a file server (8081) and a web page (8080).
 
@@ -122,18 +131,37 @@ def server(
     unknown = [r for r in roles if r not in ROLES]
     if unknown:
         raise UserError(f"unknown --role {', '.join(unknown)}; use api, files or web")
+    options = ["--control-plane", control_plane] if control_plane else []
+    if upload_folder:
+        options += ["--upload-folder", upload_folder]
     _config, settings, plane = _setup(control_plane)
     ctx = build_context(settings, plane, folder_of(upload_folder))
-    preset = preset_access_key(ctx)
-    ports = {k: v for k, v in (("api", api_port), ("files", files_port), ("web", web_port)) if v is not None}
-    hosts = {r: host for r in roles} if host else None
-    running = start_server(ctx, roles, ports=ports, hosts=hosts)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
+    ports = {k: v for k, v in (("api", api_port), ("files", files_port), ("web", web_port)) if v is not None}
+    hosts = {r: host for r in roles} if host else None
+    if main_pid is not None:
+        _serve_as_worker(ctx, ports, hosts, main_pid, stop)
+        return
+    several = workers > 1 and "api" in roles
+    if several:
+        from clearml_core.server.workers import check_supported
+
+        check_supported()
+    preset = preset_access_key(ctx)
+    running = start_server(ctx, roles, ports=ports, hosts=hosts, reuse_port=several)
+    extra = None
+    if several:
+        from clearml_core.server.workers import ApiWorkers
+
+        api = running.listeners["api"]
+        extra = ApiWorkers(api.host, api.port, workers - 1, options)
+        extra.start()
     echo(f"control plane: {plane.url}")
     for name, listener in running.listeners.items():
-        echo(f"{name}: {listener.url}")
+        processes = f" ({workers} processes)" if name == "api" and extra is not None else ""
+        echo(f"{name}: {listener.url}{processes}")
     if "files" in running.listeners:
         echo(f"files are kept in {ctx.upload_folder}")
     if settings.fixed_users_enabled:
@@ -141,11 +169,30 @@ def server(
     if preset:
         echo(f"access key {preset} registered from CLEARML_API_ACCESS_KEY")
     try:
-        stop.wait()
+        while not stop.wait(1.0 if extra is not None else None):
+            if extra is not None:
+                extra.check()
     finally:
         echo("stopping")
+        if extra is not None:
+            extra.stop()
         running.stop()
         plane.close()
+
+
+def _serve_as_worker(
+    ctx: Any, ports: dict[str, int], hosts: dict[str, str] | None, main_pid: int, stop: threading.Event
+) -> None:
+    """A worker process of ``--workers``: serve the API on the main process's port, quietly."""
+    from clearml_core.server.app import start_server
+    from clearml_core.server.workers import wait_as_worker
+
+    running = start_server(ctx, ["api"], ports=ports, hosts=hosts, reuse_port=True, watchdog=False)
+    try:
+        wait_as_worker(stop, main_pid)
+    finally:
+        running.stop()
+        ctx.plane.close()
 
 
 def _owner(ctx: Any, user: str) -> tuple[str, str]:

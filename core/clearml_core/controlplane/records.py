@@ -25,7 +25,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from enum import Enum
 from typing import Any, TypeVar
 
@@ -77,25 +77,48 @@ R = TypeVar("R", bound="_Record")
 
 
 class _Record:
-    """to_dict / from_dict for the dataclasses below: nested records, enums, unknown keys."""
+    """to_dict / from_dict for the dataclasses below: nested records, enums, unknown keys.
+
+    Written out rather than :func:`dataclasses.asdict`, which deep-copies every value: records are
+    converted on every control-plane write, and the copy was most of the cost."""
 
     _nested: Mapping[str, Callable[[Any], Any]] = {}
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)  # type: ignore[call-overload]
-        for key, value in data.items():
-            if isinstance(value, Enum):
-                data[key] = value.value
-        return data
+        return {name: _plain(getattr(self, name)) for name in _field_names(type(self))}
 
     @classmethod
     def from_dict(cls: type[R], data: Mapping[str, Any]) -> R:
-        known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
-        values = {key: value for key, value in data.items() if key in known}
+        values = {name: data[name] for name in _field_names(cls) if name in data}
         for key, convert in cls._nested.items():
             if key in values and values[key] is not None:
                 values[key] = convert(values[key])
         return cls(**values)
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls))
+    return names
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as JSON-ready data, copied where it is mutable."""
+    if isinstance(value, _Record):
+        return value.to_dict()
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, tuple):
+        return tuple(_plain(item) for item in value)
+    return value
 
 
 @dataclass

@@ -113,9 +113,13 @@ def start_server(
     *,
     ports: dict[str, int] | None = None,
     hosts: dict[str, str] | None = None,
+    reuse_port: bool = False,
+    watchdog: bool = True,
 ) -> RunningServer:
     """Listen for ``roles`` (``ports`` / ``hosts`` override the configured ones; port 0 picks a
-    free one) and start the watchdog with the API role."""
+    free one; ``reuse_port``: share the ports with other processes, see
+    :mod:`~clearml_core.server.workers`) and start the watchdog with the API role (unless
+    ``watchdog`` is False: a worker process leaves it to the main one)."""
     from clearml_core.server.fileserver import FileApplication
     from clearml_core.server.web import WebApplication
 
@@ -136,7 +140,7 @@ def start_server(
         for role, app in apps.items():
             host = (hosts or {}).get(role, configured[role].ip)
             port = (ports or {}).get(role, configured[role].port)
-            listeners[role] = Listener(app, host, port)
+            listeners[role] = Listener(app, host, port, reuse_port=reuse_port)
     except BaseException:
         for listener in listeners.values():
             listener.stop()
@@ -144,7 +148,7 @@ def start_server(
     running = RunningServer(ctx, listeners)
     for listener in listeners.values():
         listener.start()
-    if "api" in roles and settings.watchdog_enabled:
+    if "api" in roles and settings.watchdog_enabled and watchdog:
         thread = threading.Thread(target=_watch, args=(ctx, running.stopping), name="watchdog", daemon=True)
         thread.start()
         running.threads.append(thread)

@@ -12,8 +12,10 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from email.utils import formatdate
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Protocol
@@ -24,6 +26,8 @@ log = logging.getLogger("clearml_core.server.http")
 READ_CHUNK = 1024 * 1024
 IDLE_TIMEOUT_SEC = 300
 """How long an idle keep-alive connection (and its thread) is kept."""
+MAX_HEADER_LINE = 65536
+MAX_HEADERS = 100
 
 
 class BodyTooLarge(Exception):
@@ -37,13 +41,13 @@ class BadBody(Exception):
 class HttpRequest:
     """One request: method, path (``%``-decoded), query text, lower-cased headers, the body stream."""
 
-    def __init__(self, handler: BaseHTTPRequestHandler, method: str) -> None:
+    def __init__(self, handler: _Handler, method: str) -> None:
         self._handler = handler
         self.method = method
         target, _, self.query = handler.path.partition("?")
         self.raw_path = target
         self.path = unquote(target)
-        self.headers = {key.lower(): value for key, value in handler.headers.items()}
+        self.headers = handler.header_map
         self.address = str(handler.client_address[0]) if handler.client_address else ""
         self._remaining: int | None = None
         self._chunked = "chunked" in self.headers.get("transfer-encoding", "").lower()
@@ -127,6 +131,47 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     timeout = IDLE_TIMEOUT_SEC
     server: _Server
+    header_map: dict[str, str]
+    raw_requestline: bytes
+
+    def parse_request(self) -> bool:
+        """The request line and headers, read here rather than by the standard library, whose
+        e-mail parser was a third of the server's time on a small API call. Header names are
+        lower-cased; repeated headers are joined with commas (so two different Content-Lengths
+        cannot both be believed); obsolete line folding is refused."""
+        self.command = None  # type: ignore[assignment]
+        self.request_version = "HTTP/1.1"  # how errors are answered, before the request line is read
+        self.close_connection = True
+        self.requestline = line = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n")
+        words = line.split()
+        if len(words) != 3 or not words[2].startswith("HTTP/1."):
+            self.send_error(HTTPStatus.BAD_REQUEST, f"Bad request line {line[:100]!r}")
+            return False
+        self.command, self.path, self.request_version = words
+        headers: dict[str, str] = {}
+        while True:
+            raw = self.rfile.readline(MAX_HEADER_LINE + 1)
+            if raw in (b"\r\n", b"\n", b""):
+                break
+            name, colon, value = raw.decode("iso-8859-1").partition(":")
+            if len(raw) > MAX_HEADER_LINE or len(headers) >= MAX_HEADERS:
+                self.send_error(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE)
+                return False
+            if not colon or not name or name != name.strip():
+                self.send_error(HTTPStatus.BAD_REQUEST, "Malformed header line")
+                return False
+            key, value = name.lower(), value.strip()
+            headers[key] = f"{headers[key]}, {value}" if key in headers else value
+        self.header_map = headers
+        connection = headers.get("connection", "").lower()
+        if self.request_version == "HTTP/1.0":
+            self.close_connection = "keep-alive" not in connection
+        else:
+            self.close_connection = "close" in connection
+        if headers.get("expect", "").lower() == "100-continue" and self.request_version != "HTTP/1.0":
+            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            self.wfile.flush()
+        return True
 
     def _serve(self) -> None:
         try:
@@ -159,7 +204,7 @@ class _Handler(BaseHTTPRequestHandler):
         lines = [
             f"HTTP/1.1 {response.status} {reason}",
             f"Server: {self.server_version}",
-            f"Date: {self.date_time_string()}",
+            f"Date: {_http_date()}",
         ]
         lines.extend(f"{name}: {value}" for name, value in response.headers)
         if length is not None:
@@ -197,25 +242,49 @@ class _Handler(BaseHTTPRequestHandler):
         pass  # requests are logged by the applications, without query strings or headers
 
 
+_date_cache: tuple[int, str] = (0, "")
+
+
+def _http_date() -> str:
+    """The Date header's value, formatted once a second rather than for every response."""
+    global _date_cache
+    now = int(time.time())
+    second, text = _date_cache
+    if second != now:
+        text = formatdate(now, usegmt=True)
+        _date_cache = (now, text)
+    return text
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], app: Application) -> None:
+    def __init__(self, address: tuple[str, int], app: Application, *, reuse_port: bool = False) -> None:
         self.app = app
+        self.reuse_port = reuse_port
         family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self.address_family = family
         super().__init__(address, _Handler)
 
+    def server_bind(self) -> None:
+        # socketserver's own allow_reuse_port is Python 3.11 and later
+        if self.reuse_port:
+            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        super().server_bind()
+
 
 class Listener:
-    """One role's HTTP server, serving in a thread of its own until :meth:`stop`."""
+    """One role's HTTP server, serving in a thread of its own until :meth:`stop`.
 
-    def __init__(self, app: Application, host: str, port: int) -> None:
+    ``reuse_port``: processes that all listen so on one port share its connections (the kernel
+    spreads them), which is how ``server --workers`` serves the API from several processes."""
+
+    def __init__(self, app: Application, host: str, port: int, *, reuse_port: bool = False) -> None:
         self.app = app
         try:
-            self._server = _Server((host, port), app)
+            self._server = _Server((host, port), app, reuse_port=reuse_port)
         except OSError as error:
             from clearml_core.errors import UserError
 
@@ -247,7 +316,8 @@ class Listener:
         self._thread.start()
 
     def stop(self) -> None:
-        self._server.shutdown()
+        if self._thread is not None:  # shutdown() waits for a serve loop, forever if none ran
+            self._server.shutdown()
         self._server.server_close()
         if self._thread is not None:
             self._thread.join(timeout=10)

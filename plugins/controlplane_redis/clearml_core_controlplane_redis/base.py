@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from clearml_core.controlplane import Task, TaskNotFoundError, TaskStatus
@@ -51,10 +51,15 @@ class RedisStore:
 
     # -- task records ----------------------------------------------------------------------
     def _read(self, reader: Any, task_id: str) -> Task:
+        return self._read_stored(reader, task_id)[0]
+
+    def _read_stored(self, reader: Any, task_id: str) -> tuple[Task, dict[str, str]]:
+        """The task and its hash fields, in one round trip: the fields also hold its ``seq`` and
+        the writers' report marks, which transactions would otherwise read one by one."""
         fields = reader.hgetall(self.keys.task(task_id))
         if not fields:
             raise TaskNotFoundError(task_id)
-        return task_from_fields(task_id, fields)
+        return task_from_fields(task_id, fields), fields
 
     def _save(self, pipe: Pipeline, task: Task, mark: tuple[str, int] | None = None) -> None:
         task.last_update = self.clock()
@@ -68,5 +73,7 @@ class RedisStore:
             pipe.zrem(self.keys.status(old), task_id)
             pipe.zadd(self.keys.status(new), {task_id: seq})
 
-    def _seq(self, pipe: Pipeline, task_id: str) -> int:
-        return int(pipe.hget(self.keys.task(task_id), "seq") or 0)
+    @staticmethod
+    def _seq(stored: Mapping[str, str]) -> int:
+        """The task's position in the creation order, from its hash fields."""
+        return int(stored.get("seq") or 0)

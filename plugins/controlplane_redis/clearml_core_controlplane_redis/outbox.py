@@ -10,6 +10,11 @@ Exactly once: each report has a number, increasing in delivery order, and the st
 task the highest number of this writer it applied (the task's ``w:WRITER`` field). A report whose
 reply was lost with the connection is delivered again on reconnection and recognised as done.
 
+In order per task, side by side across tasks: one task's reports are delivered one at a time (the
+number check above would take a later one arriving first as a replay of the earlier), while those
+of different tasks, the many a server process or a services-mode agent writes at once, do not wait
+for each other's round trips to Redis.
+
 Bounded: log batches beyond ``max_lines`` pending lines are dropped oldest first (a warning says
 how many); status and record updates are never dropped.
 """
@@ -17,10 +22,11 @@ how many); status and record updates are never dropped.
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,6 +57,8 @@ class Outbox:
         self._pending_lines = 0
         self._numbers = 0
         self._lock = threading.Lock()
+        self._task_locks: dict[str, tuple[threading.Lock, list[int]]] = {}
+        self._task_locks_lock = threading.Lock()
         self._wake = threading.Event()
         self._flusher: threading.Thread | None = None
         self.dropped_lines = 0
@@ -65,16 +73,34 @@ class Outbox:
 
     def submit(self, report: Report) -> tuple[bool, Any]:
         """Deliver now when nothing waits, else queue; returns (delivered, its result)."""
-        with self._lock:
-            self._numbers += 1
-            report.number = self._numbers
-            if not self._pending:
-                try:
-                    return True, report.deliver(report.number)
-                except RedisUnreachableError:
-                    pass
-            self._hold(report)
+        with self._in_order(report.task_id):
+            with self._lock:
+                self._numbers += 1
+                report.number = self._numbers
+                if self._pending:
+                    self._hold(report)
+                    return False, None
+            try:
+                return True, report.deliver(report.number)
+            except RedisUnreachableError:
+                with self._lock:
+                    self._hold(report)
         return False, None
+
+    @contextlib.contextmanager
+    def _in_order(self, task_id: str) -> Iterator[None]:
+        """Hold ``task_id``'s own lock; the lock is forgotten when no one holds or waits for it."""
+        with self._task_locks_lock:
+            lock, users = self._task_locks.setdefault(task_id, (threading.Lock(), [0]))
+            users[0] += 1
+        try:
+            with lock:
+                yield
+        finally:
+            with self._task_locks_lock:
+                users[0] -= 1
+                if not users[0]:
+                    del self._task_locks[task_id]
 
     def _hold(self, report: Report) -> None:
         self._pending.append(report)

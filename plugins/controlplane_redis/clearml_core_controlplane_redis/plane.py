@@ -203,11 +203,12 @@ class RedisControlPlane(QueueStore, WorkerStore, DocumentStore, ControlPlane):
 
     # -- helpers ---------------------------------------------------------------------------
     @staticmethod
-    def _applied(pipe: Pipeline, key: str, mark: tuple[str, int] | None) -> bool:
-        """Whether the report numbered ``mark`` was applied before (its reply was lost)."""
+    def _applied(stored: Mapping[str, str], mark: tuple[str, int] | None) -> bool:
+        """Whether the report numbered ``mark`` was applied before (its reply was lost), from the
+        task's hash fields."""
         if mark is None:
             return False
-        return int(pipe.hget(key, f"w:{mark[0]}") or 0) >= mark[1]
+        return int(stored.get(f"w:{mark[0]}") or 0) >= mark[1]
 
     def _position(self, client: Any, queue: str, *, front: bool) -> int:
         """The next position at the back (1, 2, …) or the front (-1, -2, …) of a queue."""
@@ -283,8 +284,8 @@ class RedisControlPlane(QueueStore, WorkerStore, DocumentStore, ControlPlane):
         mark = (self._writer, number) if number is not None else None
 
         def body(pipe: Pipeline) -> Task:
-            task = self._read(pipe, task_id)
-            if self._applied(pipe, key, mark):
+            task, stored = self._read_stored(pipe, task_id)
+            if self._applied(stored, mark):
                 return task
             updated = with_changes(task, changes)
             pipe.multi()
@@ -364,7 +365,7 @@ class RedisControlPlane(QueueStore, WorkerStore, DocumentStore, ControlPlane):
         key = self.keys.task(task_id)
 
         def body(pipe: Pipeline) -> Task:
-            task = self._read(pipe, task_id)
+            task, stored = self._read_stored(pipe, task_id)
             if task.status == TaskStatus.QUEUED:
                 raise InvalidTransitionError(
                     f"task {task_id} is queued in {task.queue!r} already; dequeue it first to move it"
@@ -372,7 +373,7 @@ class RedisControlPlane(QueueStore, WorkerStore, DocumentStore, ControlPlane):
             check_transition(task, TaskStatus.QUEUED, f"be enqueued to {queue!r}")
             if not pipe.hexists(self.keys.queues, queue):
                 raise QueueNotFoundError(queue)
-            seq = self._seq(pipe, task_id)
+            seq = self._seq(stored)
             position = self._position(pipe, queue, front=front)  # a gap when EXEC fails: harmless
             old = TaskStatus(task.status)
             pipe.multi()
@@ -395,10 +396,10 @@ class RedisControlPlane(QueueStore, WorkerStore, DocumentStore, ControlPlane):
         key = self.keys.task(task_id)
 
         def body(pipe: Pipeline) -> Task:
-            task = self._read(pipe, task_id)
+            task, stored = self._read_stored(pipe, task_id)
             if task.status != TaskStatus.QUEUED:
                 raise refusal(task, TaskStatus.CREATED, "be dequeued (it is not queued)")
-            seq = self._seq(pipe, task_id)
+            seq = self._seq(stored)
             pipe.multi()
             if task.queue:
                 pipe.zrem(self.keys.queue(task.queue), task_id)
@@ -428,9 +429,9 @@ class RedisControlPlane(QueueStore, WorkerStore, DocumentStore, ControlPlane):
         key = self.keys.task(task_id)
 
         def body(pipe: Pipeline) -> Task:
-            task = self._read(pipe, task_id)
+            task, stored = self._read_stored(pipe, task_id)
             check_transition(task, TaskStatus.IN_PROGRESS, "start")
-            seq = self._seq(pipe, task_id)
+            seq = self._seq(stored)
             pipe.multi()
             return self._run(pipe, task, worker_id, seq)
 
@@ -442,7 +443,7 @@ class RedisControlPlane(QueueStore, WorkerStore, DocumentStore, ControlPlane):
         key = self.keys.task(task_id)
 
         def body(pipe: Pipeline) -> Task:
-            task = self._read(pipe, task_id)
+            task, stored = self._read_stored(pipe, task_id)
             if task.status != TaskStatus.IN_PROGRESS:
                 raise refusal(task, TaskStatus.QUEUED, "be re-queued (it is not running)")
             if expected_worker is not None and task.worker != expected_worker:
@@ -453,7 +454,7 @@ class RedisControlPlane(QueueStore, WorkerStore, DocumentStore, ControlPlane):
                 raise InvalidTransitionError(
                     f"task {task_id} was started without a queue; it cannot be re-queued"
                 )
-            seq = self._seq(pipe, task_id)
+            seq = self._seq(stored)
             position = self._position(pipe, task.queue, front=front)
             recreate = not pipe.hexists(self.keys.queues, task.queue)
             pipe.multi()
@@ -518,8 +519,8 @@ class RedisControlPlane(QueueStore, WorkerStore, DocumentStore, ControlPlane):
         mark = (self._writer, number) if number is not None else None
 
         def body(pipe: Pipeline) -> Task:
-            task = self._read(pipe, task_id)
-            if self._applied(pipe, key, mark):
+            task, stored = self._read_stored(pipe, task_id)
+            if self._applied(stored, mark):
                 return task
             if expected_worker is not None and (
                 task.worker != expected_worker or task.status != TaskStatus.IN_PROGRESS
@@ -530,7 +531,7 @@ class RedisControlPlane(QueueStore, WorkerStore, DocumentStore, ControlPlane):
                 )
             check_transition(task, new)
             old = TaskStatus(task.status)
-            seq = self._seq(pipe, task_id)
+            seq = self._seq(stored)
             tail = last_log_lines if last_log_lines is not None else self._tail(pipe, task_id)
             pipe.multi()
             if old == TaskStatus.QUEUED and task.queue:
@@ -561,7 +562,7 @@ class RedisControlPlane(QueueStore, WorkerStore, DocumentStore, ControlPlane):
         key = self.keys.task(task_id)
 
         def body(pipe: Pipeline) -> Task:
-            task = self._read(pipe, task_id)
+            task, stored = self._read_stored(pipe, task_id)
             status = TaskStatus(task.status)
             if status == TaskStatus.STOPPED:
                 return task
@@ -573,7 +574,7 @@ class RedisControlPlane(QueueStore, WorkerStore, DocumentStore, ControlPlane):
                 task.status_reason = reason
                 self._save(pipe, task)
                 return task
-            seq = self._seq(pipe, task_id)
+            seq = self._seq(stored)
             tail = self._tail(pipe, task_id)
             pipe.multi()
             if task.queue:
@@ -601,13 +602,13 @@ class RedisControlPlane(QueueStore, WorkerStore, DocumentStore, ControlPlane):
         key = self.keys.task(task_id)
 
         def body(pipe: Pipeline) -> Task:
-            task = self._read(pipe, task_id)
+            task, stored = self._read_stored(pipe, task_id)
             if task.status == TaskStatus.IN_PROGRESS and not force:
                 raise InvalidTransitionError(
                     f"task {task_id} is in_progress on {task.worker}; abort it first, or reset with --force"
                 )
             old = TaskStatus(task.status)
-            seq = self._seq(pipe, task_id)
+            seq = self._seq(stored)
             pipe.multi()
             if task.queue:
                 pipe.zrem(self.keys.queue(task.queue), task_id)

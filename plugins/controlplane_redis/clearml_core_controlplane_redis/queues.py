@@ -91,9 +91,9 @@ class QueueStore(RedisStore):
             waiting = []
             for task_id in ids:
                 with contextlib.suppress(TaskNotFoundError):
-                    task = self._read(pipe, task_id)
+                    task, stored = self._read_stored(pipe, task_id)
                     if task.status == TaskStatus.QUEUED:
-                        waiting.append((task, self._seq(pipe, task_id)))
+                        waiting.append((task, self._seq(stored)))
             pipe.multi()
             for task, seq in waiting:
                 task.status = TaskStatus.CREATED

@@ -57,17 +57,20 @@ def _project_name(call: Call) -> Callable[[str], str]:
 
 def _change(call: Call, task_id: str, mutate: Callable[[Task], Any]) -> Task:
     """Read the task, let ``mutate`` change a copy, write back what changed."""
-    plane = call.ctx.plane
     with _lock(task_id):
-        current = plane.get_task(task_id)
-        changed = Task.from_dict(copy.deepcopy(current.to_dict()))
-        mutate(changed)
-        fields = {
-            key: getattr(changed, key)
-            for key in EDITABLE_TASK_FIELDS
-            if getattr(changed, key) != getattr(current, key)
-        }
-        return plane.update_task(task_id, **fields) if fields else current
+        return _change_read(call, call.ctx.plane.get_task(task_id), mutate)
+
+
+def _change_read(call: Call, current: Task, mutate: Callable[[Task], Any]) -> Task:
+    """:func:`_change` of a record the caller read while holding its :func:`_lock`."""
+    changed = Task.from_dict(current.to_dict())  # to_dict copies what is mutable
+    mutate(changed)
+    fields = {
+        key: getattr(changed, key)
+        for key in EDITABLE_TASK_FIELDS
+        if getattr(changed, key) != getattr(current, key)
+    }
+    return call.ctx.plane.update_task(current.id, **fields) if fields else current
 
 
 def _status_fields(call: Call, task: Task) -> dict[str, Any]:
@@ -78,11 +81,19 @@ def _status_fields(call: Call, task: Task) -> dict[str, Any]:
     }
 
 
-def _note(call: Call, task_id: str) -> None:
-    """Keep a status call's ``status_message`` with the task."""
+def _note(call: Call, task_id: str, current: Task | None = None) -> None:
+    """Keep a status call's ``status_message`` with the task (``current``: as read under its lock)."""
     message = call.data.get("status_message")
-    if message is not None:
-        _change(call, task_id, lambda task: task.attributes.__setitem__("status_message", str(message)))
+    if message is None:
+        return
+
+    def keep(task: Task) -> None:
+        task.attributes["status_message"] = str(message)
+
+    if current is None:
+        _change(call, task_id, keep)
+    else:
+        _change_read(call, current, keep)
 
 
 # -- create, read, edit ---------------------------------------------------------------------------
@@ -333,23 +344,24 @@ def started(call: Call) -> dict[str, Any]:
     """Run the task on the calling worker; the worker that popped it just confirms."""
     task_id = _task_id(call)
     plane = call.ctx.plane
-    task = plane.get_task(task_id)
     worker = call.worker or call.user.user
     began = 0
-    if task.status == TaskStatus.IN_PROGRESS:
-        pass
-    elif task.status in (TaskStatus.CREATED, TaskStatus.QUEUED):
-        task = plane.start(task_id, worker)
-        began = 1
-    elif call.data.get("force"):
-        plane.reset(task_id)
-        task = plane.start(task_id, worker)
-        began = 1
-    else:
-        raise api_error(
-            "invalid_task_status", f"the task is {task.status}; use force to run it again", id=task_id
-        )
-    _note(call, task_id)
+    with _lock(task_id):  # one read serves the status check and the status message
+        task = plane.get_task(task_id)
+        if task.status == TaskStatus.IN_PROGRESS:
+            pass
+        elif task.status in (TaskStatus.CREATED, TaskStatus.QUEUED):
+            task = plane.start(task_id, worker)
+            began = 1
+        elif call.data.get("force"):
+            plane.reset(task_id)
+            task = plane.start(task_id, worker)
+            began = 1
+        else:
+            raise api_error(
+                "invalid_task_status", f"the task is {task.status}; use force to run it again", id=task_id
+            )
+        _note(call, task_id, task)
     return {"started": began, "updated": 1, "fields": _status_fields(call, task)}
 
 
