@@ -65,7 +65,9 @@ def preset_access_key(ctx: ServerContext) -> str | None:
 
 @dataclass
 class RunningServer:
-    """The listeners of one process and its background chores; :meth:`stop` ends them."""
+    """The listeners of one process and its background chores; :meth:`stop` ends them.
+
+    ``stopping`` is the context's own event, so the calls that wait see the stop too."""
 
     ctx: ServerContext
     listeners: dict[str, Listener]
@@ -145,7 +147,8 @@ def start_server(
         for listener in listeners.values():
             listener.stop()
         raise
-    running = RunningServer(ctx, listeners)
+    ctx.stopping.clear()  # a context may be served again after a stop
+    running = RunningServer(ctx, listeners, stopping=ctx.stopping)
     for listener in listeners.values():
         listener.start()
     if "api" in roles and settings.watchdog_enabled and watchdog:

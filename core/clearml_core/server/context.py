@@ -107,6 +107,9 @@ class ServerContext:
     auth: Authenticator
     upload_folder: Path
     clock: Callable[[], float] = time.time
+    stopping: threading.Event = field(default_factory=threading.Event)
+    """Set when the process stops (:meth:`~clearml_core.server.app.RunningServer.stop`): a call
+    that waits (``queues.wait_for_tasks``) ends with it, so no request outlives the server."""
     queues: QueueIds = field(init=False)
     projects: Projects = field(init=False)
     workers: WorkerIds = field(init=False)

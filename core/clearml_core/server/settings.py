@@ -17,6 +17,9 @@ API_VERSION = "2.23"
 """The ClearML REST API version this server speaks (the schemas of clearml's ``services/v2_23``)."""
 SERVER_VERSION = "1.9.0"
 """The ClearML server release that speaks :data:`API_VERSION`; clients compare against it."""
+WAIT_FOR_TASKS = "queues.wait_for_tasks"
+"""clearml-core's long poll of queues (:mod:`clearml_core.server.services.queues`), an extension of
+ClearML's API that ClearML server does not have."""
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,14 @@ class ServerSettings:
     files_auth_enabled: bool = False
     files_cookie_names: tuple[str, ...] = ("clearml_token_basic",)
     logging: dict[str, Any] | None = None
+    wait_for_tasks: bool = True
+
+    @property
+    def extensions(self) -> tuple[str, ...]:
+        """The calls beyond ClearML's API that this server offers, announced in ``auth.login``'s
+        reply: clearml-core's clients use one only where it is announced, so they never send it to
+        a ClearML server (which would answer 404)."""
+        return (WAIT_FOR_TASKS,) if self.wait_for_tasks else ()
 
     @property
     def files_need_token(self) -> bool:
@@ -161,7 +172,8 @@ class ServerSettings:
             files_auth_enabled=config.get_bool("fileserver.auth.enabled", False),
             files_cookie_names=tuple(str(name) for name in config.get_list("fileserver.auth.cookie_names")),
             logging=logging_tree if isinstance(logging_tree, dict) and logging_tree else None,
+            wait_for_tasks=config.get_bool("apiserver.clearml_core.wait_for_tasks", True),
         )
 
 
-__all__ = ["API_VERSION", "SERVER_VERSION", "CookieSettings", "Listen", "ServerSettings"]
+__all__ = ["API_VERSION", "SERVER_VERSION", "WAIT_FOR_TASKS", "CookieSettings", "Listen", "ServerSettings"]

@@ -12,7 +12,10 @@ own server:
   ``tasks.stop`` (a running task shows ``status_message: stopping`` until its worker stops it);
 * logs: ``events.add_batch`` of ``log`` events, read back with ``events.get_task_log``;
 * workers: ``workers.register`` / ``status_report`` / ``unregister`` / ``get_all`` and runtime
-  properties.
+  properties;
+* waiting for tasks: ``queues.wait_for_tasks``, a long poll that only ``clearml-core server`` has
+  and announces when the client signs in (:meth:`ClearMLControlPlane.wait_for_tasks`); a server
+  that does not announce it (ClearML's own) is never sent it, and its queues are polled.
 
 What the API cannot make atomic is checked first and then done: ``expected_worker`` of
 ``set_status`` and ``requeue``, and a requeue (a reset and an enqueue at the head). The server
@@ -56,6 +59,8 @@ from clearml_core_controlplane_clearml.names import Names
 from clearml_core_controlplane_clearml.session import ApiFailure, ApiSession
 
 if TYPE_CHECKING:
+    import threading
+
     from clearml_core.config import Config
 
 # ClearML server's result subcodes (400) that name what was not found, or a refused change
@@ -64,6 +69,15 @@ INVALID_QUEUE_ID = 701
 INVALID_WORKER_ID = 1001
 UNIQUE_VALUE_EXISTS = 801
 REFUSED_CHANGES = frozenset({110, 112, 702, 703, 706})
+NOT_SUPPORTED = 1
+
+WAIT_FOR_TASKS = "queues.wait_for_tasks"
+"""clearml-core server's long poll of queues, sent only to a server that announces it."""
+
+WAIT_SLICE_SEC = 1.0
+"""The longest one ``queues.wait_for_tasks`` call is held. A held request cannot be interrupted,
+so the daemon's ``cancel`` (a signal, a task's end) is seen only between calls: a slice this long
+sees it within about a second, and costs an idle agent one small call a second."""
 
 RUNTIME_PROPERTIES_API = (2, 13)
 """The API version that has workers' runtime properties (ClearML server 1.0)."""
@@ -445,6 +459,50 @@ class ClearMLControlPlane(ControlPlane):
             if len(events) < LOG_BATCH:
                 return found
             start = int(events[-1].get("timestamp") or 0)
+
+    # -- waiting ---------------------------------------------------------------------------
+    def wait_for_tasks(
+        self,
+        queues: Sequence[str],
+        timeout: float,
+        *,
+        cancel: threading.Event | None = None,
+        poll: float = 1.0,
+    ) -> bool:
+        """Wait in ``queues.wait_for_tasks`` calls of at most :data:`WAIT_SLICE_SEC` when the server
+        announced it (the server returns the moment a task is enqueued), else poll the queues every
+        ``poll`` seconds as the protocol does (ClearML's own server). While none of ``queues``
+        exists, or when one went away meanwhile, the rest of the wait polls too, so a queue made
+        later is still seen; a server that refuses the call after all (restarted with it turned
+        off, or another process behind the same address) is polled until the next sign-in."""
+        if not self.session.offers(WAIT_FOR_TASKS):
+            return super().wait_for_tasks(queues, timeout, cancel=cancel, poll=poll)
+        ids = self._queue_ids_of(list(dict.fromkeys(queues)))
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or (cancel is not None and cancel.is_set()):
+                return False
+            if not ids:
+                return super().wait_for_tasks(queues, remaining, cancel=cancel, poll=poll)
+            try:
+                answer = self.session.call(
+                    WAIT_FOR_TASKS, {"queues": ids, "timeout": min(remaining, WAIT_SLICE_SEC)}
+                )
+            except ApiFailure as failure:
+                if failure.code == 400 and failure.subcode == INVALID_QUEUE_ID:  # deleted meanwhile
+                    for name in queues:
+                        self.names.forget_queue(name)
+                    ids = []
+                    continue
+                if failure.code == 404 or (failure.code == 400 and failure.subcode == NOT_SUPPORTED):
+                    self.session.withdraw(WAIT_FOR_TASKS)
+                    return super().wait_for_tasks(queues, remaining, cancel=cancel, poll=poll)
+                raise ControlPlaneError(
+                    f"the ClearML API server at {self.session.url} refused {failure}"
+                ) from None
+            if isinstance(answer, dict) and answer.get("ready"):
+                return True
 
     # -- queues ----------------------------------------------------------------------------
     def _queue_record(self, doc: Mapping[str, Any]) -> Queue:

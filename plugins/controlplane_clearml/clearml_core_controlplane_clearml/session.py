@@ -7,8 +7,14 @@ with ``auth.login`` (HTTP Basic with the access key and secret) for a token it t
 which API version the server speaks; calls use that version, capped at the newest this client
 knows (:data:`NEWEST_API`), and a server older than :data:`OLDEST_API` is refused with a clear
 message. Each call sends the headers ClearML's clients send: ``X-ClearML-Client`` and
-``X-ClearML-Worker``. One kept-alive connection per thread; the secret and the token never appear
+``X-ClearML-Worker``. One kept-alive connection per thread (so a call the server holds, such as
+``queues.wait_for_tasks``, delays no other thread's calls); the secret and the token never appear
 in a message (both are registered with the redactor that scrubs logs and errors).
+
+``clearml-core server`` lists the calls it offers beyond ClearML's API in ``auth.login``'s reply
+(``data.clearml_core.extensions``); :attr:`ApiSession.extensions` holds them, read again at every
+sign-in, and :meth:`ApiSession.offers` tells whether one may be sent. ClearML's own server
+announces none, so it is never sent a call it does not have.
 """
 
 from __future__ import annotations
@@ -114,6 +120,7 @@ class ApiSession:
         self._token = ""
         self.api_version = ""
         self.server_version = ""
+        self.extensions: frozenset[str] = frozenset()
 
     # -- connections --------------------------------------------------------------------------
     def _connection(self) -> http.client.HTTPConnection:
@@ -204,12 +211,24 @@ class ApiSession:
             self._token = token
             self.api_version = f"{chosen[0]}.{chosen[1]}"
             self.server_version = str(claims.get("server_version") or "")
+            self.extensions = _extensions(data)
         return token
 
     def speaks(self, version: tuple[int, int]) -> bool:
         """Whether the server's API is at least ``version`` (signing in first, to know)."""
         self._current_token()
         return (_version(self.api_version) or OLDEST_API) >= version
+
+    def offers(self, extension: str) -> bool:
+        """Whether the server announced ``extension`` (a call beyond ClearML's API) at sign-in."""
+        self._current_token()
+        return extension in self.extensions
+
+    def withdraw(self, extension: str) -> None:
+        """Stop using ``extension`` until the next sign-in: the server refused it after all (one
+        behind the same address that no longer offers it)."""
+        with self._lock:
+            self.extensions = self.extensions - {extension}
 
     def _current_token(self) -> str:
         with self._lock:
@@ -247,6 +266,16 @@ class ApiSession:
                 raise ApiFailure(name, code, int(meta.get("result_subcode") or 0), _message(meta, status))
             return payload if payload is not None else {}
         raise AssertionError("unreachable")
+
+
+def _extensions(data: Mapping[str, Any]) -> frozenset[str]:
+    """The calls ``auth.login``'s reply announces (``clearml_core.extensions``); none when the
+    field is absent (ClearML's own server) or not shaped so."""
+    announced = data.get("clearml_core")
+    names = announced.get("extensions") if isinstance(announced, dict) else None
+    if not isinstance(names, list):
+        return frozenset()
+    return frozenset(name for name in names if isinstance(name, str))
 
 
 def _envelope(body: bytes) -> tuple[dict[str, Any], Any]:

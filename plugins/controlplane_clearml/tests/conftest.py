@@ -20,7 +20,8 @@ def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClearMLServ
 
 @pytest.fixture
 def empty_server(api_server: ClearMLServer) -> ClearMLServer:
-    """The session's server with no tasks, no workers and only the ``default`` queue, as the
+    """The session's server with no tasks, no workers and only the ``default`` queue, untagged
+    (a tag such as ``force_workers:off`` left by a test would keep daemons away from it), as the
     conformance suite wants it (emptied through its own control plane)."""
     with open_control_plane(api_server.control_plane) as store:
         for task in store.list_tasks():
@@ -28,6 +29,8 @@ def empty_server(api_server: ClearMLServer) -> ClearMLServer:
         for queue in store.list_queues():
             if queue.name != DEFAULT_QUEUE:
                 store.delete_queue(queue.name, force=True)
+            elif queue.tags:
+                store.tag_queue(queue.name, remove=queue.tags)
         for worker in store.list_workers():
             store.unregister_worker(worker.id)
     return api_server

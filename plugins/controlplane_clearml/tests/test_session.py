@@ -33,6 +33,8 @@ class Scripted(ThreadingHTTPServer):
         self.api_version = api_version
         self.requests: list[tuple[str, dict[str, str], bytes]] = []
         self.answers: list[tuple[int, dict[str, Any]]] = []
+        self.login_extra: dict[str, Any] = {}
+        """More of ``auth.login``'s data (what clearml-core server announces there)."""
 
     @property
     def url(self) -> str:
@@ -46,7 +48,7 @@ class Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         self.server.requests.append((self.path, dict(self.headers), body))
         if self.path.endswith("/auth.login"):
-            status, data = 200, {"token": token(self.server.api_version)}
+            status, data = 200, {"token": token(self.server.api_version), **self.server.login_extra}
         else:
             status, data = self.server.answers.pop(0)
         meta = {
@@ -99,6 +101,22 @@ def test_headers_version_and_a_second_sign_in_when_the_token_expires(scripted: S
     assert scripted.requests[1][1]["X-ClearML-Worker"] == "host:cpu"
     assert scripted.requests[4][1]["X-ClearML-Worker"] == "other:gpu"
     assert session.server_version == "1.9.0"
+
+
+def test_extensions_are_what_the_last_sign_in_announced(scripted: Scripted) -> None:
+    session = ApiSession(scripted.url, "AK", "SK")
+    assert not session.offers("queues.wait_for_tasks")  # ClearML's server announces nothing
+    assert session.extensions == frozenset()
+
+    scripted.login_extra = {"clearml_core": {"extensions": ["queues.wait_for_tasks", 7]}}
+    scripted.answers += [(401, {"msg": "Invalid token"}), (200, {})]
+    session.call("queues.get_all", {})  # signs in again: the server now announces the long poll
+    assert session.extensions == frozenset({"queues.wait_for_tasks"})
+    assert session.offers("queues.wait_for_tasks")
+
+    scripted.login_extra = {"clearml_core": "not a mapping"}
+    session.login()
+    assert session.extensions == frozenset()
 
 
 def test_an_error_answer_keeps_code_subcode_and_message(scripted: Scripted) -> None:

@@ -14,13 +14,16 @@ log = logging.getLogger("clearml_core.server.auth")
 
 @endpoint("auth.login")
 def login(call: Call) -> dict[str, Any]:
-    """A session token for the caller (who signed in with Basic credentials, or holds a token)."""
+    """A session token for the caller (who signed in with Basic credentials, or holds a token),
+    and the calls this server offers beyond ClearML's API (``clearml_core.extensions``, see
+    :attr:`~clearml_core.server.settings.ServerSettings.extensions`): clearml-core's clients learn
+    there what they may use, and ClearML's own clients ignore the field."""
     expiration = call.data.get("expiration_sec")
     if expiration is not None and not isinstance(expiration, int):
         raise api_error("fields_type_error", "expiration_sec must be an integer", field="expiration_sec")
     token = call.ctx.auth.issue_token(call.user, expiration)
     call.set_cookies.append(call.ctx.settings.cookie.header(token))
-    return {"token": token}
+    return {"token": token, "clearml_core": {"extensions": list(call.ctx.settings.extensions)}}
 
 
 @endpoint("auth.logout", min_version="2.2")

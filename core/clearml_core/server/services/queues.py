@@ -4,10 +4,17 @@ A queue's ClearML id is derived from its name (:func:`~clearml_core.server.ids.q
 ClearML tags are the control plane's queue tags, so ``force_workers:on`` set here reaches
 clearml-core's daemons. System tags and metadata, which only ClearML has, are documents beside
 it. The ``default`` queue carries the system tag ``default``, as in ClearML server.
+
+``queues.wait_for_tasks`` is clearml-core's own (ClearML server has no such call): a long poll
+that holds the request until one of the queues may hold a task, so clearml-core's agents on the
+ClearML control plane take a task the moment it is enqueued instead of at their next poll. The
+server announces it in ``auth.login``'s reply (``data.clearml_core.extensions``), and the client
+sends it only where it is announced; against ClearML's own server it polls.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from clearml_core.controlplane import DEFAULT_QUEUE, Queue, TaskNotFoundError, TaskStatus
@@ -15,9 +22,15 @@ from clearml_core.server.endpoints import Call, endpoint
 from clearml_core.server.errors import api_error
 from clearml_core.server.ids import queue_id
 from clearml_core.server.services.common import name_matcher, order, page, project, tags_match
+from clearml_core.server.settings import WAIT_FOR_TASKS
 from clearml_core.server.taskview import iso
 
 KIND = "server.queues"
+
+MAX_WAIT_SEC = 30.0
+"""The longest ``queues.wait_for_tasks`` holds a request, whatever its ``timeout``: well below the
+60 s that clearml-core's client (and ClearML's) wait for an answer, and below the idle timeouts of
+common proxies, so a held request is answered rather than cut."""
 
 
 def _extra(call: Call, name: str) -> dict[str, Any]:
@@ -159,6 +172,35 @@ def get_next_task(call: Call) -> dict[str, Any]:
             "user": task.attributes.get("user"),
         }
     return result
+
+
+@endpoint(WAIT_FOR_TASKS)
+def wait_for_tasks(call: Call) -> dict[str, Any]:
+    """Hold the call until one of ``queues`` (ids or names) may hold a task (``ready: true``; take
+    it with ``queues.get_next_task``, someone may be faster) or ``timeout`` seconds passed
+    (``ready: false``; at most :data:`MAX_WAIT_SEC`, that long when not given).
+
+    The control plane does the waiting (SQLite watches its file, Redis blocks on its doorbells), so
+    an enqueue by any process that serves it ends the wait; a stopping server ends it too.
+    """
+    if not call.ctx.settings.wait_for_tasks:
+        raise api_error("not_supported", "turned off by apiserver.clearml_core.wait_for_tasks")
+    wanted = call.get_list("queues")
+    if not wanted:
+        raise api_error("missing_required_fields", fields=["queues"])
+    if not all(isinstance(queue, str) and queue for queue in wanted):
+        raise api_error("fields_type_error", "queues must be a list of queue ids", field="queues")
+    timeout = call.data.get("timeout", MAX_WAIT_SEC)
+    if (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, (int, float))
+        or not math.isfinite(timeout)
+        or timeout < 0
+    ):
+        raise api_error("validation_error", "timeout must be a number of seconds, 0 or more", timeout=timeout)
+    names = list(dict.fromkeys(call.ctx.queues.name(queue) for queue in wanted))
+    ready = call.ctx.plane.wait_for_tasks(names, min(float(timeout), MAX_WAIT_SEC), cancel=call.ctx.stopping)
+    return {"ready": ready}
 
 
 @endpoint("queues.get_num_entries")
