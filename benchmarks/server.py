@@ -8,18 +8,21 @@ kept-alive connection and a session token: ``queues.get_next_task``, then ``task
 1. Dispatch throughput: N queued tasks, 8 agent processes taking them as fast as they can from one
    queue; tasks per second from the moment all eight are released until the queue is empty, each
    task handed out exactly once (target ≥ 500 dispatches/s). ``--repeat`` runs; median and range.
-2. Dispatch latency: 8 idle agents polling ``queues.get_next_task`` every ``--poll`` seconds
-   (default 0.1); from just before ``tasks.enqueue`` to an agent holding the task (p99 ≤ 100 ms).
+2. Dispatch latency: 8 idle clearml-core agents on the ClearML control plane, each waiting as the
+   daemon does (``wait_for_tasks``: the server's long poll ``queues.wait_for_tasks``, then ``pop``:
+   ``get_next_task`` and ``started``); from just before ``tasks.enqueue`` to an agent holding the
+   task (p99 ≤ 100 ms).
 3. API overhead per dispatch: one client taking tasks one after another through the API, against
    the same control-plane operations done directly in-process (``pop``, ``update_task``,
    ``append_logs``); the difference of the medians (≤ 3 ms).
-4. Idle agent: one agent polling an empty queue every ``--poll`` seconds; the CPU it costs the
-   server process, and the agent itself, as a share of one core (≤ 1% together).
+4. Idle agent: one such clearml-core agent waiting on an empty queue; the CPU it costs the server's
+   processes, and the agent itself, as a share of one core (≤ 1% together).
 5. Idle daemon: clearml-core's own ``agent daemon`` on the ClearML control plane (what
    ``CLEARML_API_HOST`` and the key select), with its default polling and reporting; the same
    share of the server and the daemon (≤ 1% together).
 
-The server is the real command in its own process; the Redis is a ``redis-server`` started here on
+The server is the real command in its own processes (``--workers``, 2 unless told: one per core of
+the 2-core machines CI runs on); the Redis is a ``redis-server`` started here on
 127.0.0.1 (Debian's package; ``scripts/test.sh`` installs it). Everything happens in a temporary
 home folder. Run from the workspace venv: ``uv run python benchmarks/server.py [--quick]``. Exits 1
 when a target is missed (on either store).
@@ -99,17 +102,20 @@ def agent(url: str, secret: str, worker: str, queue: str, ready: str, go: str, o
     Path(out).write_text(json.dumps({"ids": got, "end": time.time()}))
 
 
-def poller(url: str, secret: str, worker: str, queue: str, interval: str) -> None:
-    """An idle agent: poll every ``interval`` seconds; print each task it takes with the time."""
-    api, headers = client(url, secret, worker)
+def waiter(url: str, secret: str, worker: str, queue: str) -> None:
+    """A clearml-core agent between tasks, on the ClearML control plane: wait as the daemon waits
+    (``wait_for_tasks``), then ``pop``; print each task it takes with the time it held it."""
+    from clearml_core.controlplane import open_control_plane
+
+    os.environ.update(CLEARML_API_ACCESS_KEY=KEY, CLEARML_API_SECRET_KEY=secret)
+    plane = open_control_plane(f"clearml+{url}")
     print("ready", flush=True)
-    pause = float(interval)
     while True:
-        task_id = take(api, headers, queue)
-        if task_id is None:
-            time.sleep(pause)
+        if not plane.wait_for_tasks([queue], 5.0):
             continue
-        print(f"{task_id} {time.time()!r}", flush=True)
+        task = plane.pop([queue], worker)
+        if task is not None:
+            print(f"{task.id} {time.time()!r}", flush=True)
 
 
 class Server:
@@ -129,6 +135,12 @@ class Server:
         command += ["--api-port", str(self.port), "--control-plane", plane_url, "--workers", str(workers)]
         self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT, env=variables)
         wait_for_port(self.port, self.process, 60, name="clearml-core server")
+
+    def pids(self) -> list[int]:
+        """The main process and its API workers."""
+        import psutil
+
+        return [self.process.pid, *(child.pid for child in psutil.Process(self.process.pid).children())]
 
     def stop(self) -> None:
         self.process.terminate()
@@ -184,10 +196,8 @@ def throughput(
     return len(ids) / elapsed, len(ids) - len(set(ids)), len(set(ids))
 
 
-def latency(
-    server: Server, plane_url: str, secret: str, samples: int, poll: float, env: dict[str, str]
-) -> list[float]:
-    """Milliseconds from just before tasks.enqueue to one of 8 polling agents holding the task."""
+def latency(server: Server, plane_url: str, secret: str, samples: int, env: dict[str, str]) -> list[float]:
+    """Milliseconds from just before tasks.enqueue to one of 8 waiting agents holding the task."""
     from clearml_core.controlplane import Script, Task, open_control_plane
     from clearml_core.testing.clearml_server import ApiClient
 
@@ -198,14 +208,14 @@ def latency(
     procs = []
     for index in range(AGENTS):
         proc = subprocess.Popen(
-            [sys.executable, __file__, "--poller", server.url, secret, f"poller-{index}", queue, str(poll)],
+            [sys.executable, __file__, "--waiter", server.url, secret, f"waiter-{index}", "lat"],
             stdout=subprocess.PIPE,
             text=True,
             env=env,
         )
         assert proc.stdout is not None
         if proc.stdout.readline().strip() != "ready":
-            sys.exit("a polling agent did not start")
+            sys.exit("a waiting agent did not start")
         selector.register(proc.stdout, selectors.EVENT_READ)
         procs.append(proc)
     api = ApiClient(server.url, KEY, secret)
@@ -214,7 +224,7 @@ def latency(
         times = []
         for index in range(samples):
             task = plane.create_task(Task(name=f"lat{index}", script=Script(entry_point="x.py")))
-            time.sleep(poll * (0.5 + (index % 7) / 7))  # enqueue at every phase of the agents' polls
+            time.sleep(0.02 + (index % 7) / 7 * 0.3)  # at every phase of the agents' 1 s long-poll slices
             before = time.time()
             if api.call("tasks.enqueue", {"task": task.id, "queue": queue}).status != 200:
                 sys.exit("tasks.enqueue failed")
@@ -265,15 +275,16 @@ def overhead(server: Server, plane_url: str, secret: str, samples: int) -> tuple
 
 
 def idle_cpu(
-    server: Server, plane_url: str, secret: str, poll: float, seconds: float, env: dict[str, str]
+    server: Server, plane_url: str, secret: str, seconds: float, env: dict[str, str]
 ) -> tuple[float, float]:
-    """Percent of one core the server and one polling agent use while the queue stays empty."""
+    """Percent of one core the server's processes and one waiting agent use while its queue stays
+    empty."""
     from clearml_core.controlplane import open_control_plane
 
     with open_control_plane(plane_url) as plane:
         plane.create_queue("idle", exist_ok=True)
     proc = subprocess.Popen(
-        [sys.executable, __file__, "--poller", server.url, secret, "idle-agent", queue_of("idle"), str(poll)],
+        [sys.executable, __file__, "--waiter", server.url, secret, "idle-agent", "idle"],
         stdout=subprocess.PIPE,
         text=True,
         env=env,
@@ -283,8 +294,8 @@ def idle_cpu(
         if proc.stdout.readline().strip() != "ready":
             sys.exit("the idle agent did not start")
         time.sleep(2.0)  # past its start-up
-        on_server, on_agent = cpu_share([server.process.pid, proc.pid], seconds)
-        return on_server, on_agent
+        *on_server, on_agent = cpu_share([*server.pids(), proc.pid], seconds)
+        return sum(on_server), on_agent
     finally:
         proc.terminate()
         proc.wait(30)
@@ -294,8 +305,8 @@ def idle_daemon(
     server: Server, plane_url: str, secret: str, seconds: float, env: dict[str, str]
 ) -> tuple[float, float]:
     """Percent of one core the server and clearml-core's own daemon use while its queue stays
-    empty: ``agent daemon`` on the ClearML control plane (selected by ClearML's variables), polling
-    every ``agent.polling_interval_sec`` (5 s) and reporting every ``agent.report_period_sec``."""
+    empty: ``agent daemon`` on the ClearML control plane (selected by ClearML's variables), waiting
+    in the server's long poll and reporting every ``agent.report_period_sec``."""
     from clearml_core.controlplane import open_control_plane
 
     with open_control_plane(plane_url) as plane:
@@ -313,8 +324,8 @@ def idle_daemon(
         with open_control_plane(plane_url) as plane:
             wait_for(lambda: any(w.id == "bench-daemon" for w in plane.list_workers()), 120, "the daemon")
         time.sleep(2.0)  # past its start-up
-        on_server, on_daemon = cpu_share([server.process.pid, proc.pid], seconds)
-        return on_server, on_daemon
+        *on_server, on_daemon = cpu_share([*server.pids(), proc.pid], seconds)
+        return sum(on_server), on_daemon
     finally:
         proc.terminate()
         proc.wait(60)
@@ -325,15 +336,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer tasks and samples, a 10 s idle window")
     parser.add_argument("--tasks", type=int, default=None, help="tasks per throughput run (default 2000)")
     parser.add_argument("--repeat", type=int, default=None, help="throughput runs per store (default 3)")
-    parser.add_argument("--poll", type=float, default=0.1, help="the polling agents' interval in seconds")
+    parser.add_argument("--workers", type=int, default=2, help="the server's --workers (default 2)")
     parser.add_argument("--agent", nargs=7, help=argparse.SUPPRESS)
-    parser.add_argument("--poller", nargs=5, help=argparse.SUPPRESS)
+    parser.add_argument("--waiter", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.agent:
         agent(*args.agent)
         return 0
-    if args.poller:
-        poller(*args.poller)
+    if args.waiter:
+        waiter(*args.waiter)
         return 0
     count = args.tasks or (1000 if args.quick else 2000)
     repeat = args.repeat or (1 if args.quick else 3)
@@ -356,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
             ("sqlite", f"sqlite:///{home / 'server.db'}"),
             ("redis", redis.url("server-bench")),
         ):
-            server = Server(home, plane_url, secret, env)
+            server = Server(home, plane_url, secret, env, args.workers)
             try:
                 rates, duplicates, handed = [], 0, []
                 for run in range(repeat):
@@ -366,9 +377,9 @@ def main(argv: list[str] | None = None) -> int:
                     rates.append(rate)
                     duplicates += dups
                     handed.append(distinct)
-                times = latency(server, plane_url, secret, samples, args.poll, env)
+                times = latency(server, plane_url, secret, samples, env)
                 api_ms, direct_ms = overhead(server, plane_url, secret, samples)
-                idle_server, idle_agent = idle_cpu(server, plane_url, secret, args.poll, idle_seconds, env)
+                idle_server, idle_agent = idle_cpu(server, plane_url, secret, idle_seconds, env)
                 daemon_server, daemon_self = idle_daemon(server, plane_url, secret, idle_seconds, env)
             finally:
                 server.stop()
@@ -427,17 +438,17 @@ def main(argv: list[str] | None = None) -> int:
 
     checks = [
         f"dispatch, {AGENTS} agents, {count} tasks x{repeat}",
-        f"enqueue → agent holds it, {AGENTS} agents polling every {args.poll:g} s, {samples} samples",
+        f"enqueue → agent holds it, {AGENTS} clearml-core agents waiting (long poll), {samples} samples",
         f"API overhead per dispatch, p50 of {samples}",
-        f"idle agent polling every {args.poll:g} s, {idle_seconds:.0f} s",
-        f"idle clearml-core agent daemon (ClearML control plane, polls every 5 s), {idle_seconds:.0f} s",
+        f"idle clearml-core agent waiting (long poll), {idle_seconds:.0f} s",
+        f"idle clearml-core agent daemon (ClearML control plane, its defaults), {idle_seconds:.0f} s",
     ]
     sqlite_rows, redis_rows = row_for(results["sqlite"]), row_for(results["redis"])
     print(f"dispatch through clearml-core server, over SQLite and Redis{' (--quick)' if args.quick else ''}")
     print(
         f"python {platform.python_version()} on {platform.system()} {platform.machine()}, {os.cpu_count()} CPUs; "
         f"load average {load_before[0]:.2f} before, {load_after[0]:.2f} after (the machine may be shared); "
-        "each dispatch is 3 calls: get_next_task, started, add_batch"
+        f"server --workers {args.workers}; each dispatch is 3 calls: get_next_task, started, add_batch"
     )
     print()
     header = ("check", "sqlite", "redis", "target", "verdict")
