@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote
 
+from clearml_core.controlplane.filewatch import FileChanges
 from clearml_core.controlplane.protocol import (
     DEFAULT_QUEUE,
     AlreadyExistsError,
@@ -65,7 +66,6 @@ from clearml_core.controlplane.rules import (
     check_transition,
     clear_run,
     new_record,
-    pause,
     refusal,
     run_end,
     start_run,
@@ -78,8 +78,6 @@ if TYPE_CHECKING:
     from clearml_core.config import Config
 
 DEFAULT_TIMEOUT = 30.0
-CHANGE_PROBE_SEC = 0.05
-"""How often a waiting daemon looks whether the file changed (a stat of two files)."""
 
 # -- schema -----------------------------------------------------------------------------------
 
@@ -188,6 +186,7 @@ class SQLiteControlPlane(ControlPlane):
         self.timeout = timeout
         self.url = f"sqlite:///{self.path}"
         self._connections = ThreadConnections(self.path, timeout=timeout)
+        self._changes = FileChanges([self.path, self.path.with_name(self.path.name + "-wal")])
         self._check_path()
         with self._errors():
             self._migrate(self._conn())
@@ -337,6 +336,7 @@ class SQLiteControlPlane(ControlPlane):
         return int(row[0]) if row else 0
 
     def close(self) -> None:
+        self._changes.close()
         self._connections.close()
 
     # -- task rows -------------------------------------------------------------------------
@@ -804,35 +804,23 @@ class SQLiteControlPlane(ControlPlane):
         cancel: threading.Event | None = None,
         poll: float = 1.0,
     ) -> bool:
-        """Every commit touches the database file or its write-ahead log, so a stat of the two
-        every :data:`CHANGE_PROBE_SEC` notices an enqueue from any process at nearly no cost; the
-        queues are read again only then (``poll`` is not needed)."""
+        """Every commit writes the database file or its write-ahead log, so a
+        :class:`~clearml_core.controlplane.filewatch.FileChanges` on the two notices an enqueue
+        from any process; the queues are read again only then (``poll`` is not needed)."""
         names = list(dict.fromkeys(queues))
-        marker = self._change_marker()
-        if self._has_entries(names):
-            return True
         deadline = time.monotonic() + timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return False
-            if pause(min(remaining, CHANGE_PROBE_SEC), cancel):
-                return False
-            now = self._change_marker()
-            if now != marker:
-                marker = now
-                if self._has_entries(names):
-                    return True
-
-    def _change_marker(self) -> tuple[tuple[int, int, int] | None, ...]:
-        marker: list[tuple[int, int, int] | None] = []
-        for file in (self.path, self.path.with_name(self.path.name + "-wal")):
-            try:
-                stat = os.stat(file)
-                marker.append((stat.st_ino, stat.st_size, stat.st_mtime_ns))
-            except OSError:
-                marker.append(None)
-        return tuple(marker)
+        with self._changes.watching() as seen:
+            if self._has_entries(names):
+                return True
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or (cancel is not None and cancel.is_set()):
+                    return False
+                now = self._changes.wait(seen, remaining, cancel)
+                if now != seen:
+                    seen = now
+                    if self._has_entries(names):
+                        return True
 
     def _has_entries(self, names: Sequence[str]) -> bool:
         if not names:
