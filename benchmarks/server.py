@@ -16,7 +16,8 @@ kept-alive connection and a session token: ``queues.get_next_task``, then ``task
    the same control-plane operations done directly in-process (``pop``, ``update_task``,
    ``append_logs``); the difference of the medians (≤ 3 ms).
 4. Idle agent: one such clearml-core agent waiting on an empty queue; the CPU it costs the server's
-   processes, and the agent itself, as a share of one core (≤ 1% together).
+   processes, and the agent itself, as a share of one core (≤ 1% together). And the same for an
+   agent that polls as clearml-agent does: ``queues.get_next_task`` every ``--poll`` seconds (5).
 5. Idle daemon: clearml-core's own ``agent daemon`` on the ClearML control plane (what
    ``CLEARML_API_HOST`` and the key select), with its default polling and reporting; the same
    share of the server and the daemon (≤ 1% together).
@@ -100,6 +101,15 @@ def agent(url: str, secret: str, worker: str, queue: str, ready: str, go: str, o
     while (task_id := take(api, headers, queue)) is not None:
         got.append(task_id)
     Path(out).write_text(json.dumps({"ids": got, "end": time.time()}))
+
+
+def poller(url: str, secret: str, worker: str, queue: str, interval: str) -> None:
+    """An idle agent as clearml-agent is: ``queues.get_next_task`` every ``interval`` seconds."""
+    api, headers = client(url, secret, worker)
+    print("ready", flush=True)
+    while True:
+        if take(api, headers, queue) is None:
+            time.sleep(float(interval))
 
 
 def waiter(url: str, secret: str, worker: str, queue: str) -> None:
@@ -275,16 +285,16 @@ def overhead(server: Server, plane_url: str, secret: str, samples: int) -> tuple
 
 
 def idle_cpu(
-    server: Server, plane_url: str, secret: str, seconds: float, env: dict[str, str]
+    server: Server, plane_url: str, agent: list[str], seconds: float, env: dict[str, str]
 ) -> tuple[float, float]:
-    """Percent of one core the server's processes and one waiting agent use while its queue stays
-    empty."""
+    """Percent of one core the server's processes and one idle agent (``--waiter`` or
+    ``--poller`` and its arguments) use while the queue ``idle`` stays empty."""
     from clearml_core.controlplane import open_control_plane
 
     with open_control_plane(plane_url) as plane:
         plane.create_queue("idle", exist_ok=True)
     proc = subprocess.Popen(
-        [sys.executable, __file__, "--waiter", server.url, secret, "idle-agent", "idle"],
+        [sys.executable, __file__, *agent],
         stdout=subprocess.PIPE,
         text=True,
         env=env,
@@ -338,13 +348,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=None, help="throughput runs per store (default 3)")
     parser.add_argument("--workers", type=int, default=2, help="the server's --workers (default 2)")
     parser.add_argument("--agent", nargs=7, help=argparse.SUPPRESS)
+    parser.add_argument("--poll", type=float, default=5.0, help="the polling agent's interval (default 5 s)")
     parser.add_argument("--waiter", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--poller", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.agent:
         agent(*args.agent)
         return 0
     if args.waiter:
         waiter(*args.waiter)
+        return 0
+    if args.poller:
+        poller(*args.poller)
         return 0
     count = args.tasks or (1000 if args.quick else 2000)
     repeat = args.repeat or (1 if args.quick else 3)
@@ -379,7 +394,10 @@ def main(argv: list[str] | None = None) -> int:
                     handed.append(distinct)
                 times = latency(server, plane_url, secret, samples, env)
                 api_ms, direct_ms = overhead(server, plane_url, secret, samples)
-                idle_server, idle_agent = idle_cpu(server, plane_url, secret, idle_seconds, env)
+                waiting = ["--waiter", server.url, secret, "idle-agent", "idle"]
+                idle_server, idle_agent = idle_cpu(server, plane_url, waiting, idle_seconds, env)
+                polling = ["--poller", server.url, secret, "idle-poller", queue_of("idle"), str(args.poll)]
+                poll_server, poll_agent = idle_cpu(server, plane_url, polling, idle_seconds, env)
                 daemon_server, daemon_self = idle_daemon(server, plane_url, secret, idle_seconds, env)
             finally:
                 server.stop()
@@ -392,6 +410,8 @@ def main(argv: list[str] | None = None) -> int:
                 "direct_ms": direct_ms,
                 "idle_server": idle_server,
                 "idle_agent": idle_agent,
+                "poll_server": poll_server,
+                "poll_agent": poll_agent,
                 "daemon_server": daemon_server,
                 "daemon_self": daemon_self,
             }
@@ -405,6 +425,7 @@ def main(argv: list[str] | None = None) -> int:
         times: list[float] = store["times"]  # type: ignore[assignment]
         api_ms, direct_ms = float(store["api_ms"]), float(store["direct_ms"])  # type: ignore[arg-type]
         idle = float(store["idle_server"]) + float(store["idle_agent"])  # type: ignore[arg-type]
+        polling = float(store["poll_server"]) + float(store["poll_agent"])  # type: ignore[arg-type]
         daemon = float(store["daemon_server"]) + float(store["daemon_self"])  # type: ignore[arg-type]
         return [
             (
@@ -430,6 +451,11 @@ def main(argv: list[str] | None = None) -> int:
                 idle <= IDLE_TARGET_PERCENT,
             ),
             (
+                f"{polling:.2f}% (server {store['poll_server']:.2f}, agent {store['poll_agent']:.2f})",
+                f"≤ {IDLE_TARGET_PERCENT:g}% of one core",
+                polling <= IDLE_TARGET_PERCENT,
+            ),
+            (
                 f"{daemon:.2f}% (server {store['daemon_server']:.2f}, daemon {store['daemon_self']:.2f})",
                 f"≤ {IDLE_TARGET_PERCENT:g}% of one core",
                 daemon <= IDLE_TARGET_PERCENT,
@@ -441,6 +467,7 @@ def main(argv: list[str] | None = None) -> int:
         f"enqueue → agent holds it, {AGENTS} clearml-core agents waiting (long poll), {samples} samples",
         f"API overhead per dispatch, p50 of {samples}",
         f"idle clearml-core agent waiting (long poll), {idle_seconds:.0f} s",
+        f"idle agent polling get_next_task every {args.poll:g} s (as clearml-agent), {idle_seconds:.0f} s",
         f"idle clearml-core agent daemon (ClearML control plane, its defaults), {idle_seconds:.0f} s",
     ]
     sqlite_rows, redis_rows = row_for(results["sqlite"]), row_for(results["redis"])

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,6 +38,7 @@ class ThreadConnections:
         self._local = threading.local()
         self._lock = threading.Lock()
         self._open: list[tuple[threading.Thread, sqlite3.Connection]] = []
+        _INSTANCES.add(self)
 
     def _after_fork(self) -> None:
         if os.getpid() == self._pid:
@@ -49,8 +51,8 @@ class ThreadConnections:
         self._pid = os.getpid()
 
     def current(self) -> sqlite3.Connection | None:
-        """This thread's connection, or None when it has none yet."""
-        self._after_fork()
+        """This thread's connection, or None when it has none yet (a forked child starts without
+        any: :func:`_forget_after_fork`, so this hot path makes no system call)."""
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         return conn
 
@@ -132,5 +134,16 @@ class ThreadConnections:
 
 _ORPHANS: list[sqlite3.Connection] = []
 """A forked child's inherited connections: referenced so they are never closed in the child."""
+
+_INSTANCES: weakref.WeakSet[ThreadConnections] = weakref.WeakSet()
+
+
+def _forget_after_fork() -> None:
+    for connections in list(_INSTANCES):
+        connections._after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_after_fork)
 
 __all__ = ["ThreadConnections"]

@@ -166,3 +166,27 @@ def test_secrets_appear_in_no_log_answer_or_record(tmp_path, capsys, monkeypatch
             assert secret not in text, f"a secret appears in {where}"
     assert made["access_key"] in printed.out
     assert "Returned 200 for auth.create_credentials" in log
+
+
+def test_a_remembered_token_still_expires_and_a_forged_one_is_refused(tmp_path) -> None:
+    with local_server(tmp_path / "server") as server:
+        client = ApiClient(server.api_url, server.access_key, server.secret_key)
+        client.login()
+        token = client.token
+        bearer = {"Authorization": f"Bearer {token}"}
+        assert client.call("queues.get_default", headers=bearer).status == 200
+        assert client.call("queues.get_default", headers=bearer).status == 200  # remembered now
+
+        head, body, signature = token.split(".")
+        forged = f"{head}.{body}.{signature[:-2]}{'AA' if signature[-2:] != 'AA' else 'BB'}"
+        refused = client.call("queues.get_default", headers={"Authorization": f"Bearer {forged}"})
+        assert refused.status == 401
+
+        auth = server.ctx.auth
+        real_clock = auth.clock
+        auth.clock = lambda: real_clock() + server.ctx.settings.token_max_expiration_sec + 60
+        try:
+            assert client.call("queues.get_default", headers=bearer).status == 401
+        finally:
+            auth.clock = real_clock
+        client.close()

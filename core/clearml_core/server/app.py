@@ -119,7 +119,7 @@ def start_server(
     watchdog: bool = True,
 ) -> RunningServer:
     """Listen for ``roles`` (``ports`` / ``hosts`` override the configured ones; port 0 picks a
-    free one; ``reuse_port``: share the ports with other processes, see
+    free one; ``reuse_port``: share the API's port with other processes, see
     :mod:`~clearml_core.server.workers`) and start the watchdog with the API role (unless
     ``watchdog`` is False: a worker process leaves it to the main one)."""
     from clearml_core.server.fileserver import FileApplication
@@ -142,7 +142,7 @@ def start_server(
         for role, app in apps.items():
             host = (hosts or {}).get(role, configured[role].ip)
             port = (ports or {}).get(role, configured[role].port)
-            listeners[role] = Listener(app, host, port, reuse_port=reuse_port)
+            listeners[role] = Listener(app, host, port, reuse_port=reuse_port and role == "api")
     except BaseException:
         for listener in listeners.values():
             listener.stop()

@@ -23,6 +23,9 @@ from clearml_core.server.identity import Identity
 from clearml_core.server.ratelimit import LoginLimiter
 from clearml_core.server.settings import API_VERSION, SERVER_VERSION, ServerSettings
 
+VERIFIED_TOKENS = 4096
+"""How many checked tokens the server remembers (all of them are forgotten when it is full)."""
+
 
 class Authenticator:
     """Turns a call's credentials into an :class:`Identity`, and identities into tokens."""
@@ -44,6 +47,7 @@ class Authenticator:
         )
         self.clock = clock
         self._fixed = {user.username: user for user in settings.fixed_users}
+        self._verified: dict[str, tuple[Identity, float]] = {}
 
     # -- identities --------------------------------------------------------------------------
     def identity(self, user: str, name: str = "") -> Identity:
@@ -88,11 +92,24 @@ class Authenticator:
         return tokens.encode(payload, self._secret)
 
     def from_token(self, token: str) -> Identity:
+        """The identity a token carries. Tokens are stateless (nothing revokes one before it
+        expires), so each is checked once and then remembered until it expires: an agent sends the
+        same one with every call."""
+        now = self.clock()
+        known = self._verified.get(token)
+        if known is not None and now < known[1]:
+            return known[0]
         try:
-            payload = tokens.decode(token, self._secret, now=self.clock())
-            return Identity.from_dict(payload.get("identity"))
+            payload = tokens.decode(token, self._secret, now=now)
+            identity = Identity.from_dict(payload.get("identity"))
         except (tokens.TokenError, ValueError) as error:
             raise api_error("invalid_token", str(error)) from None
+        expires = payload.get("exp")
+        if isinstance(expires, (int, float)):
+            if len(self._verified) >= VERIFIED_TOKENS:
+                self._verified.clear()
+            self._verified[token] = (identity, float(expires))
+        return identity
 
     # -- credentials -------------------------------------------------------------------------
     def authenticate(

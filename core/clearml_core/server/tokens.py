@@ -36,7 +36,7 @@ def encode(payload: Mapping[str, Any], secret: bytes) -> str:
     """``payload`` as a signed token."""
     head = _b64(json.dumps(_HEADER, separators=(",", ":")).encode())
     body = _b64(json.dumps(dict(payload), separators=(",", ":")).encode())
-    signature = hmac.new(secret, f"{head}.{body}".encode("ascii"), hashlib.sha256).digest()
+    signature = hmac.digest(secret, f"{head}.{body}".encode("ascii"), hashlib.sha256)
     return f"{head}.{body}.{_b64(signature)}"
 
 
@@ -46,7 +46,7 @@ def decode(token: str, secret: bytes, *, now: float | None = None) -> dict[str, 
     if len(parts) != 3:
         raise TokenError("not a token")
     head, body, signature = parts
-    expected = hmac.new(secret, f"{head}.{body}".encode("ascii", "replace"), hashlib.sha256).digest()
+    expected = hmac.digest(secret, f"{head}.{body}".encode("ascii", "replace"), hashlib.sha256)
     try:
         given = _unb64(signature)
     except ValueError:
