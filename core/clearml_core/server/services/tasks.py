@@ -58,19 +58,15 @@ def _project_name(call: Call) -> Callable[[str], str]:
 def _change(call: Call, task_id: str, mutate: Callable[[Task], Any]) -> Task:
     """Read the task, let ``mutate`` change a copy, write back what changed."""
     with _lock(task_id):
-        return _change_read(call, call.ctx.plane.get_task(task_id), mutate)
-
-
-def _change_read(call: Call, current: Task, mutate: Callable[[Task], Any]) -> Task:
-    """:func:`_change` of a record the caller read while holding its :func:`_lock`."""
-    changed = Task.from_dict(current.to_dict())  # to_dict copies what is mutable
-    mutate(changed)
-    fields = {
-        key: getattr(changed, key)
-        for key in EDITABLE_TASK_FIELDS
-        if getattr(changed, key) != getattr(current, key)
-    }
-    return call.ctx.plane.update_task(current.id, **fields) if fields else current
+        current = call.ctx.plane.get_task(task_id)
+        changed = Task.from_dict(current.to_dict())  # to_dict copies what is mutable
+        mutate(changed)
+        fields = {
+            key: getattr(changed, key)
+            for key in EDITABLE_TASK_FIELDS
+            if getattr(changed, key) != getattr(current, key)
+        }
+        return call.ctx.plane.update_task(current.id, **fields) if fields else current
 
 
 def _status_fields(call: Call, task: Task) -> dict[str, Any]:
@@ -86,14 +82,12 @@ def _note(call: Call, task_id: str, current: Task | None = None) -> None:
     message = call.data.get("status_message")
     if message is None:
         return
-
-    def keep(task: Task) -> None:
-        task.attributes["status_message"] = str(message)
-
     if current is None:
-        _change(call, task_id, keep)
-    else:
-        _change_read(call, current, keep)
+        with _lock(task_id):
+            _note(call, task_id, call.ctx.plane.get_task(task_id))
+        return
+    if current.attributes.get("status_message") != str(message):
+        call.ctx.plane.update_task(task_id, attributes={**current.attributes, "status_message": str(message)})
 
 
 # -- create, read, edit ---------------------------------------------------------------------------
