@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -97,5 +99,29 @@ def test_a_folder_that_goes_away_falls_back_to_stat(tmp_path: Path) -> None:
             writer = _write_from_another_process(folder / "state.db", 0.2)
             assert watched.wait(seen, 30) != seen
             writer.wait()
+    finally:
+        watched.close()
+
+
+def _wait_in_child(changes: FileChanges, path: Path, result: Any) -> None:
+    with changes.watching() as seen:
+        _write_from_another_process(path, 0.3).wait()
+        result.value = int(changes.wait(seen, 20) != seen)
+
+
+@linux_only
+def test_a_forked_child_watches_on_its_own(tmp_path: Path) -> None:
+    """The parent's inotify thread does not exist in a child forked while it waits."""
+    watched = FileChanges([tmp_path / "state.db"])
+    context = multiprocessing.get_context("fork")
+    result = context.Value("i", -1)
+    try:
+        with watched.watching():
+            assert watched.uses_inotify
+            child = context.Process(target=_wait_in_child, args=(watched, tmp_path / "state.db", result))
+            child.start()
+            child.join(60)
+        assert child.exitcode == 0
+        assert result.value == 1, "the child did not see the write"
     finally:
         watched.close()

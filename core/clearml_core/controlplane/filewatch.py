@@ -18,6 +18,7 @@ import struct
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -69,6 +70,7 @@ class FileChanges:
         self._marker = _stat(self.files)
         self._inotify: _Inotify | None = None
         self._inotify_usable = sys.platform.startswith("linux")
+        _INSTANCES.add(self)
 
     @property
     def uses_inotify(self) -> bool:
@@ -122,6 +124,13 @@ class FileChanges:
             self._inotify_usable = False
         if inotify is not None:
             inotify.stop()
+
+    def _forget_after_fork(self) -> None:
+        """In a forked child: the parent's inotify thread is not there, and its lock may have
+        been held at the fork."""
+        self._changed = threading.Condition(threading.Lock())
+        self._inotify = None
+        self._waiters = 0
 
     def _probe(self) -> int:
         """Stat the files (the lock held); a different answer than last time is a change."""
@@ -215,6 +224,18 @@ class _Inotify:
             if event & (_IN_Q_OVERFLOW | _IN_IGNORED) or name in self.owner._names:
                 mask |= event
         return mask
+
+
+_INSTANCES: weakref.WeakSet[FileChanges] = weakref.WeakSet()
+
+
+def _forget_after_fork() -> None:
+    for changes in list(_INSTANCES):
+        changes._forget_after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 __all__ = ["CANCEL_CHECK_SEC", "LINGER_SEC", "PROBE_SEC", "FileChanges"]
