@@ -36,7 +36,10 @@ def agent_alive(pid: str, started: str) -> bool:
 
 def orphans(client: Any) -> list[Any]:
     """This host's task containers whose agent is gone (running or not)."""
-    found = client.containers.list(all=True, filters={"label": f"{HOST}={socket.gethostname()}"})
+    # ignore_removed: a container that goes away between the listing and its inspection is no orphan
+    found = client.containers.list(
+        all=True, filters={"label": f"{HOST}={socket.gethostname()}"}, ignore_removed=True
+    )
     return [
         container
         for container in found

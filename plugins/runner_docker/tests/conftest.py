@@ -153,7 +153,7 @@ def no_leftovers(request: pytest.FixtureRequest) -> Iterator[None]:
         if engine not in request.fixturenames:
             continue
         client = request.getfixturevalue(engine)
-        for container in client.containers.list(all=True, filters={"label": LABEL}):
+        for container in client.containers.list(all=True, filters={"label": LABEL}, ignore_removed=True):
             left.append(container.name)
             container.remove(force=True)
     assert not left, f"containers left behind: {left}"

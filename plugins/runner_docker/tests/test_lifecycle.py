@@ -30,7 +30,10 @@ while True:
 
 
 def containers_of(docker: DockerSetup, task_id: str, *, running_only: bool = True) -> list:
-    return docker.client.containers.list(all=not running_only, filters={"label": f"{LABEL}={task_id}"})
+    # ignore_removed: the agent may remove one between the listing and its inspection
+    return docker.client.containers.list(
+        all=not running_only, filters={"label": f"{LABEL}={task_id}"}, ignore_removed=True
+    )
 
 
 def ended(plane: ControlPlane, task_id: str) -> bool:

@@ -40,7 +40,7 @@ def test_three_services_run_side_by_side_in_their_containers_and_drain_on_stop(
         "--queue", "svc", "--docker", docker.image, "--services-mode", "3", "--polling-interval", "0.1"
     )
     assert wait_for(lambda: len(list(shared.glob("*.started"))) == 3), daemons.output()
-    running = docker.client.containers.list(filters={"label": LABEL})
+    running = docker.client.containers.list(filters={"label": LABEL}, ignore_removed=True)
     assert sorted(c.labels[LABEL] for c in running) == sorted(t.id for t in services)
 
     daemon.send_signal(signal.SIGTERM)  # drain: the services finish, nothing new is taken
