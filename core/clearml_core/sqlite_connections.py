@@ -15,9 +15,10 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from clearml_core.forks import reset_in_forked_child
 
 if TYPE_CHECKING:
     import sqlite3
@@ -34,25 +35,20 @@ class ThreadConnections:
         self.path = Path(path)
         self.timeout = timeout
         self.synchronous = synchronous
-        self._pid = os.getpid()
         self._local = threading.local()
         self._lock = threading.Lock()
         self._open: list[tuple[threading.Thread, sqlite3.Connection]] = []
-        _INSTANCES.add(self)
+        reset_in_forked_child(self, ThreadConnections._forget_parents)
 
-    def _after_fork(self) -> None:
-        if os.getpid() == self._pid:
-            return
-        # A forked child: never use (or close) the parent's connections; keep them referenced.
+    def _forget_parents(self) -> None:
+        """In a forked child: never use (or close) the parent's connections; keep them referenced."""
         _ORPHANS.extend(conn for _thread, conn in self._open)
         self._open = []
         self._local = threading.local()
         self._lock = threading.Lock()
-        self._pid = os.getpid()
 
     def current(self) -> sqlite3.Connection | None:
-        """This thread's connection, or None when it has none yet (a forked child starts without
-        any: :func:`_forget_after_fork`, so this hot path makes no system call)."""
+        """This thread's connection, or None when it has none yet (as in a forked child)."""
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         return conn
 
@@ -98,7 +94,6 @@ class ThreadConnections:
 
     def adopt(self, conn: sqlite3.Connection) -> None:
         """Make ``conn`` this thread's connection (closing the one it replaces)."""
-        self._after_fork()
         old = getattr(self._local, "conn", None)
         me = threading.current_thread()
         with self._lock:
@@ -112,7 +107,6 @@ class ThreadConnections:
 
     def discard(self) -> None:
         """Close and forget this thread's connection (the next :meth:`get` opens another)."""
-        self._after_fork()
         conn = getattr(self._local, "conn", None)
         if conn is None:
             return
@@ -124,7 +118,6 @@ class ThreadConnections:
 
     def close(self) -> None:
         """Close every connection this process opened (a forked child's inherited ones stay)."""
-        self._after_fork()
         with self._lock:
             connections, self._open = [conn for _thread, conn in self._open], []
         self._local = threading.local()
@@ -134,16 +127,5 @@ class ThreadConnections:
 
 _ORPHANS: list[sqlite3.Connection] = []
 """A forked child's inherited connections: referenced so they are never closed in the child."""
-
-_INSTANCES: weakref.WeakSet[ThreadConnections] = weakref.WeakSet()
-
-
-def _forget_after_fork() -> None:
-    for connections in list(_INSTANCES):
-        connections._after_fork()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_after_fork)
 
 __all__ = ["ThreadConnections"]

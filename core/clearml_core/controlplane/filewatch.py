@@ -18,12 +18,12 @@ import struct
 import sys
 import threading
 import time
-import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 from clearml_core.controlplane.rules import pause
+from clearml_core.forks import reset_in_forked_child
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ class FileChanges:
         self._marker = _stat(self.files)
         self._inotify: _Inotify | None = None
         self._inotify_usable = sys.platform.startswith("linux")
-        _INSTANCES.add(self)
+        reset_in_forked_child(self, FileChanges._forget_after_fork)
 
     @property
     def uses_inotify(self) -> bool:
@@ -224,18 +224,6 @@ class _Inotify:
             if event & (_IN_Q_OVERFLOW | _IN_IGNORED) or name in self.owner._names:
                 mask |= event
         return mask
-
-
-_INSTANCES: weakref.WeakSet[FileChanges] = weakref.WeakSet()
-
-
-def _forget_after_fork() -> None:
-    for changes in list(_INSTANCES):
-        changes._forget_after_fork()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 __all__ = ["CANCEL_CHECK_SEC", "LINGER_SEC", "PROBE_SEC", "FileChanges"]
