@@ -19,7 +19,7 @@ from typing import Any
 
 from clearml_core.runners.base import DEFAULT_ABORT_GRACE_SEC, Execution, ExecutionError, LogSink
 from clearml_core.runners.output import LineSplitter
-from clearml_core_runner_docker.engine import api_errors, short_error
+from clearml_core_runner_docker.engine import api_errors, is_not_found, short_error
 
 LABEL_PREFIX = "clearml-core."
 
@@ -182,7 +182,7 @@ class DockerExecution(Execution):
             try:
                 code = int(self.container.wait().get("StatusCode", -1))
             except api_errors() as error:
-                if _gone(error):
+                if is_not_found(error):
                     code = -1
                     self._wait_error = "the container disappeared while the task ran"
                 else:  # the wait request timed out or the engine blinked: ask again
@@ -235,12 +235,6 @@ class DockerExecution(Execution):
         with contextlib.suppress(*api_errors()):
             self.container.remove(force=True)
         self._reader.join(timeout=5)
-
-
-def _gone(error: BaseException) -> bool:
-    from docker.errors import NotFound
-
-    return isinstance(error, NotFound)
 
 
 def start_failure(explanation: str) -> str:

@@ -88,9 +88,31 @@ def short_error(error: BaseException) -> str:
 
 
 def is_not_found(error: BaseException) -> bool:
-    from docker.errors import NotFound
+    """The engine says the container (or image) a call named does not exist, or no longer does.
 
-    return isinstance(error, NotFound)
+    Docker answers 404; podman's Docker-compatible API answers some calls about a container removed
+    a moment ago with 500 "no such container".
+    """
+    from docker.errors import APIError, NotFound
+
+    if isinstance(error, NotFound):
+        return True
+    return isinstance(error, APIError) and "no such container" in short_error(error).lower()
+
+
+def labelled_containers(client: Any, label: str, *, stopped_too: bool = True) -> list[Any]:
+    """The containers carrying ``label`` (``key`` or ``key=value``), as one listing reports them.
+
+    Sparse, because docker-py would otherwise inspect each listed container in a call of its own,
+    and a container removed in between (an abort, a task's end) fails that call: 404 from Docker,
+    500 from podman, which ``ignore_removed`` does not cover. Read labels with :func:`labels_of`.
+    """
+    return list(client.containers.list(all=stopped_too, filters={"label": label}, sparse=True))
+
+
+def labels_of(container: Any) -> dict[str, str]:
+    """The labels of a container from :func:`labelled_containers` (the listing's own field)."""
+    return dict(container.attrs.get("Labels") or {})
 
 
 def api_errors() -> tuple[type[BaseException], ...]:
@@ -117,6 +139,9 @@ __all__ = [
     "connect",
     "describe_url",
     "image_id",
+    "is_not_found",
+    "labelled_containers",
+    "labels_of",
     "podman_socket",
     "short_error",
 ]

@@ -14,7 +14,13 @@ import socket
 from typing import Any
 
 from clearml_core_runner_docker.container import LABEL_PREFIX
-from clearml_core_runner_docker.engine import api_errors, short_error
+from clearml_core_runner_docker.engine import (
+    api_errors,
+    is_not_found,
+    labelled_containers,
+    labels_of,
+    short_error,
+)
 
 HOST = f"{LABEL_PREFIX}host"
 PID = f"{LABEL_PREFIX}agent-pid"
@@ -36,15 +42,12 @@ def agent_alive(pid: str, started: str) -> bool:
 
 def orphans(client: Any) -> list[Any]:
     """This host's task containers whose agent is gone (running or not)."""
-    # ignore_removed: a container that goes away between the listing and its inspection is no orphan
-    found = client.containers.list(
-        all=True, filters={"label": f"{HOST}={socket.gethostname()}"}, ignore_removed=True
-    )
-    return [
-        container
-        for container in found
-        if not agent_alive(container.labels.get(PID, ""), container.labels.get(STARTED, ""))
-    ]
+    found = labelled_containers(client, f"{HOST}={socket.gethostname()}")
+    return [container for container in found if not _agent_of_alive(labels_of(container))]
+
+
+def _agent_of_alive(labels: dict[str, str]) -> bool:
+    return agent_alive(labels.get(PID, ""), labels.get(STARTED, ""))
 
 
 def clean_up(client: Any, grace: float) -> list[str]:
@@ -55,16 +58,19 @@ def clean_up(client: Any, grace: float) -> list[str]:
     except api_errors() as error:
         return [f"cannot list the containers of dead agents: {short_error(error)}"]
     for container in candidates:
-        task = container.labels.get(TASK, "?")
+        labels = labels_of(container)
+        task = labels.get(TASK, "?")
         try:
             if container.status == "running":
                 container.stop(timeout=max(1, round(grace)))
             container.remove(force=True)
         except api_errors() as error:
+            if is_not_found(error):  # removed since the listing: by its task's end, or another daemon
+                continue
             lines.append(f"cannot remove container {container.short_id} of task {task}: {short_error(error)}")
             continue
         lines.append(
-            f"removed container {container.short_id} of task {task}: its agent (pid {container.labels.get(PID)}) is gone"
+            f"removed container {container.short_id} of task {task}: its agent (pid {labels.get(PID)}) is gone"
         )
     return lines
 

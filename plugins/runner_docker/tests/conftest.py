@@ -12,6 +12,7 @@ The ``podman`` fixture is the same for ``--podman``: a podman service of this se
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from clearml_core_runner_docker.engine import api_errors, labelled_containers
 
 from tests.agent.conftest import Daemons, Tasks, daemons, plane, tasks  # noqa: F401  (fixtures)
 from tests.conftest import clearml_agent_python  # noqa: F401  (fixture: clearml-agent to compare with)
@@ -153,7 +155,8 @@ def no_leftovers(request: pytest.FixtureRequest) -> Iterator[None]:
         if engine not in request.fixturenames:
             continue
         client = request.getfixturevalue(engine)
-        for container in client.containers.list(all=True, filters={"label": LABEL}, ignore_removed=True):
-            left.append(container.name)
-            container.remove(force=True)
+        for container in labelled_containers(client, LABEL):
+            left.append(" ".join(container.attrs.get("Names") or [container.short_id]))
+            with contextlib.suppress(*api_errors()):  # (one may end and go while we look)
+                container.remove(force=True)
     assert not left, f"containers left behind: {left}"

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from clearml_core_runner_docker.engine import labelled_containers
 
 from clearml_core.controlplane import Container, ControlPlane, TaskStatus
 from tests.agent.conftest import Daemons, Tasks, log_lines
@@ -30,10 +31,7 @@ while True:
 
 
 def containers_of(docker: DockerSetup, task_id: str, *, running_only: bool = True) -> list:
-    # ignore_removed: the agent may remove one between the listing and its inspection
-    return docker.client.containers.list(
-        all=not running_only, filters={"label": f"{LABEL}={task_id}"}, ignore_removed=True
-    )
+    return labelled_containers(docker.client, f"{LABEL}={task_id}", stopped_too=not running_only)
 
 
 def ended(plane: ControlPlane, task_id: str) -> bool:

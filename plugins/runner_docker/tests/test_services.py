@@ -7,6 +7,7 @@ import signal
 from pathlib import Path
 
 import pytest
+from clearml_core_runner_docker.engine import labelled_containers, labels_of
 
 from clearml_core.controlplane import ControlPlane, TaskStatus
 from tests.agent.conftest import Daemons, Tasks, log_lines
@@ -40,8 +41,8 @@ def test_three_services_run_side_by_side_in_their_containers_and_drain_on_stop(
         "--queue", "svc", "--docker", docker.image, "--services-mode", "3", "--polling-interval", "0.1"
     )
     assert wait_for(lambda: len(list(shared.glob("*.started"))) == 3), daemons.output()
-    running = docker.client.containers.list(filters={"label": LABEL}, ignore_removed=True)
-    assert sorted(c.labels[LABEL] for c in running) == sorted(t.id for t in services)
+    running = labelled_containers(docker.client, LABEL, stopped_too=False)
+    assert sorted(labels_of(c)[LABEL] for c in running) == sorted(t.id for t in services)
 
     daemon.send_signal(signal.SIGTERM)  # drain: the services finish, nothing new is taken
     late = tasks.create(SERVICE, queue="svc", name="late")
