@@ -28,14 +28,15 @@ STARTED = f"{LABEL_PREFIX}agent-started"
 TASK = f"{LABEL_PREFIX}task"
 
 
-def agent_alive(pid: str, started: str) -> bool:
+def agent_alive(labels: dict[str, str]) -> bool:
+    """Whether the agent process a container's labels name still runs (and is the same process)."""
     import psutil
 
     try:
-        process = psutil.Process(int(pid))
+        process = psutil.Process(int(labels.get(PID, "")))
         if process.status() == psutil.STATUS_ZOMBIE:
             return False
-        return abs(process.create_time() - float(started)) < 0.01
+        return abs(process.create_time() - float(labels.get(STARTED, ""))) < 0.01
     except (psutil.Error, ValueError):
         return False
 
@@ -43,11 +44,7 @@ def agent_alive(pid: str, started: str) -> bool:
 def orphans(client: Any) -> list[Any]:
     """This host's task containers whose agent is gone (running or not)."""
     found = labelled_containers(client, f"{HOST}={socket.gethostname()}")
-    return [container for container in found if not _agent_of_alive(labels_of(container))]
-
-
-def _agent_of_alive(labels: dict[str, str]) -> bool:
-    return agent_alive(labels.get(PID, ""), labels.get(STARTED, ""))
+    return [container for container in found if not agent_alive(labels_of(container))]
 
 
 def clean_up(client: Any, grace: float) -> list[str]:

@@ -12,7 +12,6 @@ The ``podman`` fixture is the same for ``--podman``: a podman service of this se
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -22,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from clearml_core_runner_docker.engine import api_errors, labelled_containers
+from clearml_core_runner_docker.engine import api_errors, is_not_found, labelled_containers
 
 from tests.agent.conftest import Daemons, Tasks, daemons, plane, tasks  # noqa: F401  (fixtures)
 from tests.conftest import clearml_agent_python  # noqa: F401  (fixture: clearml-agent to compare with)
@@ -157,6 +156,9 @@ def no_leftovers(request: pytest.FixtureRequest) -> Iterator[None]:
         client = request.getfixturevalue(engine)
         for container in labelled_containers(client, LABEL):
             left.append(" ".join(container.attrs.get("Names") or [container.short_id]))
-            with contextlib.suppress(*api_errors()):  # (one may end and go while we look)
+            try:
                 container.remove(force=True)
+            except api_errors() as error:
+                if not is_not_found(error):  # (one may end and go while we look)
+                    raise
     assert not left, f"containers left behind: {left}"
